@@ -1,0 +1,40 @@
+# tryton-ops: `make up` runs the demo, `make test` runs the whole suite on every trytond series.
+SERIES ?= 8.0 8.2
+UP_SERIES ?= 8.2
+PYTHON ?= python3
+PYTEST_ARGS ?=
+
+.PHONY: up down test lint venv clean
+
+venv-%: .venv/%/.installed
+	@:
+
+.venv/%/.installed: pyproject.toml
+	$(PYTHON) -m venv .venv/$*
+	.venv/$*/bin/pip install -q --upgrade pip
+	.venv/$*/bin/pip install -q -e ".[test]" "trytond~=$*.0" "trytond_party~=$*.0"
+	touch $@
+
+# The embedded default: SQLite, the party module and 300 demo parties.
+up: venv-$(UP_SERIES)
+	TRYTON_OPS_DATABASE__DEMO_RECORDS=$${TRYTON_OPS_DATABASE__DEMO_RECORDS:-300} \
+		.venv/$(UP_SERIES)/bin/tryton-ops up
+
+down:
+	.venv/$(UP_SERIES)/bin/tryton-ops down
+
+test: $(addprefix venv-,$(SERIES))
+	sh scripts/install-system-deps.sh
+	.venv/$(lastword $(SERIES))/bin/ruff check src tests benchmarks
+	.venv/$(lastword $(SERIES))/bin/ruff format --check src tests benchmarks
+	@set -e; for s in $(SERIES); do \
+		echo "=== trytond $$s ==="; \
+		.venv/$$s/bin/pytest $(PYTEST_ARGS); \
+	done
+
+lint: venv-$(UP_SERIES)
+	.venv/$(UP_SERIES)/bin/ruff check src tests benchmarks
+	.venv/$(UP_SERIES)/bin/ruff format --check src tests benchmarks
+
+clean:
+	rm -rf .venv

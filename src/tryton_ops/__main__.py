@@ -1,0 +1,3 @@
+from tryton_ops.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Database lifecycle and operator commands, as a library the CLI calls."""

@@ -1,0 +1,37 @@
+"""The `tryton-ops` command: thin command groups calling the library parts.
+
+Exit codes: 0 success, 1 the operation failed, 2 bad usage or invalid configuration.
+"""
+
+from __future__ import annotations
+
+import click
+
+from tryton_ops import __version__
+from tryton_ops.cli.base import TrytonOpsGroup
+from tryton_ops.cli.config_cmd import config_group
+from tryton_ops.cli.db_cmd import db_group
+from tryton_ops.cli.stack_cmd import down, status, up
+
+
+@click.group(cls=TrytonOpsGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "-V", "--version", prog_name="tryton-ops")
+@click.option(
+    "-c",
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    envvar="TRYTON_OPS_CONFIG",
+    help="tryton-ops.toml to use (default: ./tryton-ops.toml, else the embedded default).",
+)
+@click.pass_context
+def main(ctx: click.Context, config_path: str | None) -> None:
+    """Operate a Tryton deployment described by one tryton-ops.toml."""
+    ctx.obj = {"config_path": config_path}
+
+
+main.add_command(config_group)
+main.add_command(db_group)
+main.add_command(up)
+main.add_command(down)
+main.add_command(status)

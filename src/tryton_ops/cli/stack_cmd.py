@@ -1,0 +1,74 @@
+"""`tryton-ops up`, `down` and `status`: the local stack."""
+
+from __future__ import annotations
+
+import click
+
+from tryton_ops.admin.database import admin_password, create_database, database_exists
+from tryton_ops.cli.base import EXIT_FAILED, emit_json, get_config, json_option, table
+from tryton_ops.deploy import local_stack
+
+
+@click.command()
+@click.option("--detach", "-d", is_flag=True, help="Return once the server is ready.")
+@click.pass_context
+def up(ctx: click.Context, detach: bool) -> None:
+    """Create the database on first run, start the server, wait until it answers."""
+    config = get_config(ctx)
+    settings = config.settings
+    local_stack.preflight(config)
+    name = settings.database.name
+    if not database_exists(config, name):
+        click.echo(f"creating database {name!r} ({settings.database.uri.split(':')[0]}) ...")
+        create_database(config, name)
+    click.echo(f"starting {settings.server.workers} worker(s) on {settings.server.listen} ...")
+    state = local_stack.start(config, detach=detach)
+    _, password_file = admin_password(config, generate=False)
+    click.echo(f"ready: {state.url}")
+    click.echo(f"  database: {name}")
+    click.echo("  login:    admin")
+    click.echo(f"  password: in {password_file}")
+    click.echo(f"  logs:     {config.run_dir / 'logs'}")
+    if detach:
+        click.echo("`tryton-ops down` stops it.")
+        return
+    click.echo("Ctrl-C stops it.")
+    code = local_stack.wait_foreground(config, state)
+    if code:
+        click.secho(
+            "error: the server stopped unexpectedly:\n" + local_stack.log_tail(config),
+            fg="red",
+            err=True,
+        )
+        raise SystemExit(EXIT_FAILED)
+    click.echo("stopped.")
+
+
+@click.command()
+@click.pass_context
+def down(ctx: click.Context) -> None:
+    """Stop the stack started by `up`; no process is left behind."""
+    config = get_config(ctx)
+    if local_stack.stop(config):
+        click.echo("stopped.")
+    else:
+        click.echo("not running.")
+
+
+@click.command()
+@json_option
+@click.pass_context
+def status(ctx: click.Context, as_json: bool) -> None:
+    """Processes of the stack with pid, uptime, memory. Exit 1 if it is not running."""
+    config = get_config(ctx)
+    state = local_stack.running(config)
+    rows = local_stack.processes(config)
+    if as_json:
+        emit_json({"running": state is not None, "url": state and state.url, "processes": rows})
+    elif state is None:
+        click.echo("not running.")
+    else:
+        click.echo(f"running: {state.url} (database {state.database}, config {state.config})")
+        click.echo(table(rows, ["role", "pid", "uptime_s", "rss_mib", "cpu_s"]))
+    if state is None:
+        raise SystemExit(EXIT_FAILED)

@@ -1,0 +1,37 @@
+"""Hiding secrets in anything shown to a person or written to a log."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+MASK = "***"
+SECRET_WORDS = ("password", "secret", "token", "passwd", "key")
+
+
+def mask_uri(uri: str) -> str:
+    """`postgresql://u:pw@h/` -> `postgresql://u:***@h/`; URIs without a password are unchanged."""
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=f"{user}:{MASK}@{host}"))
+
+
+def is_secret_key(key: str) -> bool:
+    key = key.lower()
+    return any(word in key for word in SECRET_WORDS) and not key.endswith("_file")
+
+
+def mask_value(key: str, value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: mask_value(k, v) for k, v in value.items()}
+    if isinstance(value, str):
+        if is_secret_key(key) and value:
+            return MASK
+        if "://" in value:
+            return mask_uri(value)
+    return value

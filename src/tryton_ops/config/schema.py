@@ -1,0 +1,141 @@
+"""The schema of `tryton-ops.toml`: one model per section, strict about keys and types.
+
+Later parts add their own section model here and a field on `Settings`, so that one file
+describes a whole deployment and a typo anywhere is an error that names the key.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+
+NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,62}$")
+
+
+class Section(BaseModel):
+    """Base of every section: unknown keys are errors, values are checked strictly."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True, frozen=True)
+
+
+def _check_database_uri(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("sqlite", "postgresql"):
+        raise ValueError(
+            "must start with sqlite:// or postgresql:// "
+            "(e.g. sqlite:// or postgresql://user@localhost:5432/)"
+        )
+    if parts.scheme == "postgresql" and parts.path not in ("", "/"):
+        raise ValueError(
+            "must not name a database in its path: trytond adds the database name itself "
+            "(use postgresql://user@host:port/ and set database.name)"
+        )
+    _check_port(parts)
+    return value
+
+
+def _check_redis_uri(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("redis", "rediss", "unix"):
+        raise ValueError(
+            "must start with redis://, rediss:// or unix:// (e.g. redis://localhost:6379/0)"
+        )
+    if parts.scheme == "unix" and not parts.path:
+        raise ValueError("unix:// needs a socket path, e.g. unix:///run/redis/redis.sock")
+    _check_port(parts)
+    return value
+
+
+def _check_port(parts) -> None:
+    try:
+        parts.port  # noqa: B018 - property raises on an invalid port
+    except ValueError as exc:
+        raise ValueError(f"has an invalid port: {exc}") from None
+
+
+def _check_name(value: str) -> str:
+    if not NAME_RE.match(value):
+        raise ValueError(
+            "must start with a letter or underscore and hold only letters, digits, '_' or '-' "
+            "(at most 63 characters)"
+        )
+    return value
+
+
+def _check_listen(value: str) -> str:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError("must be HOST:PORT with a port from 1 to 65535, e.g. 127.0.0.1:8000")
+    return value
+
+
+DatabaseURI = Annotated[str, AfterValidator(_check_database_uri)]
+RedisURI = Annotated[str, AfterValidator(_check_redis_uri)]
+Name = Annotated[str, AfterValidator(_check_name)]
+Listen = Annotated[str, AfterValidator(_check_listen)]
+
+
+class Paths(Section):
+    """Where tryton-ops keeps state; empty means the per-deployment default under XDG dirs."""
+
+    data: Path | None = Field(None, description="SQLite files and attachments ([database] path)")
+    run: Path | None = Field(None, description="rendered trytond.conf, pid files and logs")
+
+
+class Database(Section):
+    uri: DatabaseURI = "sqlite://"
+    name: Name = "demo"
+    modules: list[Name] = Field(default_factory=lambda: ["party"])
+    language: str = "en"
+    admin_password_file: Path | None = Field(
+        None, description="file holding the admin password; generated on first init if unset"
+    )
+    demo_records: int = Field(
+        0, ge=0, le=100_000, description="parties created when the database is first made"
+    )
+
+    @property
+    def backend(self) -> str:
+        return urlsplit(self.uri).scheme
+
+
+class Redis(Section):
+    uri: RedisURI | None = None
+
+
+class Server(Section):
+    listen: Listen = "127.0.0.1:8000"
+    workers: int = Field(1, ge=1, le=256)
+    threads: int = Field(1, ge=1, le=64)
+    timeout: int = Field(60, ge=1, le=3600, description="request timeout in seconds")
+    log_level: str = "INFO"
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        levels = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+        if value.upper() not in levels:
+            raise ValueError(f"must be one of {', '.join(levels)}")
+        return value.upper()
+
+    @property
+    def host(self) -> str:
+        return self.listen.rpartition(":")[0]
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
+
+
+class Settings(Section):
+    """The whole deployment."""
+
+    name: Name = "default"
+    paths: Paths = Field(default_factory=Paths)
+    database: Database = Field(default_factory=Database)
+    redis: Redis = Field(default_factory=Redis)
+    server: Server = Field(default_factory=Server)

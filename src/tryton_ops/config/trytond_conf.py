@@ -1,0 +1,52 @@
+"""Rendering the `trytond.conf` that every trytond process of a deployment reads."""
+
+from __future__ import annotations
+
+import configparser
+import io
+import os
+from pathlib import Path
+
+from tryton_ops.config.loader import LoadedConfig
+
+
+def database_path(config: LoadedConfig) -> Path:
+    """trytond's `[database] path`: SQLite files and the attachment filestore."""
+    return config.data_dir / "db"
+
+
+def render_trytond_conf(config: LoadedConfig) -> str:
+    settings = config.settings
+    parser = configparser.ConfigParser(interpolation=None)
+    parser["database"] = {
+        "uri": settings.database.uri,
+        "path": str(database_path(config)),
+        "language": settings.database.language,
+    }
+    parser["web"] = {"listen": settings.server.listen}
+    parser["request"] = {"timeout": str(settings.server.timeout)}
+    out = io.StringIO()
+    out.write(f"# Rendered by tryton-ops from {config.source}; edit that file, not this one.\n")
+    parser.write(out)
+    return out.getvalue()
+
+
+def write_trytond_conf(config: LoadedConfig) -> Path:
+    """Write into the run directory (mode 0600: the URI may hold a password)."""
+    path = config.run_dir / "trytond.conf"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(render_trytond_conf(config))
+    return path
+
+
+def trytond_env(config: LoadedConfig, **extra: str) -> dict[str, str]:
+    """Environment of a trytond process: our rendered config, no inherited TRYTOND_* settings.
+
+    Inherited `TRYTOND_*` variables are dropped so that what runs is what the config file says.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRYTOND_")}
+    env["TRYTOND_CONFIG"] = str(write_trytond_conf(config))
+    env.update(extra)
+    return env

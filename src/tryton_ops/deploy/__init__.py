@@ -1,0 +1,1 @@
+"""Running a deployment: rendered server configs and the local stack supervisor."""

@@ -1,0 +1,4 @@
+"""Test harness: real PostgreSQL, Redis, nginx and multi-worker trytond stacks for pytest.
+
+Enable the fixtures with `pytest_plugins = ["tryton_ops.testing.plugin"]`.
+"""

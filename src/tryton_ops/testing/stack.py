@@ -1,0 +1,57 @@
+"""A real multi-worker trytond stack (gunicorn, N workers) started the way `tryton-ops up` does."""
+
+from __future__ import annotations
+
+import psutil
+
+from tryton_ops.client import Connection
+from tryton_ops.config import LoadedConfig
+from tryton_ops.deploy import local_stack
+from tryton_ops.testing.databases import TestDatabase, derive
+from tryton_ops.testing.processes import free_port
+
+
+class TestStack:
+    """gunicorn serving one test database; stop, kill workers and inspect them at will."""
+
+    def __init__(self, database: TestDatabase, workers: int = 2, threads: int = 1, **sections):
+        self.database = database
+        port = free_port()
+        server = {"listen": f"127.0.0.1:{port}", "workers": workers, "threads": threads}
+        server.update(sections.pop("server", {}))
+        run_dir = database.config.run_dir.parent / f"run-{port}"
+        values = {"server": server, "paths": {"run": str(run_dir)}, **sections}
+        self.config: LoadedConfig = derive(database.config, values)
+        self.state: local_stack.StackState | None = None
+
+    @property
+    def url(self) -> str:
+        return local_stack.server_url(self.config)
+
+    def start(self) -> TestStack:
+        self.state = local_stack.start(self.config, detach=True)
+        return self
+
+    def stop(self) -> bool:
+        return local_stack.stop(self.config)
+
+    def master(self) -> psutil.Process:
+        return psutil.Process(self.state.pid)
+
+    def worker_pids(self) -> list[int]:
+        return sorted(
+            row["pid"] for row in local_stack.processes(self.config) if row["role"] == "worker"
+        )
+
+    def connect(self, login: bool = True) -> Connection:
+        """A JSON-RPC connection to the database, logged in as admin unless told otherwise."""
+        conn = Connection(self.url, self.database.name)
+        if login:
+            conn.login("admin", self.database.password)
+        return conn
+
+    def __enter__(self) -> TestStack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
