@@ -3,11 +3,35 @@
 from __future__ import annotations
 
 import configparser
+import importlib
 import io
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from tryton_ops.config.loader import LoadedConfig
+
+# Each part that plugs into trytond adds "module:function" here; the function receives the
+# LoadedConfig and the ConfigParser and adds its sections. Order matters for middlewares: the
+# last one added to `[wsgi middleware]` is the outermost.
+CONTRIBUTORS: tuple[str, ...] = ()
+
+Contributor = Callable[[LoadedConfig, configparser.ConfigParser], None]
+
+
+def _contributors() -> list[Contributor]:
+    found = []
+    for spec in CONTRIBUTORS:
+        module, _, name = spec.partition(":")
+        found.append(getattr(importlib.import_module(module), name))
+    return found
+
+
+def add_middleware(parser: configparser.ConfigParser, name: str, factory: str) -> None:
+    """Append a WSGI middleware (never a `[wsgi <name>]` section: it crashes trytond)."""
+    if not parser.has_section("wsgi middleware"):
+        parser.add_section("wsgi middleware")
+    parser.set("wsgi middleware", name, factory)
 
 
 def database_path(config: LoadedConfig) -> Path:
@@ -25,6 +49,8 @@ def render_trytond_conf(config: LoadedConfig) -> str:
     }
     parser["web"] = {"listen": settings.server.listen}
     parser["request"] = {"timeout": str(settings.server.timeout)}
+    for contribute in _contributors():
+        contribute(config, parser)
     out = io.StringIO()
     out.write(f"# Rendered by tryton-ops from {config.source}; edit that file, not this one.\n")
     parser.write(out)
