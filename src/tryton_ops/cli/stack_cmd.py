@@ -48,11 +48,14 @@ def up(ctx: click.Context, detach: bool) -> None:
 @click.pass_context
 def down(ctx: click.Context) -> None:
     """Stop the stack started by `up`; no process is left behind."""
-    config = get_config(ctx)
-    if local_stack.stop(config):
-        click.echo("stopped.")
-    else:
-        click.echo("not running.")
+    outcome = local_stack.stop(get_config(ctx))
+    click.echo(
+        {
+            "stopped": "stopped.",
+            "cleaned": "the server had already exited; its leftover processes were ended.",
+            "absent": "not running.",
+        }[outcome]
+    )
 
 
 @click.command()
@@ -65,6 +68,9 @@ def status(ctx: click.Context, as_json: bool) -> None:
     rows = local_stack.processes(config)
     if as_json:
         emit_json({"running": state is not None, "url": state and state.url, "processes": rows})
+    elif state is None and rows:
+        click.echo("not running: the server exited; `tryton-ops down` ends these leftovers:")
+        click.echo(table(rows, ["role", "pid", "uptime_s", "rss_mib", "cpu_s"]))
     elif state is None:
         click.echo("not running.")
     else:

@@ -12,12 +12,10 @@ SECRET_WORDS = ("password", "secret", "token", "passwd", "key")
 def mask_uri(uri: str) -> str:
     """`postgresql://u:pw@h/` -> `postgresql://u:***@h/`; URIs without a password are unchanged."""
     parts = urlsplit(uri)
-    if parts.password is None:
+    userinfo, at, host = parts.netloc.rpartition("@")
+    user, colon, _password = userinfo.partition(":")
+    if not at or not colon:
         return uri
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
     return urlunsplit(parts._replace(netloc=f"{user}:{MASK}@{host}"))
 
 

@@ -51,7 +51,7 @@ class StackState:
         path = run_dir / STATE_FILE
         try:
             return cls(**json.loads(path.read_text()))
-        except FileNotFoundError:
+        except OSError:  # absent, or the run directory is not usable (reported by preflight)
             return None
         except (ValueError, TypeError):
             path.unlink(missing_ok=True)  # unreadable: nothing can be found from it
@@ -108,15 +108,9 @@ def server_url(config: LoadedConfig) -> str:
 
 
 def running(config: LoadedConfig) -> StackState | None:
-    """The state of a live stack of this deployment; a stale record is cleaned up."""
+    """The state of this deployment's stack if its gunicorn master is alive."""
     state = StackState.load(config.run_dir)
-    if state is None:
-        return None
-    if state.process() is None:
-        _kill_leftovers(state)
-        (config.run_dir / STATE_FILE).unlink(missing_ok=True)
-        return None
-    return state
+    return state if state is not None and state.process() is not None else None
 
 
 def _set_parent_death_signal() -> None:
@@ -131,6 +125,7 @@ def preflight(config: LoadedConfig) -> None:
             f"deployment {config.settings.name!r} is already running (pid {state.pid}, "
             f"{state.url}); run `tryton-ops down` first"
         )
+    stop(config)  # a stack that crashed leaves a record and maybe orphaned workers
     check_run_dir(config.run_dir)
     check_run_dir(config.data_dir)
     check_port_free(config.settings.server.host, config.settings.server.port)
@@ -206,11 +201,15 @@ def log_tail(config: LoadedConfig, lines: int = 20) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
 
-def stop(config: LoadedConfig, timeout: float = 20.0) -> bool:
-    """Stop the stack; True if something was running. Leaves no process of it behind."""
+def stop(config: LoadedConfig, timeout: float = 20.0) -> str:
+    """Stop the stack, leaving no process of it behind.
+
+    Returns "stopped" (it was running), "cleaned" (its master had died; leftovers were
+    killed) or "absent" (nothing recorded).
+    """
     state = StackState.load(config.run_dir)
     if state is None:
-        return False
+        return "absent"
     proc = state.process()
     if proc is not None:
         with contextlib.suppress(psutil.NoSuchProcess):
@@ -219,7 +218,7 @@ def stop(config: LoadedConfig, timeout: float = 20.0) -> bool:
             proc.wait(timeout)
     _kill_leftovers(state)
     (config.run_dir / STATE_FILE).unlink(missing_ok=True)
-    return proc is not None
+    return "stopped" if proc is not None else "cleaned"
 
 
 def _group_members(pgid: int) -> list[psutil.Process]:
@@ -241,8 +240,8 @@ def _kill_leftovers(state: StackState) -> None:
 
 
 def processes(config: LoadedConfig) -> list[dict]:
-    """The master and its workers, for `status`."""
-    state = running(config)
+    """The master and its workers (or what is left of them after a crash), for `status`."""
+    state = StackState.load(config.run_dir)
     if state is None:
         return []
     now = time.time()

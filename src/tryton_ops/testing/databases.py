@@ -42,6 +42,8 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
 class TestDatabase:
     """A trytond database a test may write to; `config` points at it."""
 
+    __test__ = False  # not a test class for pytest
+
     config: LoadedConfig
     name: str
     password: str = ADMIN_PASSWORD

@@ -14,6 +14,8 @@ from tryton_ops.testing.processes import free_port
 class TestStack:
     """gunicorn serving one test database; stop, kill workers and inspect them at will."""
 
+    __test__ = False  # not a test class for pytest
+
     def __init__(self, database: TestDatabase, workers: int = 2, threads: int = 1, **sections):
         self.database = database
         port = free_port()
@@ -32,7 +34,7 @@ class TestStack:
         self.state = local_stack.start(self.config, detach=True)
         return self
 
-    def stop(self) -> bool:
+    def stop(self) -> str:
         return local_stack.stop(self.config)
 
     def master(self) -> psutil.Process:
