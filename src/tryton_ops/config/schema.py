@@ -131,6 +131,33 @@ class Server(Section):
         return int(self.listen.rpartition(":")[2])
 
 
+def _check_duration(value: str) -> str:
+    from tryton_ops.perf.durations import parse_duration
+
+    parse_duration(value)
+    return value
+
+
+Duration = Annotated[str, AfterValidator(_check_duration)]
+
+
+class Perf(Section):
+    """Performance analyzer (tryton_ops.perf): summary of every RPC call, on-demand capture."""
+
+    enabled: bool = Field(False, description="plug the SQL hook and the RPC middleware in")
+    store: str = Field("auto", pattern="^(auto|redis|file)$", description="auto: redis if set")
+    max_records: int = Field(100_000, ge=100, le=10_000_000)
+    max_age: Duration = "7d"
+    slow_sql_ms: int = Field(1000, ge=1)
+    slow_rpc_ms: int = Field(3000, ge=1)
+    stack_ms: int = Field(10, ge=0, description="full capture: stack of statements this slow")
+    n1_threshold: int = Field(10, ge=2, description="same statement shape repeated in one call")
+    max_statements: int = Field(2000, ge=10, le=100_000, description="per call, full capture")
+    buffer_size: int = Field(10_000, ge=10, le=1_000_000)
+    flush_interval_ms: int = Field(500, ge=10, le=60_000)
+    metrics_token: str | None = Field(None, description="bearer token for /-/perf/metrics")
+
+
 class Settings(Section):
     """The whole deployment."""
 
@@ -139,3 +166,4 @@ class Settings(Section):
     database: Database = Field(default_factory=Database)
     redis: Redis = Field(default_factory=Redis)
     server: Server = Field(default_factory=Server)
+    perf: Perf = Field(default_factory=Perf)

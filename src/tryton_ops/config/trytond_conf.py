@@ -14,7 +14,9 @@ from tryton_ops.config.loader import LoadedConfig
 # Each part that plugs into trytond adds "module:function" here; the function receives the
 # LoadedConfig and the ConfigParser and adds its sections. Order matters for middlewares: the
 # last one added to `[wsgi middleware]` is the outermost.
-CONTRIBUTORS: tuple[str, ...] = ()
+CONTRIBUTORS: tuple[str, ...] = (
+    "tryton_ops.perf.trytond_conf:contribute",  # last: its middleware is outermost
+)
 
 Contributor = Callable[[LoadedConfig, configparser.ConfigParser], None]
 

@@ -1,0 +1,87 @@
+"""The per-request collector: the SQL hook and the middleware report into it.
+
+The request path only counts and appends; shapes, tables, N+1 findings and serialization are
+computed later by the store's background thread (`records.finish`). One collector lives in a
+context variable for the duration of one WSGI request, so statements from every transaction
+the RPC opens (session check, the call itself, retries, session reset) are counted.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from time import perf_counter
+
+from tryton_ops.perf.stack import app_stack
+
+current: contextvars.ContextVar[Collector | None] = contextvars.ContextVar(
+    "tryton_ops_perf_collector", default=None
+)
+
+
+class Collector:
+    """What one request did in SQL; `full` adds every statement with its timing."""
+
+    __slots__ = (
+        "error",
+        "full",
+        "max_statements",
+        "slow",
+        "slow_s",
+        "sql_count",
+        "sql_time",
+        "stack_s",
+        "started",
+        "statements",
+        "stats",
+        "transactions",
+        "truncated",
+    )
+
+    def __init__(
+        self,
+        full: bool = False,
+        slow_sql_ms: float = 1000,
+        stack_ms: float = 10,
+        max_statements: int = 2000,
+    ) -> None:
+        self.started = perf_counter()
+        self.full = full
+        self.slow_s = slow_sql_ms / 1000
+        self.stack_s = stack_ms / 1000
+        self.max_statements = max_statements
+        self.sql_count = 0
+        self.sql_time = 0.0
+        self.transactions = 0
+        # raw SQL text -> [count, seconds]; shapes are derived off the request path
+        self.stats: dict[str, list] = {}
+        self.statements: list[tuple] = []
+        self.slow: list[tuple] = []
+        self.truncated = 0
+        self.error: str | None = None
+
+    def on_connection(self) -> None:
+        self.transactions += 1
+
+    def on_sql(self, sql: str, started: float, elapsed: float, rows: int) -> None:
+        self.sql_count += 1
+        self.sql_time += elapsed
+        entry = self.stats.get(sql)
+        if entry is None:
+            self.stats[sql] = [1, elapsed]
+        else:
+            entry[0] += 1
+            entry[1] += elapsed
+        stack = None
+        if elapsed >= self.slow_s:
+            stack = app_stack(3)
+            self.slow.append((sql, elapsed, stack))
+        if self.full:
+            if len(self.statements) >= self.max_statements:
+                self.truncated += 1
+                return
+            if stack is None and elapsed >= self.stack_s:
+                stack = app_stack(3)
+            self.statements.append((started - self.started, elapsed, sql, rows, stack))
+
+    def on_exception(self, exc: BaseException) -> None:
+        self.error = type(exc).__name__

@@ -1,0 +1,243 @@
+"""RPC capture: the `[wsgi middleware]` factory `PerfMiddleware`.
+
+Around each request it opens a `Collector` (the SQL hook reports into it), and when the
+response body has been sent it queues one summary record. Everything about the call is read
+from `environ['werkzeug.request'].__dict__` *after* trytond handled it: the cached values
+trytond computed itself (`rpc_method`, `user_id`, `session`, `rpc_params`). Properties are never
+evaluated here, since `request.user_id` can open a database transaction.
+
+The `RPC-Method` response header lets a front (nginx) log the called method.
+Any error of the analyzer is counted and the request goes on untouched.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import itertools
+import os
+import re
+import socket
+import time
+from time import perf_counter
+
+from tryton_ops.perf.collector import Collector, current
+from tryton_ops.perf.guard import errors
+from tryton_ops.perf.options import PerfOptions
+from tryton_ops.perf.records import session_id
+from tryton_ops.perf.writer import Writer
+
+HEADER = "RPC-Method"
+_HEADER_SAFE = re.compile(r"[^A-Za-z0-9._-]")
+MAX_FP_BODY = 64 * 1024
+HOST = socket.gethostname()
+
+_ids = itertools.count(1)
+
+
+def _method_header(method: str) -> str:
+    return _HEADER_SAFE.sub("_", method)[:200]
+
+
+def _claimed_uid(environ) -> int | None:
+    """The user id a request *claims* (Session auth or cookie); verified later by trytond."""
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    if auth[:8].lower() == "session ":
+        try:
+            decoded = base64.b64decode(auth[8:].strip()).decode("utf-8", "replace")
+            return int(decoded.split(":", 2)[1])
+        except (ValueError, IndexError, binascii.Error):
+            return None
+    cookie = environ.get("HTTP_COOKIE", "")
+    if "tryton_session=" in cookie:
+        # value: base64 of "username:userid:token" (trytond's encode_session_cookie)
+        value = cookie.split("tryton_session=", 1)[1].split(";", 1)[0].strip().strip('"')
+        try:
+            padded = value + "=" * (-len(value) % 4)
+            decoded = base64.urlsafe_b64decode(padded).decode("utf-8", "replace")
+            return int(decoded.split(":", 2)[1])
+        except (ValueError, IndexError, binascii.Error):
+            return None
+    return None
+
+
+def _database(environ) -> str | None:
+    path = environ.get("PATH_INFO", "")
+    parts = path.strip("/").split("/", 1)
+    return parts[0] if len(parts) == 2 and parts[0] else None
+
+
+class _Body:
+    """The response iterable, counted; the record is queued when the server closes it."""
+
+    __slots__ = ("_done", "_inner", "size")
+
+    def __init__(self, inner, done):
+        self._inner = inner
+        self._done = done
+        self.size = 0
+
+    def __iter__(self):
+        for chunk in self._inner:
+            self.size += len(chunk)
+            yield chunk
+
+    def close(self):
+        try:
+            close = getattr(self._inner, "close", None)
+            if close is not None:
+                close()
+        finally:
+            self._done(self.size)
+
+
+class PerfMiddleware:
+    """WSGI middleware; trytond calls it as `PerfMiddleware(app.wsgi_app)`."""
+
+    def __init__(self, app, options: PerfOptions | None = None):
+        self.app = app
+        self.options = options or PerfOptions.from_trytond()
+        self.writer = Writer(self.options)
+        _register_error_handler()
+
+    def __call__(self, environ, start_response):
+        try:
+            state = self._begin(environ)
+        except Exception:
+            errors.record("middleware begin")
+            return self.app(environ, start_response)
+        status_box = [0]
+
+        def start(status, headers, exc_info=None):
+            try:
+                status_box[0] = int(status[:3])
+                method = _rpc_method(environ)
+                if method:
+                    headers.append((HEADER, _method_header(method)))
+            except Exception:
+                errors.record("start_response")
+            if exc_info is not None:
+                return start_response(status, headers, exc_info)
+            return start_response(status, headers)
+
+        token = current.set(state[0])
+        try:
+            result = self.app(environ, start)
+        except BaseException:
+            current.reset(token)
+            self._end(environ, state, 500, 0)
+            raise
+        current.reset(token)
+        try:
+            if _rpc_method(environ) is None:
+                return result  # not an RPC (static file, REST...): keep the server's fast paths
+            return _Body(result, lambda size: self._end(environ, state, status_box[0], size))
+        except Exception:
+            errors.record("middleware wrap")
+            return result
+
+    def _begin(self, environ):
+        writer = self.writer
+        writer.ensure_started()
+        full = False
+        claimed = None
+        if writer.active:
+            claimed = _claimed_uid(environ)
+            database = _database(environ)
+            full = database is not None and writer.is_active(database, claimed)
+        options = self.options
+        collector = Collector(
+            full=full,
+            slow_sql_ms=options.slow_sql_ms,
+            stack_ms=options.stack_ms,
+            max_statements=options.max_statements,
+        )
+        return collector, time.time(), claimed
+
+    def _end(self, environ, state, status: int, size: int) -> None:
+        try:
+            collector, wall, claimed = state
+            request = environ.get("werkzeug.request")
+            values = getattr(request, "__dict__", {}) if request is not None else {}
+            method = values.get("rpc_method")
+            if not isinstance(method, str):
+                return
+            duration = perf_counter() - collector.started
+            uid = values.get("user_id")
+            uid = uid if isinstance(uid, int) and not isinstance(uid, bool) else None
+            session = values.get("session")
+            login = getattr(session, "username", None)
+            token = getattr(session, "token", None)
+            params = values.get("rpc_params")
+            if method == "common.db.login" and isinstance(params, list | tuple) and params:
+                login = params[0] if isinstance(params[0], str) else None
+            full = collector.full and uid is not None and uid == claimed
+            collector.full = full  # a claim the server did not verify gets no full capture
+            try:
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                length = 0
+            raw = {
+                "id": f"{int(wall * 1000):x}-{os.getpid():x}-{next(_ids):x}",
+                "ts": round(wall, 6),
+                "db": _database(environ),
+                "uid": uid,
+                "login": login if isinstance(login, str) else None,
+                "session": session_id(token) if isinstance(token, str) else None,
+                "method": method,
+                "duration_ms": round(duration * 1000, 3),
+                "status": status,
+                "error": collector.error,
+                "sql_count": collector.sql_count,
+                "sql_ms": round(collector.sql_time * 1000, 3),
+                "transactions": collector.transactions,
+                "request_bytes": length,
+                "response_bytes": size,
+                "pid": os.getpid(),
+                "host": HOST,
+                "full": full,
+                "_collector": collector,
+                "_params": params if length <= MAX_FP_BODY else None,
+            }
+            self.writer.submit(raw)
+        except Exception:
+            errors.record("middleware end")
+
+
+def _rpc_method(environ) -> str | None:
+    request = environ.get("werkzeug.request")
+    if request is None:
+        return None
+    method = request.__dict__.get("rpc_method")
+    return method if isinstance(method, str) else None
+
+
+_registered = False
+
+
+def _on_exception(app, request, exc):
+    """trytond error handler: note the exception class of the call; never alters the response."""
+    try:
+        collector = current.get()
+        if collector is not None:
+            collector.on_exception(exc)
+    except Exception:
+        errors.record("error handler")
+    return None
+
+
+def _register_error_handler() -> None:
+    """Learn which RPC calls raised (their JSON-RPC answer is still HTTP 200)."""
+    global _registered
+    if _registered:
+        return
+    try:
+        import sys
+
+        wsgi = sys.modules.get("trytond.wsgi")
+        app = getattr(wsgi, "app", None)
+        if app is not None and _on_exception not in app.error_handlers:
+            app.error_handler(_on_exception)
+            _registered = True
+    except Exception:
+        errors.record("register error handler")

@@ -1,0 +1,206 @@
+"""The per-process buffer between requests and the store.
+
+A request only appends a raw record to a bounded deque (or counts a drop when it is full).
+A daemon thread, started lazily on the first request of each process (trytond refuses threads
+at import), finishes the records, writes them in batches and polls the activations of full
+capture. When the store fails, the batch is dropped and counted and writes pause for a while:
+nothing ever waits on the store inside a request.
+"""
+
+from __future__ import annotations
+
+import atexit
+import collections
+import contextlib
+import hashlib
+import logging
+import os
+import threading
+import time
+
+from tryton_ops.perf.guard import errors
+from tryton_ops.perf.options import PerfOptions
+from tryton_ops.perf.records import finish
+from tryton_ops.perf.store import open_store
+
+logger = logging.getLogger("tryton_ops.perf")
+slow_logger = logging.getLogger("tryton_ops.perf.slow")
+
+BATCH = 500
+ACTIVATION_POLL_S = 1.0
+BACKOFF_S = 5.0
+
+
+class Counters:
+    """Monotonic per-process counters (exported as metrics)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.written = 0
+        self.dropped_full = 0
+        self.dropped_store = 0
+        self.store_errors = 0
+
+
+class Writer:
+    def __init__(self, options: PerfOptions):
+        self.options = options
+        self.buffer: collections.deque = collections.deque()
+        self.counters = Counters()
+        self.active: dict[tuple[str, int], float] = {}
+        self.fp_key = hashlib.sha256(f"tryton-ops-fp\0{options.prefix}".encode()).digest()
+        self._pid: int | None = None
+        self._wake = threading.Event()
+        self._stop = False
+        self._store = None
+        self._paused_until = 0.0
+        self._active_version = object()
+        self._last_poll = 0.0
+        self._last_error_log = 0.0
+        self.observers: list = []  # callables(record) run on the writer thread (metrics)
+
+    # -- request path -----------------------------------------------------------------------
+    def ensure_started(self) -> None:
+        if self._pid != os.getpid():
+            self._start()
+
+    def submit(self, raw: dict) -> None:
+        self.counters.calls += 1
+        if len(self.buffer) >= self.options.buffer_size:
+            self.counters.dropped_full += 1
+            return
+        self.buffer.append(raw)
+
+    def is_active(self, database: str, uid: int | None) -> bool:
+        if not self.active or uid is None:
+            return False
+        until = self.active.get((database, uid))
+        return until is not None and until > time.time()
+
+    # -- background thread -----------------------------------------------------------------
+    def _start(self) -> None:
+        self._pid = os.getpid()
+        self.buffer.clear()  # records of the parent process are not ours to write
+        self._store = None
+        thread = threading.Thread(target=self._run, name="tryton-ops-perf-writer", daemon=True)
+        thread.start()
+        atexit.register(self.flush_now)
+
+    def _run(self) -> None:
+        interval = self.options.flush_interval_ms / 1000
+        while not self._stop:
+            try:
+                self._poll_activations()
+                self._drain()
+            except Exception:
+                errors.record("writer")
+            self._wake.wait(interval)
+            self._wake.clear()
+
+    def _get_store(self):
+        if self._store is None:
+            self._store = open_store(self.options)
+        return self._store
+
+    def _poll_activations(self) -> None:
+        now = time.monotonic()
+        if now - self._last_poll < ACTIVATION_POLL_S or now < self._paused_until:
+            return
+        self._last_poll = now
+        try:
+            store = self._get_store()
+            version = store.active_version()
+            if version is not None and version == self._active_version:
+                return
+            entries = store.load_active()
+            self._active_version = version
+        except Exception as exc:
+            self._store_failed(exc)
+            return
+        active = {}
+        for entry in entries:
+            try:
+                active[(str(entry["db"]), int(entry["uid"]))] = float(entry["until"])
+            except (KeyError, TypeError, ValueError):
+                continue
+        self.active = active
+
+    def _drain(self) -> None:
+        while self.buffer:
+            batch = []
+            while self.buffer and len(batch) < BATCH:
+                batch.append(self.buffer.popleft())
+            if time.monotonic() < self._paused_until:
+                self.counters.dropped_store += len(batch)
+                continue
+            records = []
+            for raw in batch:
+                try:
+                    record = finish(raw, self.options.n1_threshold, self.fp_key)
+                except Exception:
+                    errors.record("finish record")
+                    continue
+                records.append(record)
+                self._log_slow(record)
+                for observer in self.observers:
+                    try:
+                        observer(record)
+                    except Exception:
+                        errors.record("observer")
+            try:
+                self._get_store().write(records)
+                self.counters.written += len(records)
+            except Exception as exc:
+                self.counters.dropped_store += len(records)
+                self._store_failed(exc)
+
+    def _store_failed(self, exc: Exception) -> None:
+        self.counters.store_errors += 1
+        self._paused_until = time.monotonic() + BACKOFF_S
+        with_store = self._store
+        self._store = None
+        if with_store is not None:
+            with contextlib.suppress(Exception):
+                with_store.close()
+        now = time.monotonic()
+        if now - self._last_error_log > 60:
+            self._last_error_log = now
+            logger.warning(
+                "perf store %s unavailable (%s: %s); records are dropped for %.0f s",
+                self.options.store,
+                type(exc).__name__,
+                exc,
+                BACKOFF_S,
+            )
+
+    def _log_slow(self, record: dict) -> None:
+        who = record.get("login") or record.get("uid")
+        if record.get("duration_ms", 0) >= self.options.slow_rpc_ms:
+            slow_logger.warning(
+                "slow RPC %s by %s in %.0f ms (%d SQL, %.0f ms) call %s",
+                record.get("method"),
+                who,
+                record["duration_ms"],
+                record.get("sql_count", 0),
+                record.get("sql_ms", 0),
+                record.get("id"),
+            )
+        for slow in record.get("slow_sql", ()):
+            slow_logger.warning(
+                "slow SQL %.0f ms in %s by %s (call %s): %s\n  at %s",
+                slow["ms"],
+                record.get("method"),
+                who,
+                record.get("id"),
+                slow["shape"][:500],
+                "\n  at ".join(slow["stack"][:8]),
+            )
+
+    def flush_now(self, timeout: float = 2.0) -> None:
+        """Best effort at process exit: write what is buffered."""
+        deadline = time.monotonic() + timeout
+        try:
+            if self._pid == os.getpid() and self.buffer and time.monotonic() < deadline:
+                self._drain()
+        except Exception:
+            errors.record("flush at exit")
