@@ -11,6 +11,7 @@ from tryton_ops import __version__
 from tryton_ops.cli.base import TrytonOpsGroup
 from tryton_ops.cli.config_cmd import config_group
 from tryton_ops.cli.db_cmd import db_group
+from tryton_ops.cli.perf_cmd import perf_group
 from tryton_ops.cli.stack_cmd import down, status, up
 
 
@@ -32,6 +33,7 @@ def main(ctx: click.Context, config_path: str | None) -> None:
 
 main.add_command(config_group)
 main.add_command(db_group)
+main.add_command(perf_group)
 main.add_command(up)
 main.add_command(down)
 main.add_command(status)

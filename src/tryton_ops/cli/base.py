@@ -11,6 +11,7 @@ import click
 from tryton_ops.admin.database import DatabaseError
 from tryton_ops.config import ConfigError, LoadedConfig, load_config
 from tryton_ops.deploy.local_stack import StackError
+from tryton_ops.perf.errors import PerfError
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -25,7 +26,7 @@ class TrytonOpsGroup(click.Group):
         except ConfigError as exc:
             click.secho(f"error: {exc}", fg="red", err=True)
             sys.exit(EXIT_USAGE)
-        except (StackError, DatabaseError) as exc:
+        except (StackError, DatabaseError, PerfError) as exc:
             click.secho(f"error: {exc}", fg="red", err=True)
             sys.exit(EXIT_FAILED)
 

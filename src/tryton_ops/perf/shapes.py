@@ -12,9 +12,8 @@ import re
 _STRING = re.compile(r"'(?:[^']|'')*'")
 _NUMBER = re.compile(r"(?<![\w\"])-?\d+(?:\.\d+)?(?![\w\"])")
 _PARAM = re.compile(r"%s|\?|\$\d+|%\(\w+\)s")
-_LIST = re.compile(r"\(\s*\?(?:\s*,\s*\?)+\s*\)")
-_ROWS = re.compile(r"(\(\s*\?\s*\))(?:\s*,\s*\(\s*\?\s*\))+")
-_VALUES_ROWS = re.compile(r"(\([?,\s]+\))(?:\s*,\s*\([?,\s]+\))+")
+_LIST = re.compile(r"\(\s*\?(?:\s*,\s*\?)*\s*\)")
+_ROWS = re.compile(r"\(\.\.\.\)(?:\s*,\s*\(\.\.\.\))+")
 _SPACE = re.compile(r"\s+")
 _TABLE = re.compile(
     r"\b(?:FROM|JOIN|UPDATE|INTO|TABLE)\s+(?:ONLY\s+)?\"?([A-Za-z_][A-Za-z0-9_]*)\b\"?(?!\s*\()",
@@ -30,7 +29,7 @@ def shape(sql: str) -> str:
     text = _PARAM.sub("?", text)
     text = _NUMBER.sub("?", text)
     text = _LIST.sub("(...)", text)
-    text = _VALUES_ROWS.sub(r"\1, ...", text)
+    text = _ROWS.sub("(...)", text)
     text = _SPACE.sub(" ", text).strip()
     if len(text) > MAX_SHAPE:
         text = text[:MAX_SHAPE] + " …"

@@ -15,13 +15,14 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from tryton_ops.perf.errors import PerfError
 from tryton_ops.perf.options import PerfOptions
 
 SEGMENTS = 10
 AGE_CHECK_S = 30.0
 
 
-class StoreError(Exception):
+class StoreError(PerfError):
     """The store cannot be read or written; the message says which and why."""
 
 
@@ -89,10 +90,14 @@ class FileStore:
                     continue
                 chunk, pending = pending[:room], pending[room:]
                 fd = os.open(
-                    self._segment(state["seq"]), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600
+                    self._segment(state["seq"]), os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600
                 )
+                data = "".join(_dumps(r) + "\n" for r in chunk)
+                size = os.fstat(fd).st_size
+                if size and os.pread(fd, 1, size - 1) != b"\n":
+                    data = "\n" + data  # end a line torn by a crashed writer
                 with os.fdopen(fd, "a") as fh:
-                    fh.write("".join(_dumps(r) + "\n" for r in chunk))
+                    fh.write(data)
                 state["count"] += len(chunk)
             tmp = self.calls / "state.json.tmp"
             tmp.write_text(json.dumps(state))
@@ -152,18 +157,21 @@ class FileStore:
             return []
         return [entry for entry in data if isinstance(entry, dict)]
 
-    def save_active(self, entries: list[dict]) -> None:
-        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tmp = self.root / f"active.json.{os.getpid()}.tmp"
-        tmp.write_text(json.dumps(entries))
-        tmp.replace(self.active_path)
+    def update_active(self, change) -> list[dict]:
+        """Apply `change(entries) -> entries` atomically (file lock, then rename)."""
+        with self._locked():
+            entries = change(self.load_active())
+            tmp = self.root / f"active.json.{os.getpid()}.tmp"
+            tmp.write_text(json.dumps(entries))
+            tmp.replace(self.active_path)
+        return entries
 
     def close(self) -> None:
         pass
 
 
 class RedisStore:
-    """A capped Redis stream `<prefix>:calls` (MAXLEN ~ max_records, MINID ~ now - max_age)."""
+    """A capped Redis stream `<prefix>:calls` (MAXLEN max_records, MINID now - max_age)."""
 
     kind = "redis"
 
@@ -185,20 +193,21 @@ class RedisStore:
                 self.key,
                 {"r": _dumps(record)},
                 maxlen=self.options.max_records,
-                approximate=True,
+                approximate=False,  # exact: a few records a second, the bound is a promise
             )
         now = time.time()
         if now - self._last_age_check > AGE_CHECK_S:
             self._last_age_check = now
             minid = int((now - self.options.max_age_s) * 1000)
-            pipe.xtrim(self.key, minid=minid, approximate=True)
+            pipe.xtrim(self.key, minid=minid, approximate=False)
         pipe.execute()
 
     def read(self, since: float | None = None, until: float | None = None) -> Iterator[dict]:
         oldest = time.time() - self.options.max_age_s
         since = max(since or 0, oldest)
+        # stream ids are write times, never before the call started: a lower bound only
         start = str(int(since * 1000))
-        end = "+" if until is None else str(int(until * 1000) + 1000)
+        end = "+"
         while True:
             batch = self.client.xrange(self.key, min=start, max=end, count=1000)
             if not batch:
@@ -229,12 +238,49 @@ class RedisStore:
                 entries.append(json.loads(value))
         return entries
 
-    def save_active(self, entries: list[dict]) -> None:
-        pipe = self.client.pipeline()
-        pipe.delete(self.active_key)
-        for entry in entries:
-            pipe.hset(self.active_key, f"{entry['db']}:{entry['uid']}", json.dumps(entry))
-        pipe.execute()
+    def update_active(self, change) -> list[dict]:
+        """Apply `change(entries) -> entries` (WATCH/MULTI: safe against concurrent CLIs)."""
+        import redis
+
+        with self.client.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(self.active_key)
+                    entries = []
+                    for value in pipe.hgetall(self.active_key).values():
+                        with contextlib.suppress(ValueError):
+                            entries.append(json.loads(value))
+                    entries = change(entries)
+                    pipe.multi()
+                    pipe.delete(self.active_key)
+                    for entry in entries:
+                        field = f"{entry['db']}:{entry['uid']}"
+                        pipe.hset(self.active_key, field, json.dumps(entry))
+                    pipe.execute()
+                    return entries
+                except redis.WatchError:
+                    continue
 
     def close(self) -> None:
         self.client.close()
+
+
+@contextlib.contextmanager
+def store_errors(options: PerfOptions):
+    """Turn Redis and file errors of CLI-side store access into a StoreError with a hint."""
+    try:
+        yield
+    except PerfError:
+        raise
+    except OSError as exc:
+        raise StoreError(f"perf store {options.directory}: {exc.strerror or exc}") from None
+    except Exception as exc:
+        import redis
+
+        if isinstance(exc, redis.RedisError):
+            from tryton_ops.config.masking import mask_uri
+
+            raise StoreError(
+                f"perf store at {mask_uri(options.redis_uri or '')} unavailable: {exc}"
+            ) from None
+        raise

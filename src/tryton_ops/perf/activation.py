@@ -1,0 +1,93 @@
+"""Full capture for chosen users, with an expiry, seen by every worker within seconds.
+
+Activations are stored beside the records (Redis hash or `<run>/perf/active.json`); each worker's
+writer thread polls them about once a second, so enabling needs no restart. A user is named by
+login and resolved to its id here, once (ids differ between databases: never guess them).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from urllib.parse import urlsplit
+
+from tryton_ops.perf.errors import PerfError
+from tryton_ops.perf.options import PerfOptions
+from tryton_ops.perf.store import open_store, store_errors
+
+
+def resolve_user(config, login: str, database: str | None = None) -> int:
+    """The id of the active user `login` in the deployment's database."""
+    from tryton_ops.admin.database import sqlite_file
+
+    database = database or config.settings.database.name
+    uri = config.settings.database.uri
+    query = "SELECT id FROM res_user WHERE login = {} AND active"
+    try:
+        if urlsplit(uri).scheme == "sqlite":
+            path = sqlite_file(config, database)
+            if not path.exists():
+                raise PerfError(f"database {database!r} not found ({path})")
+            with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+                row = conn.execute(query.format("?"), (login,)).fetchone()
+        else:
+            import psycopg
+
+            with psycopg.connect(uri, dbname=database, connect_timeout=10) as conn:
+                row = conn.execute(query.format("%s"), (login,)).fetchone()
+    except PerfError:
+        raise
+    except Exception as exc:
+        raise PerfError(f"cannot look up user {login!r} in {database!r}: {exc}") from None
+    if row is None:
+        raise PerfError(f"no active user with login {login!r} in database {database!r}")
+    return int(row[0])
+
+
+def _live(entries: list[dict], now: float) -> list[dict]:
+    return [e for e in entries if float(e.get("until", 0)) > now]
+
+
+def enable(config, login: str, seconds: int, database: str | None = None) -> dict:
+    database = database or config.settings.database.name
+    uid = resolve_user(config, login, database)
+    options = PerfOptions.from_config(config)
+    now = time.time()
+    entry = {"db": database, "uid": uid, "login": login, "since": now, "until": now + seconds}
+
+    def change(entries):
+        kept = [e for e in _live(entries, now) if (e.get("db"), e.get("uid")) != (database, uid)]
+        return [*kept, entry]
+
+    with store_errors(options):
+        open_store(options).update_active(change)
+    return entry
+
+
+def disable(config, login: str | None, database: str | None = None) -> list[dict]:
+    """Stop full capture of `login` (None: of everybody); returns what was stopped."""
+    database = database or config.settings.database.name
+    options = PerfOptions.from_config(config)
+    now = time.time()
+    removed: list[dict] = []
+
+    def change(entries):
+        kept = []
+        for entry in _live(entries, now):
+            if entry.get("db") == database and (login is None or entry.get("login") == login):
+                removed.append(entry)
+            else:
+                kept.append(entry)
+        return kept
+
+    with store_errors(options):
+        open_store(options).update_active(change)
+    return removed
+
+
+def list_active(config) -> list[dict]:
+    options = PerfOptions.from_config(config)
+    with store_errors(options):
+        entries = open_store(options).load_active()
+    now = time.time()
+    return sorted(_live(entries, now), key=lambda e: (e.get("db"), e.get("login")))
