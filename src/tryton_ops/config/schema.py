@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
@@ -158,6 +158,37 @@ class Perf(Section):
     metrics_token: str | None = Field(None, description="bearer token for /-/perf/metrics")
 
 
+def _check_key_prefix(value: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", value):
+        raise ValueError("must be 1 to 64 letters, digits, '_', '.' or '-'")
+    return value
+
+
+class Cache(Section):
+    """trytond's cache: stock in-process MemoryCache, or tryton_ops RedisCache (docs/cache.md)."""
+
+    backend: Literal["memory", "redis"] = Field(
+        "memory", description="memory: stock MemoryCache; redis: L1 in process + shared Redis L2"
+    )
+    redis_uri: RedisURI | None = Field(None, description="default: [redis] uri")
+    key_prefix: Annotated[str, AfterValidator(_check_key_prefix)] = "tryton"
+    l1: bool = Field(True, description="false: every lookup goes to Redis (benchmarks only)")
+    l1_size: int = Field(1024, ge=1, le=10_000_000, description="entries per cache and database")
+    ttl: int = Field(3600, ge=1, description="seconds a value lives in Redis")
+    timeout: float = Field(0.5, gt=0, le=30, description="seconds per Redis command")
+    connect_timeout: float = Field(0.5, gt=0, le=30)
+    retry_interval: float = Field(
+        1.0, gt=0, le=300, description="seconds Redis is left alone after a failure"
+    )
+    commit_lease: float = Field(
+        60.0, ge=1, le=3600, description="upper bound of a SQL commit's duration, in seconds"
+    )
+    tls_ca_file: Path | None = Field(None, description="CA bundle for rediss:// URIs")
+    clean_timeout: int | None = Field(
+        None, ge=0, description="stock MemoryCache only: 0 = PostgreSQL NOTIFY, else polling"
+    )
+
+
 class Settings(Section):
     """The whole deployment."""
 
@@ -166,4 +197,5 @@ class Settings(Section):
     database: Database = Field(default_factory=Database)
     redis: Redis = Field(default_factory=Redis)
     server: Server = Field(default_factory=Server)
+    cache: Cache = Field(default_factory=Cache)
     perf: Perf = Field(default_factory=Perf)

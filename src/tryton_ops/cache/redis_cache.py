@@ -1,0 +1,494 @@
+"""`RedisCache`: trytond's cache with an in-process L1 in front of a shared Redis L2.
+
+Selected with `[cache] class = tryton_ops.cache.RedisCache`. trytond imports this module
+while `trytond.cache` is only partly initialised, so at top level only `MemoryCache`,
+`immutable`, `trytond.config`, `trytond.pool` and `trytond.transaction` are imported; nothing
+connects or starts a thread before the first transaction.
+
+Correctness rests on per-(database, cache) generation counters kept in Redis and read once
+per transaction (`sync`); every value, in L1 and L2, is tagged with the generation it was
+computed under. The protocol and its argument are in docs/cache.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import threading
+import time
+import uuid
+from weakref import WeakKeyDictionary
+
+from trytond import config
+from trytond.cache import MemoryCache, immutable
+from trytond.pool import Pool
+from trytond.transaction import Transaction
+
+from tryton_ops.cache import serializer
+from tryton_ops.cache.store import (
+    POOL_NAME,
+    RedisStore,
+    StoreSettings,
+    StoreUnavailable,
+    digest,
+    pack_entry,
+    unpack_entry,
+)
+
+__all__ = ["CacheInvalidationError", "RedisCache"]
+logger = logging.getLogger(__name__)
+
+STATS_INTERVAL = 5.0  # seconds between two pushes of a process's counters to Redis
+
+
+class CacheInvalidationError(Exception):
+    """A commit that must invalidate caches while Redis cannot record it: it is rolled back."""
+
+
+class _TxState:
+    """What a transaction saw in Redis at its start."""
+
+    __slots__ = ("epoch", "gens", "pending", "private", "shared")
+
+    def __init__(self, epoch: str, gens: dict[str, int], pending: frozenset[str], shared: bool):
+        self.epoch = epoch
+        self.gens = gens
+        self.pending = pending
+        self.shared = shared  # may write to L1/L2 (false while the namespace is young)
+        self.private: set[str] = set()  # caches cleared by this transaction
+
+    def tag(self, name: str) -> tuple[str, int]:
+        return (self.epoch, self.gens.get(name, 0))
+
+
+class _Known:
+    __slots__ = ("epoch", "gens", "version")
+
+    def __init__(self, epoch: str, version: str, gens: dict[str, int]):
+        self.epoch, self.version, self.gens = epoch, version, gens
+
+
+class _PostCommit:
+    """Data manager whose `tpc_finish` (after the SQL commit) does the second bump."""
+
+    def __init__(self, store: RedisStore, dbname: str, names: frozenset[str], token: str):
+        self.store, self.dbname, self.names, self.token = store, dbname, names, token
+        self.done = False
+
+    def tpc_begin(self, transaction) -> None:
+        pass
+
+    def commit(self, transaction) -> None:
+        pass
+
+    def tpc_vote(self, transaction) -> None:
+        pass
+
+    def tpc_finish(self, transaction) -> None:
+        if self.done:
+            return
+        self.done = True
+        try:
+            self.store.bump(self.dbname, self.names, self.token, "post")
+        except StoreUnavailable as exc:
+            # The pending lease keeps these caches out of L1/L2 until it expires.
+            logger.warning(
+                "post-commit cache invalidation of %s failed (%s); caching of these names "
+                "resumes when their lease expires",
+                sorted(self.names),
+                exc,
+            )
+
+    def tpc_abort(self, transaction) -> None:
+        # Outcome of the SQL commit unknown: leave the pending lease to expire.
+        self.done = True
+
+
+def _config_float(option: str, default: float) -> float:
+    value = config.get("cache", option)
+    return float(value) if value not in (None, "") else default
+
+
+def _load_settings() -> StoreSettings:
+    uri = config.get("cache", "redis_uri")
+    if not uri:
+        raise RuntimeError(
+            "[cache] class is tryton_ops.cache.RedisCache but [cache] redis_uri is not set"
+        )
+    return StoreSettings(
+        uri=uri,
+        prefix=config.get("cache", "redis_prefix") or "tryton",
+        ttl=int(_config_float("redis_ttl", 3600)),
+        socket_timeout=_config_float("redis_timeout", 0.5),
+        connect_timeout=_config_float("redis_connect_timeout", 0.5),
+        cooldown=_config_float("redis_retry_interval", 1.0),
+        lease=_config_float("redis_commit_lease", 60.0),
+        max_value_size=int(_config_float("redis_max_value_size", 4 * 1024 * 1024)),
+        tls_ca_file=config.get("cache", "redis_tls_ca_file") or None,
+    )
+
+
+class RedisCache(MemoryCache):
+    """Two-level cache honouring trytond's cache contract (see docs/cache.md)."""
+
+    _states: WeakKeyDictionary = WeakKeyDictionary()  # transaction -> _TxState | None
+    _store: RedisStore | None = None
+    _store_lock = threading.Lock()
+    _known: dict[str, _Known] = {}
+    _memory_seen: dict[str, dict[str, tuple]] = {}  # dbname -> name -> signature
+    _pool_seen: dict[str, tuple[str, int]] = {}
+    _stats_pushed = 0.0
+    _stats_lock = threading.Lock()
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._l1: dict[str, tuple[tuple[str, int], object]] = {}
+        self.l1_hit = self.l2_hit = self.l2_error = self.uncacheable = self.corrupt = 0
+        self._pushed = {"hit": 0, "miss": 0, "l1_hit": 0, "l2_hit": 0}
+
+    # -- configuration --------------------------------------------------------------------
+    @classmethod
+    def store(cls) -> RedisStore:
+        if cls._store is None:
+            with cls._store_lock:
+                if cls._store is None:
+                    cls._store = RedisStore(_load_settings())
+        return cls._store
+
+    @staticmethod
+    def l1_enabled() -> bool:
+        return config.getboolean("cache", "redis_l1", default=True)
+
+    # -- helpers --------------------------------------------------------------------------
+    def _new_lru(self):
+        return self._database_cache.default_factory()
+
+    def _private(self, transaction, create: bool):
+        cache = self._transaction_cache.get(transaction)
+        if cache is None and create:
+            cache = self._transaction_cache[transaction] = self._new_lru()
+        return cache
+
+    def _shared_l1(self, dbname: str, tag: tuple[str, int]):
+        """The L1 for this generation; None for a transaction older than the L1's content."""
+        entry = self._l1.get(dbname)
+        if entry is not None:
+            if entry[0] == tag:
+                return entry[1]
+            if entry[0][0] == tag[0] and entry[0][1] > tag[1]:
+                return None
+        lru = self._new_lru()
+        self._l1[dbname] = (tag, lru)
+        return lru
+
+    @staticmethod
+    def _lookup(cache, key):
+        """(True, value) for a live entry of an LRU, else (False, None)."""
+        try:
+            expire, value = cache[key]
+        except (KeyError, TypeError):
+            return False, None
+        if expire is not None and expire < time.time():
+            cache.pop(key, None)
+            return False, None
+        with contextlib.suppress(KeyError):
+            cache.move_to_end(key)
+        return True, value
+
+    # -- instance API ---------------------------------------------------------------------
+    def get(self, key, default=None):
+        key = self._key(key)
+        transaction = Transaction()
+        private = self._transaction_cache.get(transaction)
+        if private is not None:
+            found, value = self._lookup(private, key)
+            if found:
+                self.hit += 1
+                return value
+        state = self._states.get(transaction)
+        if state is None or self._name in state.private:
+            self.miss += 1
+            return default
+        dbname = transaction.database.name
+        tag = state.tag(self._name)
+        l1 = self._shared_l1(dbname, tag) if self.l1_enabled() else None
+        if l1 is not None:
+            found, value = self._lookup(l1, key)
+            if found:
+                self.hit += 1
+                self.l1_hit += 1
+                return value
+        found, value = self._l2_get(dbname, tag, key)
+        if found:
+            self.hit += 1
+            self.l2_hit += 1
+            if l1 is not None:
+                with contextlib.suppress(TypeError):
+                    l1[key] = value
+            return value[1]
+        self.miss += 1
+        return default
+
+    def set(self, key, value):
+        key = self._key(key)
+        transaction = Transaction()
+        try:
+            value = immutable(value)
+        except TypeError:
+            return value
+        expire = time.time() + self.duration.total_seconds() if self.duration else None
+        state = self._states.get(transaction)
+        name = self._name
+        shared = (
+            state is not None
+            and state.shared
+            and name not in state.private
+            and name not in state.pending
+        )
+        l1 = None
+        if shared:
+            tag = state.tag(name)
+            dbname = transaction.database.name
+            if self.l1_enabled():
+                l1 = self._shared_l1(dbname, tag)
+                shared = l1 is not None
+        if not shared:
+            with contextlib.suppress(TypeError):
+                self._private(transaction, create=True)[key] = (expire, value)
+            return value
+        if l1 is not None:
+            try:
+                l1[key] = (expire, value)
+            except TypeError:
+                return value
+        self._l2_set(dbname, tag, key, expire, value)
+        return value
+
+    def clear(self):
+        super().clear()  # name into _reset[transaction], drops the private cache
+        state = self._states.get(Transaction())
+        if state is not None:
+            state.private.add(self._name)
+
+    # -- L2 -------------------------------------------------------------------------------
+    def _l2_get(self, dbname, tag, key):
+        store = self.store()
+        try:
+            key_bytes = serializer.encode_key(key)
+        except serializer.Unserializable:
+            return False, None
+        redis_key = store.value_key(dbname, tag[0], self._name, tag[1], digest(key_bytes))
+        try:
+            data = store.get_value(redis_key)
+        except StoreUnavailable:
+            self.l2_error += 1
+            return False, None
+        if data is None:
+            return False, None
+        entry = unpack_entry(data, key_bytes)
+        if entry is None:
+            self.corrupt += 1
+            return False, None
+        expire, value_bytes = entry
+        if expire is not None and expire < time.time():
+            return False, None
+        try:
+            value = serializer.decode(value_bytes)
+        except serializer.CorruptValue:
+            self.corrupt += 1
+            return False, None
+        return True, (expire, value)
+
+    def _l2_set(self, dbname, tag, key, expire, value) -> None:
+        store = self.store()
+        try:
+            key_bytes = serializer.encode_key(key)
+            value_bytes = serializer.encode(value)
+        except serializer.Unserializable:
+            self.uncacheable += 1
+            return
+        data = pack_entry(key_bytes, expire, value_bytes)
+        if len(data) > store.settings.max_value_size:
+            self.uncacheable += 1
+            return
+        ttl = store.settings.ttl
+        if expire is not None:
+            ttl = min(ttl, max(expire - time.time(), 0.001))
+        redis_key = store.value_key(dbname, tag[0], self._name, tag[1], digest(key_bytes))
+        try:
+            store.set_value(redis_key, data, int(ttl * 1000))
+        except StoreUnavailable:
+            self.l2_error += 1
+
+    # -- transaction hooks (classmethods called by trytond) -------------------------------
+    @classmethod
+    def sync(cls, transaction):
+        dbname = transaction.database.name
+        store = cls.store()
+        known = cls._known.get(dbname)
+        try:
+            result = store.sync(
+                dbname, known.epoch if known else None, known.version if known else None
+            )
+        except StoreUnavailable:
+            cls._states[transaction] = None
+            cls._clear_memory_instances(dbname)
+            return
+        if result.gens is not None or known is None:
+            known = _Known(result.epoch, result.version, result.gens or {})
+            cls._known[dbname] = known
+        young = result.now_ms < result.fresh_until_ms
+        # A snapshot taken before this read (SELECT ... FOR UPDATE of locked records in
+        # Transaction.start) could predate a commit whose generation we now see.
+        shared = not young and not getattr(transaction, "_locked_records", None)
+        cls._states[transaction] = _TxState(known.epoch, known.gens, result.pending, shared)
+        cls._sync_memory_instances(dbname, known, result.pending, young)
+        cls._sync_pool(transaction, dbname, known)
+        MemoryCache._clean_last = dt.datetime.now()
+        cls._maybe_push_stats(dbname)
+
+    @classmethod
+    def commit(cls, transaction):
+        reset = cls._reset.pop(transaction, None)
+        if not reset:
+            return
+        names = frozenset(reset)
+        reset.clear()
+        dbname = transaction.database.name
+        for name in names:
+            inst = cls._instances.get(name)
+            if isinstance(inst, RedisCache):
+                inst._l1.pop(dbname, None)
+            elif isinstance(inst, MemoryCache):
+                inst._clear(dbname)
+        token = uuid.uuid4().hex
+        store = cls.store()
+        try:
+            store.bump(dbname, names, token, "pre")
+        except StoreUnavailable as exc:
+            raise CacheInvalidationError(
+                "the cache invalidation of this commit could not be recorded in Redis "
+                f"({exc}); the transaction is rolled back so that no worker serves stale "
+                "data. Retry when Redis is reachable."
+            ) from None
+        transaction.join(_PostCommit(store, dbname, names, token))
+
+    @classmethod
+    def rollback(cls, transaction):
+        cls._reset.pop(transaction, None)
+
+    @classmethod
+    def refresh_pool(cls, transaction):
+        # Bumped with the other names when this transaction commits; other processes
+        # reload their pool when they see the generation change.
+        cls._reset.setdefault(transaction, set()).add(POOL_NAME)
+
+    @classmethod
+    def drop(cls, dbname):
+        super().drop(dbname)
+        for inst in list(cls._instances.values()):
+            if isinstance(inst, RedisCache):
+                inst._l1.pop(dbname, None)
+        cls._known.pop(dbname, None)
+        cls._memory_seen.pop(dbname, None)
+        try:
+            cls.store().drop(dbname)
+        except StoreUnavailable as exc:
+            logger.error("cache of %r could not be dropped in Redis: %s", dbname, exc)
+
+    # -- helpers of sync ------------------------------------------------------------------
+    @classmethod
+    def _memory_only_instances(cls):
+        return [
+            inst
+            for inst in list(cls._instances.values())
+            if isinstance(inst, MemoryCache) and not isinstance(inst, RedisCache)
+        ]
+
+    @classmethod
+    def _clear_memory_instances(cls, dbname: str) -> None:
+        """Redis unreachable: trytond's hard-coded MemoryCache instances start afresh."""
+        cls._memory_seen.pop(dbname, None)
+        for inst in cls._memory_only_instances():
+            inst._clear(dbname)
+
+    @classmethod
+    def _sync_memory_instances(cls, dbname, known, pending, young) -> None:
+        """Clear a hard-coded MemoryCache when its generation (or pending state) moved."""
+        seen = cls._memory_seen.setdefault(dbname, {})
+        for inst in cls._memory_only_instances():
+            name = inst._name
+            signature = (known.epoch, known.gens.get(name, 0), young or name in pending)
+            if seen.get(name) != signature:
+                seen[name] = signature
+                inst._clear(dbname)
+
+    @classmethod
+    def _sync_pool(cls, transaction, dbname: str, known) -> None:
+        tag = (known.epoch, known.gens.get(POOL_NAME, 0))
+        if cls._pool_seen.get(dbname) == tag:
+            return
+        first = dbname not in cls._pool_seen
+        cls._pool_seen[dbname] = tag
+        if first or not Pool().ready:
+            return
+        from trytond.cache import _get_modules
+
+        database = transaction.database
+        connection = database.get_connection(readonly=True, autocommit=True)
+        try:
+            with connection.cursor() as cursor:
+                modules = _get_modules(cursor)
+        finally:
+            database.put_connection(connection)
+        Pool.refresh(dbname, modules)
+
+    # -- statistics -----------------------------------------------------------------------
+    def counters(self) -> dict[str, int]:
+        return {
+            "hit": self.hit,
+            "miss": self.miss,
+            "l1_hit": self.l1_hit,
+            "l2_hit": self.l2_hit,
+        }
+
+    @classmethod
+    def detailed_stats(cls):
+        """Per cache: counters of this process and its L1 size for each database."""
+        for name, inst in list(cls._instances.items()):
+            if isinstance(inst, RedisCache):
+                row = {"name": name, **inst.counters()}
+                row["l2_error"] = inst.l2_error
+                row["uncacheable"] = inst.uncacheable
+                row["corrupt"] = inst.corrupt
+                row["l1_size"] = {db: len(entry[1]) for db, entry in list(inst._l1.items())}
+                yield row
+
+    @classmethod
+    def _maybe_push_stats(cls, dbname: str) -> None:
+        now = time.monotonic()
+        if now - cls._stats_pushed < STATS_INTERVAL or not cls._stats_lock.acquire(False):
+            return
+        try:
+            cls._stats_pushed = now
+            deltas: dict[str, int] = {}
+            sizes: dict[str, int] = {}
+            for name, inst in list(cls._instances.items()):
+                if not isinstance(inst, RedisCache):
+                    continue
+                counters = inst.counters()
+                for field, value in counters.items():
+                    delta = value - inst._pushed.get(field, 0)
+                    if delta:
+                        deltas[f"{name}\x00{field}"] = delta
+                inst._pushed = counters
+                entry = inst._l1.get(dbname)
+                if entry is not None:
+                    sizes[name] = len(entry[1])
+            if deltas or sizes:
+                cls.store().add_stats(dbname, deltas, sizes)
+        except StoreUnavailable:
+            pass
+        finally:
+            cls._stats_lock.release()

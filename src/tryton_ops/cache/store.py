@@ -1,0 +1,344 @@
+"""The Redis side of the cache: generation counters, pending commits, values, breaker.
+
+Per database, three kinds of keys (`P` is the key prefix, `D` the database name):
+
+- `P:{D}:g`, a hash: `epoch` (random id of this namespace's life), `v` (bumped with every
+  generation change, lets a process skip re-reading the hash), `fresh` (ms timestamp until
+  which the namespace is too young to be trusted, see docs/cache.md) and `g:<cache name>`
+  generation counters.
+- `P:{D}:p`, a sorted set of commits in progress: member `<token>:<cache name>`, score = the
+  lease deadline in ms (Redis clock).
+- `P:D:v:<epoch>:<cache name>:<generation>:<key digest>`, one value, with a TTL.
+
+Every call either succeeds or raises `StoreUnavailable` within the configured timeouts; after
+a failure the circuit breaker short-circuits calls for `cooldown` seconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import msgpack
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+FORMAT_VERSION = 1
+POOL_NAME = "@pool"  # pseudo cache name bumped by refresh_pool()
+
+# Heals keys of the wrong type (planted garbage): dropping the generation hash, or losing the
+# pending set, is handled like a Redis data loss (new epoch, young namespace).
+_PROLOGUE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local lease = tonumber(ARGV[2])
+local tp = redis.call('TYPE', KEYS[2]).ok
+if tp ~= 'zset' and tp ~= 'none' then
+  redis.call('DEL', KEYS[2])
+  redis.call('DEL', KEYS[1])
+end
+local tg = redis.call('TYPE', KEYS[1]).ok
+if tg ~= 'hash' and tg ~= 'none' then
+  redis.call('DEL', KEYS[1])
+end
+if tg == 'hash' then
+  local meta = redis.call('HMGET', KEYS[1], 'epoch', 'v', 'fresh')
+  if not meta[1] or not tonumber(meta[2]) or not tonumber(meta[3]) then
+    redis.call('DEL', KEYS[1])
+  end
+end
+if redis.call('HSETNX', KEYS[1], 'epoch', ARGV[1]) == 1 then
+  redis.call('HSET', KEYS[1], 'fresh', now + lease, 'v', 0)
+end
+"""
+
+# KEYS: gens, pending. ARGV: candidate epoch, lease ms, known epoch, known v.
+SYNC_LUA = (
+    _PROLOGUE
+    + """
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+local pending = redis.call('ZRANGE', KEYS[2], 0, -1)
+local meta = redis.call('HMGET', KEYS[1], 'epoch', 'v', 'fresh')
+local full = false
+if meta[1] ~= ARGV[3] or meta[2] ~= ARGV[4] then
+  full = redis.call('HGETALL', KEYS[1])
+end
+return {now, meta[1], meta[2], meta[3], pending, full}
+"""
+)
+
+# KEYS: gens, pending. ARGV: candidate epoch, lease ms, token, phase ('pre'|'post'), names...
+BUMP_LUA = (
+    _PROLOGUE
+    + """
+for i = 5, #ARGV do
+  local field = 'g:' .. ARGV[i]
+  local current = redis.call('HGET', KEYS[1], field)
+  if current and not tonumber(current) then
+    redis.call('DEL', KEYS[1])
+    redis.call('HSET', KEYS[1], 'epoch', ARGV[1], 'fresh', now + lease, 'v', 0)
+  end
+  redis.call('HINCRBY', KEYS[1], field, 1)
+  local member = ARGV[3] .. ':' .. ARGV[i]
+  if ARGV[4] == 'pre' then
+    redis.call('ZADD', KEYS[2], now + lease, member)
+  else
+    redis.call('ZREM', KEYS[2], member)
+  end
+end
+redis.call('HINCRBY', KEYS[1], 'v', 1)
+return redis.call('HGET', KEYS[1], 'epoch')
+"""
+)
+
+# KEYS: gens. ARGV: new epoch. A new, immediately trusted namespace (pending set kept).
+DROP_LUA = """
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'epoch', ARGV[1], 'v', 0, 'fresh', 0)
+return ARGV[1]
+"""
+
+
+class StoreUnavailable(Exception):
+    """Redis could not be used (down, slow, breaker open, unexpected reply)."""
+
+
+class Breaker:
+    """Open after a failure, for `cooldown` seconds; then calls are tried again."""
+
+    def __init__(self, cooldown: float):
+        self.cooldown = cooldown
+        self.open_until = 0.0
+        self.failures = 0
+        self.last_error = ""
+
+    def allow(self) -> bool:
+        return time.monotonic() >= self.open_until
+
+    def success(self) -> None:
+        if self.failures:
+            logger.warning("Redis cache is reachable again after %d failure(s)", self.failures)
+        self.failures = 0
+        self.open_until = 0.0
+
+    def failure(self, error: BaseException) -> None:
+        self.failures += 1
+        self.last_error = f"{type(error).__name__}: {error}"
+        self.open_until = time.monotonic() + self.cooldown
+        if self.failures == 1:
+            logger.warning(
+                "Redis cache unavailable (%s); caches bypassed, writes that must invalidate "
+                "a cache are refused, retrying in %.1fs",
+                self.last_error,
+                self.cooldown,
+            )
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    uri: str
+    prefix: str = "tryton"
+    ttl: int = 3600
+    socket_timeout: float = 0.5
+    connect_timeout: float = 0.5
+    cooldown: float = 1.0
+    lease: float = 60.0
+    max_value_size: int = 4 * 1024 * 1024
+    tls_ca_file: str | None = None
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    now_ms: int
+    epoch: str
+    version: str
+    fresh_until_ms: int
+    pending: frozenset[str]
+    gens: dict[str, int] | None  # None: unchanged since the known version
+
+
+def digest(key_bytes: bytes) -> str:
+    return hashlib.blake2b(key_bytes, digest_size=16).hexdigest()
+
+
+def make_client(settings: StoreSettings):
+    """A redis-py client with short timeouts and no automatic retries (the breaker decides)."""
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    kwargs: dict[str, Any] = {
+        "socket_timeout": settings.socket_timeout,
+        "socket_connect_timeout": settings.connect_timeout,
+        "retry": Retry(NoBackoff(), 0),
+        "health_check_interval": 0,
+    }
+    if urlsplit(settings.uri).scheme == "rediss" and settings.tls_ca_file:
+        kwargs["ssl_ca_certs"] = settings.tls_ca_file
+    return redis.Redis.from_url(settings.uri, **kwargs)
+
+
+class RedisStore:
+    """One per process (the client is recreated after fork); thread-safe."""
+
+    def __init__(self, settings: StoreSettings):
+        self.settings = settings
+        self.breaker = Breaker(settings.cooldown)
+        self._client = None
+        self._pid = None
+        self._lock = threading.Lock()
+        self._scripts: dict[str, Any] = {}
+
+    # -- plumbing -------------------------------------------------------------------------
+    def client(self):
+        if self._client is None or self._pid != os.getpid():
+            with self._lock:
+                if self._client is None or self._pid != os.getpid():
+                    client = make_client(self.settings)
+                    self._scripts = {
+                        "sync": client.register_script(SYNC_LUA),
+                        "bump": client.register_script(BUMP_LUA),
+                        "drop": client.register_script(DROP_LUA),
+                    }
+                    self._client, self._pid = client, os.getpid()
+        return self._client
+
+    def _call(self, fn: Callable[[], T]) -> T:
+        import redis
+
+        if not self.breaker.allow():
+            raise StoreUnavailable(f"circuit open ({self.breaker.last_error})")
+        try:
+            result = fn()
+        except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+            self.breaker.failure(exc)
+            raise StoreUnavailable(str(exc)) from None
+        except redis.RedisError as exc:  # e.g. OOM, READONLY replica, wrong type
+            self.breaker.failure(exc)
+            raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from None
+        self.breaker.success()
+        return result
+
+    def _script(self, name: str):
+        self.client()
+        return self._scripts[name]
+
+    # -- keys -----------------------------------------------------------------------------
+    def gens_key(self, db: str) -> str:
+        return f"{self.settings.prefix}:{{{db}}}:g"
+
+    def pending_key(self, db: str) -> str:
+        return f"{self.settings.prefix}:{{{db}}}:p"
+
+    def value_prefix(self, db: str, epoch: str) -> str:
+        return f"{self.settings.prefix}:{db}:v:{epoch}:"
+
+    def value_key(self, db: str, epoch: str, name: str, gen: int, key_digest: str) -> str:
+        return f"{self.value_prefix(db, epoch)}{name}:{gen}:{key_digest}"
+
+    def stats_key(self, db: str) -> str:
+        return f"{self.settings.prefix}:{db}:stats"
+
+    # -- generations ----------------------------------------------------------------------
+    def sync(self, db: str, known_epoch: str | None, known_version: str | None) -> SyncResult:
+        lease_ms = int(self.settings.lease * 1000)
+
+        def run():
+            return self._script("sync")(
+                keys=[self.gens_key(db), self.pending_key(db)],
+                args=[uuid.uuid4().hex, lease_ms, known_epoch or "", known_version or ""],
+            )
+
+        reply = self._call(run)
+        try:
+            now_ms, epoch, version, fresh, pending, full = reply
+            gens = None
+            if full:
+                fields = dict(zip(full[0::2], full[1::2], strict=True))
+                gens = {k[2:].decode(): int(v) for k, v in fields.items() if k.startswith(b"g:")}
+            names = frozenset(m.decode().partition(":")[2] for m in pending)
+            return SyncResult(
+                int(now_ms), epoch.decode(), version.decode(), int(fresh), names, gens
+            )
+        except (ValueError, TypeError, AttributeError, UnicodeDecodeError) as exc:
+            # A generation field holding garbage: start a new, young namespace.
+            logger.warning("Redis cache generations of %r unreadable (%s); resetting", db, exc)
+            self.reset(db)
+            raise StoreUnavailable("generation hash was corrupt and has been reset") from None
+
+    def bump(self, db: str, names: Iterable[str], token: str, phase: str) -> str:
+        lease_ms = int(self.settings.lease * 1000)
+        names = sorted(names)
+
+        def run():
+            return self._script("bump")(
+                keys=[self.gens_key(db), self.pending_key(db)],
+                args=[uuid.uuid4().hex, lease_ms, token, phase, *names],
+            )
+
+        return self._call(run).decode()
+
+    def drop(self, db: str) -> str:
+        """A new namespace for `db`, trusted at once: every cached value of it is gone."""
+        epoch = uuid.uuid4().hex
+        self._call(lambda: self._script("drop")(keys=[self.gens_key(db)], args=[epoch]))
+        return epoch
+
+    def reset(self, db: str) -> None:
+        """Like a data loss: the namespace is recreated young (commits may be in flight)."""
+        self._call(lambda: self.client().delete(self.gens_key(db)))
+
+    # -- values ---------------------------------------------------------------------------
+    def get_value(self, key: str) -> bytes | None:
+        return self._call(lambda: self.client().get(key))
+
+    def set_value(self, key: str, data: bytes, ttl_ms: int) -> None:
+        self._call(lambda: self.client().set(key, data, px=max(ttl_ms, 1)))
+
+    def add_stats(self, db: str, counters: dict[str, int], sizes: dict[str, int]) -> None:
+        """Add hit/miss counters and publish this process's L1 sizes (expire with it)."""
+        client = self.client()
+        proc_key = f"{self.settings.prefix}:{db}:proc:{os.uname().nodename}:{os.getpid()}"
+
+        def run():
+            pipe = client.pipeline(transaction=False)
+            for field, delta in counters.items():
+                pipe.hincrby(self.stats_key(db), field, delta)
+            if sizes:
+                pipe.hset(proc_key, mapping=sizes)
+                pipe.expire(proc_key, 120)
+            pipe.execute()
+
+        self._call(run)
+
+
+def pack_entry(key_bytes: bytes, expire: float | None, value_bytes: bytes) -> bytes:
+    return msgpack.packb([FORMAT_VERSION, key_bytes, expire, value_bytes], use_bin_type=True)
+
+
+def unpack_entry(data: bytes, key_bytes: bytes) -> tuple[float | None, bytes] | None:
+    """(expire, value bytes) if `data` is an entry this code wrote for this key, else None."""
+    try:
+        entry = msgpack.unpackb(data, raw=False, use_list=False, strict_map_key=False)
+    except Exception:
+        return None
+    if (
+        type(entry) is not tuple
+        or len(entry) != 4
+        or entry[0] != FORMAT_VERSION
+        or entry[1] != key_bytes
+        or not (entry[2] is None or type(entry[2]) in (int, float))
+        or type(entry[3]) is not bytes
+    ):
+        return None
+    return entry[2], entry[3]

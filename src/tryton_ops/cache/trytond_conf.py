@@ -1,0 +1,44 @@
+"""Renders `[cache]` of tryton-ops.toml into trytond.conf's `[cache]` section."""
+
+from __future__ import annotations
+
+import configparser
+
+from tryton_ops.config.loader import ConfigError, LoadedConfig
+
+CLASS = "tryton_ops.cache.RedisCache"
+
+
+def redis_uri(config: LoadedConfig) -> str | None:
+    """The cache's Redis: `[cache] redis_uri`, else the deployment's `[redis] uri`."""
+    settings = config.settings
+    return settings.cache.redis_uri or settings.redis.uri
+
+
+def contribute(config: LoadedConfig, parser: configparser.ConfigParser) -> None:
+    cache = config.settings.cache
+    if not parser.has_section("cache"):
+        parser.add_section("cache")
+    section = parser["cache"]
+    section["default"] = str(cache.l1_size)
+    if cache.clean_timeout is not None:
+        section["clean_timeout"] = str(cache.clean_timeout)
+    if cache.backend != "redis":
+        return
+    uri = redis_uri(config)
+    if not uri:
+        raise ConfigError(
+            "cache.backend is 'redis' but no Redis is configured: set cache.redis_uri "
+            "or redis.uri (e.g. redis://127.0.0.1:6379/0)"
+        )
+    section["class"] = CLASS
+    section["redis_uri"] = uri
+    section["redis_prefix"] = cache.key_prefix
+    section["redis_l1"] = "true" if cache.l1 else "false"
+    section["redis_ttl"] = str(cache.ttl)
+    section["redis_timeout"] = str(cache.timeout)
+    section["redis_connect_timeout"] = str(cache.connect_timeout)
+    section["redis_retry_interval"] = str(cache.retry_interval)
+    section["redis_commit_lease"] = str(cache.commit_lease)
+    if cache.tls_ca_file:
+        section["redis_tls_ca_file"] = str(cache.tls_ca_file)

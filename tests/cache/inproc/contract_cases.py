@@ -1,0 +1,358 @@
+"""trytond's cache contract, checked against RedisCache inside one trytond process.
+
+Run by tests/cache/test_contract.py in a subprocess (trytond fixes its cache class at import):
+TRYTOND_CONFIG selects RedisCache; OPS_TEST_DB names a database with `party`;
+OPS_TEST_REDIS_PID is the private Redis server's pid (paused and resumed here).
+Another process is simulated by bumping generations in Redis directly, the way a writer's
+commit would, and by emptying this process's L1 to force reads from L2.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+import unittest
+import uuid
+from types import MappingProxyType
+
+import trytond.cache
+from trytond.cache import MemoryCache
+from trytond.pool import Pool
+from trytond.transaction import Transaction
+
+from tryton_ops.cache.redis_cache import CacheInvalidationError, RedisCache
+from tryton_ops.cache.serializer import encode_key
+from tryton_ops.cache.store import digest
+
+DB = os.environ["OPS_TEST_DB"]
+REDIS_PID = int(os.environ["OPS_TEST_REDIS_PID"])
+
+cache = RedisCache("ops.test.cache")
+cache_ctx = RedisCache("ops.test.context", context=True)
+cache_expire = RedisCache("ops.test.expire", duration=1)
+memory = MemoryCache("ops.test.memory", context=False)
+
+
+def start(**kwargs) -> Transaction:
+    return Transaction().start(DB, 0, **kwargs)
+
+
+def forget_l1() -> None:
+    """What another process sees: an empty L1, the shared L2."""
+    for inst in RedisCache._instances.values():
+        if isinstance(inst, RedisCache):
+            inst._l1.clear()
+
+
+def other_process_commit(*names: str) -> None:
+    """The two bumps a writer in another process makes around its SQL commit."""
+    token = uuid.uuid4().hex
+    RedisCache.store().bump(DB, names, token, "pre")
+    RedisCache.store().bump(DB, names, token, "post")
+
+
+def l2_key(inst: RedisCache, key, transaction: Transaction) -> str:
+    state = RedisCache._states[transaction]
+    epoch, gen = state.tag(inst._name)
+    key_bytes = encode_key(inst._key(key))
+    return RedisCache.store().value_key(DB, epoch, inst._name, gen, digest(key_bytes))
+
+
+class Contract(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        Pool(DB).init()
+
+    def setUp(self):
+        RedisCache.drop(DB)
+        MemoryCache.drop(DB)
+        RedisCache.store().breaker.success()
+
+    def test_configured_class_is_redis_cache(self):
+        self.assertIs(trytond.cache.Cache, RedisCache)
+
+    def test_set_returns_immutable_value(self):
+        with start():
+            self.assertEqual(cache.set("list", [1, 2]), (1, 2))
+            value = cache.set("dict", {"a": [1]})
+            self.assertIsInstance(value, MappingProxyType)
+            self.assertEqual(value["a"], (1,))
+            self.assertEqual(cache.set("set", {1}), frozenset({1}))
+        forget_l1()
+        with start():
+            self.assertEqual(cache.get("list"), (1, 2))
+            self.assertIsInstance(cache.get("dict"), MappingProxyType)
+            self.assertEqual(cache.get("set"), frozenset({1}))
+
+    def test_mutating_the_original_does_not_change_the_cache(self):
+        with start():
+            value = ["a"]
+            cache.set("k", value)
+            value.append("b")
+            self.assertEqual(cache.get("k"), ("a",))
+
+    def test_value_shared_through_l2(self):
+        with start():
+            cache.set("k", "v")
+        forget_l1()
+        hits = cache.l2_hit
+        with start():
+            self.assertEqual(cache.get("k"), "v")
+        self.assertEqual(cache.l2_hit, hits + 1)
+
+    def test_context_is_part_of_the_key(self):
+        with start(context={"language": "en"}):
+            cache_ctx.set("k", "en")
+        with start(context={"language": "fr"}):
+            self.assertIsNone(cache_ctx.get("k"))
+        forget_l1()
+        with start(context={"language": "en"}):
+            self.assertEqual(cache_ctx.get("k"), "en")
+
+    def test_clear_is_private_until_commit(self):
+        with start():
+            cache.set("k", "old")
+        transaction1 = start()
+        try:
+            cache.clear()
+            self.assertIsNone(cache.get("k"))
+            cache.set("k", "new")
+            self.assertEqual(cache.get("k"), "new")
+            with Transaction().new_transaction() as transaction2:
+                self.assertEqual(cache.get("k"), "old")
+                transaction2.rollback()
+        finally:
+            transaction1.rollback()
+            transaction1.stop(False)
+        # rolled back: the clear never happened
+        with start():
+            self.assertEqual(cache.get("k"), "old")
+        forget_l1()
+        with start():
+            self.assertEqual(cache.get("k"), "old")
+
+    def test_committed_clear_reaches_l1_and_l2(self):
+        with start():
+            cache.set("k", "old")
+        with start() as transaction:
+            cache.clear()
+            transaction.commit()
+            # the committing transaction keeps what it set privately (trytond's contract)
+        with start():
+            self.assertIsNone(cache.get("k"))
+        forget_l1()
+        with start():
+            self.assertIsNone(cache.get("k"))
+
+    def test_committing_transaction_keeps_its_private_value(self):
+        transaction1 = start()
+        try:
+            with Transaction().new_transaction() as transaction2:
+                cache.clear()
+                cache.set("k", "baz")
+                transaction2.commit()
+                self.assertEqual(cache.get("k"), "baz")
+        finally:
+            transaction1.stop(False)
+
+    def test_old_transaction_does_not_refill(self):
+        transaction1 = start()
+        try:
+            with Transaction().new_transaction() as transaction2:
+                cache.clear()
+                transaction2.commit()
+            Transaction().set_current_transaction(transaction1)
+            cache.set("k", "stale")
+            with Transaction().new_transaction():
+                self.assertIsNone(cache.get("k"))
+        finally:
+            transaction1.stop(False)  # once per time it was made current
+            transaction1.stop(False)
+        forget_l1()
+        with start():
+            self.assertIsNone(cache.get("k"))
+
+    def test_other_process_commit_invalidates_l1(self):
+        with start():
+            cache.set("k", "old")
+        other_process_commit(cache._name)
+        with start():
+            self.assertIsNone(cache.get("k"))
+
+    def test_commit_in_flight_elsewhere_blocks_shared_writes(self):
+        token = uuid.uuid4().hex
+        RedisCache.store().bump(DB, [cache._name], token, "pre")
+        with start():
+            cache.set("k", "maybe-stale")
+            self.assertEqual(cache.get("k"), "maybe-stale")  # private to the transaction
+        with start():
+            self.assertIsNone(cache.get("k"))
+        RedisCache.store().bump(DB, [cache._name], token, "post")
+        with start():
+            cache.set("k", "fresh")
+        forget_l1()
+        with start():
+            self.assertEqual(cache.get("k"), "fresh")
+
+    def test_duration(self):
+        with start():
+            cache_expire.set("k", "v")
+            self.assertEqual(cache_expire.get("k"), "v")
+        time.sleep(1.1)
+        with start():
+            self.assertIsNone(cache_expire.get("k"))
+        forget_l1()
+        with start():
+            self.assertIsNone(cache_expire.get("k"))
+
+    def test_drop(self):
+        with start():
+            cache.set("k", "v")
+        RedisCache.drop(DB)
+        with start():
+            self.assertIsNone(cache.get("k"))
+        forget_l1()
+        with start():
+            self.assertIsNone(cache.get("k"))
+
+    def test_unserializable_value_stays_in_l1_and_is_invalidated(self):
+        before = cache.uncacheable
+        with start():
+            marker = cache.set("obj", object())
+        self.assertEqual(cache.uncacheable, before + 1)
+        with start():
+            self.assertIs(cache.get("obj"), marker)
+        other_process_commit(cache._name)
+        with start():
+            self.assertIsNone(cache.get("obj"))
+
+    def test_garbage_value_in_redis_is_a_miss(self):
+        client = RedisCache.store().client()
+        for garbage in (b"\xc1garbage", b"cos\nsystem\n(S'true'\ntR.", b""):
+            with start() as transaction:
+                cache.set("k", "v")
+                key = l2_key(cache, "k", transaction)
+            client.set(key, garbage)
+            forget_l1()
+            corrupt = cache.corrupt
+            with start():
+                self.assertIsNone(cache.get("k"))
+            if garbage:
+                self.assertEqual(cache.corrupt, corrupt + 1)
+
+    def test_value_planted_under_another_key_is_not_served(self):
+        with start() as transaction:
+            cache.set("a", "value-of-a")
+            cache.set("b", "value-of-b")
+            key_a, key_b = l2_key(cache, "a", transaction), l2_key(cache, "b", transaction)
+        client = RedisCache.store().client()
+        client.set(key_b, client.get(key_a))
+        forget_l1()
+        with start():
+            self.assertIsNone(cache.get("b"))
+            self.assertEqual(cache.get("a"), "value-of-a")
+
+    def test_garbage_generation_hash_is_healed_without_stale_reads(self):
+        with start():
+            cache.set("k", "old")
+        client = RedisCache.store().client()
+        store = RedisCache.store()
+        for garbage in ("string", "list"):
+            if garbage == "string":
+                client.set(store.gens_key(DB), "garbage")
+            else:
+                client.delete(store.gens_key(DB))
+                client.rpush(store.gens_key(DB), "garbage")
+            with start():
+                self.assertIsNone(cache.get("k"))  # new epoch: nothing old is served
+            store.breaker.success()
+        client.hset(store.gens_key(DB), f"g:{cache._name}", "not-a-number")
+        with start():
+            self.assertIsNone(cache.get("k"))
+        store.breaker.success()
+        with start():
+            self.assertIsNone(cache.get("k"))
+
+    def test_data_loss_makes_the_namespace_young(self):
+        with start():
+            cache.set("k", "old")
+        RedisCache.store().client().flushall()
+        with start():
+            self.assertIsNone(cache.get("k"))
+            cache.set("k", "new")  # young namespace: kept private
+        forget_l1()
+        with start():
+            self.assertIsNone(cache.get("k"))
+
+    def test_hard_coded_memory_cache_follows_generations(self):
+        with start():
+            pass  # first sight of the generations clears it (transactions started before
+            # a clear keep a private cache, as with MemoryCache)
+        with start():
+            memory.set("k", "old")
+        with start():
+            self.assertEqual(memory.get("k"), "old")
+        other_process_commit(memory._name)
+        with start():
+            self.assertIsNone(memory.get("k"))
+
+    def test_memory_cache_clear_is_propagated_through_redis(self):
+        gens = RedisCache.store().client().hget
+        store = RedisCache.store()
+        before = int(gens(store.gens_key(DB), f"g:{memory._name}") or 0)
+        with start() as transaction:
+            memory.clear()
+            transaction.commit()
+        after = int(gens(store.gens_key(DB), f"g:{memory._name}"))
+        self.assertEqual(after, before + 2)
+
+    def test_redis_paused(self):
+        with start():
+            cache.set("k", "v")
+        os.kill(REDIS_PID, signal.SIGSTOP)
+        try:
+            began = time.monotonic()
+            with start():
+                self.assertIsNone(cache.get("k"))  # cannot validate L1: bypassed
+                self.assertEqual(cache.set("k2", [1]), (1,))
+                self.assertEqual(cache.get("k2"), (1,))  # private to the transaction
+            # one timeout, then the breaker answers at once
+            self.assertLess(time.monotonic() - began, 5)
+            with self.assertRaises(CacheInvalidationError), start() as transaction:
+                cache.clear()
+                transaction.commit()
+            with start() as transaction:
+                transaction.commit()  # nothing to invalidate: commits fine
+        finally:
+            os.kill(REDIS_PID, signal.SIGCONT)
+        time.sleep(RedisCache.store().settings.cooldown + 0.1)
+        with start():
+            self.assertEqual(cache.get("k"), "v")
+            cache.set("k3", "after")
+        forget_l1()
+        with start():
+            self.assertEqual(cache.get("k3"), "after")
+
+    def test_refused_commit_rolls_back_the_data(self):
+        Party = Pool(DB).get("party.party")
+        with start() as transaction:
+            (party,) = Party.create([{"name": "before"}])
+            party_id = party.id
+            transaction.commit()
+        os.kill(REDIS_PID, signal.SIGSTOP)
+        try:
+            with self.assertRaises(CacheInvalidationError), start() as transaction:
+                Party.write([Party(party_id)], {"name": "after"})
+                cache.clear()
+                transaction.commit()
+        finally:
+            os.kill(REDIS_PID, signal.SIGCONT)
+        with start():
+            self.assertEqual(Party(party_id).name, "before")
+
+
+if __name__ == "__main__":
+    result = unittest.main(module=__name__, exit=False, verbosity=2).result
+    sys.exit(0 if result.wasSuccessful() and result.testsRun else 1)
