@@ -4,7 +4,9 @@ UP_SERIES ?= 8.2
 PYTHON ?= python3
 PYTEST_ARGS ?=
 
-.PHONY: up down test lint venv clean
+.PHONY: up down test lint clean
+# the venv stamp files are real results, not intermediates make may delete
+.PRECIOUS: .venv/%/.installed
 
 venv-%: .venv/%/.installed
 	@:
@@ -25,16 +27,16 @@ down:
 
 test: $(addprefix venv-,$(SERIES))
 	sh scripts/install-system-deps.sh
-	.venv/$(lastword $(SERIES))/bin/ruff check src tests benchmarks
-	.venv/$(lastword $(SERIES))/bin/ruff format --check src tests benchmarks
+	.venv/$(lastword $(SERIES))/bin/ruff check
+	.venv/$(lastword $(SERIES))/bin/ruff format --check
 	@set -e; for s in $(SERIES); do \
 		echo "=== trytond $$s ==="; \
 		.venv/$$s/bin/pytest $(PYTEST_ARGS); \
 	done
 
 lint: venv-$(UP_SERIES)
-	.venv/$(UP_SERIES)/bin/ruff check src tests benchmarks
-	.venv/$(UP_SERIES)/bin/ruff format --check src tests benchmarks
+	.venv/$(UP_SERIES)/bin/ruff check
+	.venv/$(UP_SERIES)/bin/ruff format --check
 
 clean:
 	rm -rf .venv
