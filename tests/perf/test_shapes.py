@@ -23,6 +23,12 @@ def test_tables_skip_functions_and_keep_order():
     )
     assert tables(sql) == ["party_party", "party_address"]
     assert tables('UPDATE "ir_session" SET "x" = %s') == ["ir_session"]
+    upsert = (
+        'INSERT INTO "ir_cache" ("name") VALUES (%s) ON CONFLICT ("name") DO UPDATE SET "x" = 1'
+    )
+    assert tables(upsert) == ["ir_cache"]
+    cte = 'WITH "c" AS (SELECT "id" FROM "res_group") SELECT * FROM "c" JOIN "res_user" ON 1'
+    assert tables(cte) == ["res_group", "res_user"]
     assert tables('INSERT INTO "res_user_login_attempt" ("a") VALUES (%s)') == [
         "res_user_login_attempt"
     ]

@@ -19,7 +19,10 @@ _TABLE = re.compile(
     r"\b(?:FROM|JOIN|UPDATE|INTO|TABLE)\s+(?:ONLY\s+)?\"?([A-Za-z_][A-Za-z0-9_]*)\b\"?(?!\s*\()",
     re.IGNORECASE,
 )
-_NOT_TABLES = frozenset({"select", "lateral", "unnest", "generate_series", "values"})
+_NOT_TABLES = frozenset({"select", "lateral", "unnest", "generate_series", "values", "set"})
+_CTE = re.compile(
+    r"(?:\bWITH\s+(?:RECURSIVE\s+)?|,\s*)\"?([A-Za-z_][A-Za-z0-9_]*)\"?\s+AS\s*\(", re.I
+)
 MAX_SHAPE = 4000
 
 
@@ -39,8 +42,9 @@ def shape(sql: str) -> str:
 def tables(sql: str) -> list[str]:
     """Tables a statement reads or writes, in order of first appearance."""
     found: list[str] = []
+    ctes = set(_CTE.findall(sql)) if "WITH" in sql.upper() else ()
     for name in _TABLE.findall(sql):
-        if name.lower() not in _NOT_TABLES and name not in found:
+        if name.lower() not in _NOT_TABLES and name not in found and name not in ctes:
             found.append(name)
     return found
 
