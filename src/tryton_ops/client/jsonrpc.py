@@ -19,11 +19,19 @@ SERVER_METHODS = frozenset(
 class Connection:
     """One server URL and optionally one database; `login` turns it into a session."""
 
-    def __init__(self, url: str, database: str | None = None, timeout: float = 30.0):
+    def __init__(
+        self,
+        url: str,
+        database: str | None = None,
+        timeout: float = 30.0,
+        verify: bool | str = True,
+    ):
         self.url = url.rstrip("/")
         self.database = database
         self._ids = itertools.count(1)
-        self._http = httpx.Client(timeout=timeout, headers={"Accept-Encoding": "gzip"})
+        self._http = httpx.Client(
+            timeout=timeout, verify=verify, headers={"Accept-Encoding": "gzip"}
+        )
         self.user_id: int | None = None
         self.session: str | None = None
         self.login_name: str | None = None
