@@ -9,6 +9,7 @@ import click
 
 from tryton_ops import __version__
 from tryton_ops.cli.base import TrytonOpsGroup
+from tryton_ops.cli.cache_cmd import cache_group
 from tryton_ops.cli.config_cmd import config_group
 from tryton_ops.cli.db_cmd import db_group
 from tryton_ops.cli.perf_cmd import perf_group
@@ -31,6 +32,7 @@ def main(ctx: click.Context, config_path: str | None) -> None:
     ctx.obj = {"config_path": config_path}
 
 
+main.add_command(cache_group)
 main.add_command(config_group)
 main.add_command(db_group)
 main.add_command(perf_group)
