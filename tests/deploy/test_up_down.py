@@ -20,8 +20,13 @@ from tryton_ops.testing.processes import free_port
 TRYTON_OPS = str(Path(sys.executable).with_name("tryton-ops"))
 
 
-def write_config(path: Path, db: TestDatabase | None = None, **server) -> Path:
-    """A tryton-ops.toml for `db` (or a fresh SQLite deployment) listening on a free port."""
+def write_config(
+    path: Path, db: TestDatabase | None = None, front: dict | None = None, **server
+) -> Path:
+    """A tryton-ops.toml for `db` (or a fresh SQLite deployment) listening on free ports.
+
+    nginx stays off unless `front` is given (it is installed here, so "auto" would use it).
+    """
     server.setdefault("listen", f"127.0.0.1:{free_port()}")
     server.setdefault("workers", 2)
     lines = [f'[paths]\ndata = "{path / "data"}"\nrun = "{path / "run"}"', "[database]"]
@@ -36,6 +41,11 @@ def write_config(path: Path, db: TestDatabase | None = None, **server) -> Path:
         ]
     lines.append("[server]")
     lines += [f"{key} = {json.dumps(value)}" for key, value in server.items()]
+    front = {"enabled": "off", **(front or {})}
+    front.setdefault("listen", f"127.0.0.1:{free_port()}")
+    front.setdefault("tls_listen", f"127.0.0.1:{free_port()}")
+    lines.append("[front]")
+    lines += [f"{key} = {json.dumps(value)}" for key, value in front.items()]
     config = path / "tryton-ops.toml"
     config.write_text("\n".join(lines) + "\n")
     return config
@@ -56,15 +66,24 @@ def status(config: Path) -> dict:
     return json.loads(cli(config, "status", "--json").stdout)
 
 
-def group_alive(pgid: int) -> list[int]:
-    alive = []
-    for proc in psutil.process_iter():
+def alive(pids: list[int]) -> list[int]:
+    """Those of `pids` still running (zombies count as gone)."""
+    found = []
+    for pid in pids:
         try:
-            if os.getpgid(proc.pid) == pgid and proc.status() != psutil.STATUS_ZOMBIE:
-                alive.append(proc.pid)
-        except (ProcessLookupError, psutil.Error):
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                found.append(pid)
+        except psutil.NoSuchProcess:
             continue
-    return alive
+    return found
+
+
+def all_pids(config: Path) -> list[int]:
+    return [row["pid"] for row in status(config)["processes"]]
+
+
+def pid_of(config: Path, role: str) -> int:
+    return next(row["pid"] for row in status(config)["processes"] if row["role"] == role)
 
 
 def wait_for(predicate, timeout: float = 30.0, interval: float = 0.2):
@@ -104,10 +123,11 @@ def test_first_up_creates_demo_database_then_down(tmp_path, down_after):
         assert all(len(p["addresses"]) == 1 for p in parties)
     info = status(config)
     assert info["running"] is True
-    assert [p["role"] for p in info["processes"]] == ["master", "worker", "worker"]
-    pgid = info["processes"][0]["pid"]
+    roles = sorted(p["role"] for p in info["processes"])
+    assert roles == ["app", "app-worker", "app-worker", "supervisor"]
+    pids = all_pids(config)
     assert cli(config, "down").stdout.strip() == "stopped."
-    assert group_alive(pgid) == []
+    assert alive(pids) == []
     assert cli(config, "status").returncode == 1
     assert cli(config, "down").stdout.strip() == "not running."
 
@@ -133,13 +153,11 @@ def test_worker_crash_is_replaced_and_down_leaves_nothing(tmp_path, make_trytond
     down_after(config)
     result = cli(config, "up", "--detach")
     assert result.returncode == 0, result.stderr
-    before = status(config)["processes"]
-    master = before[0]["pid"]
-    victim = before[1]["pid"]
+    victim = pid_of(config, "app-worker")
     os.kill(victim, signal.SIGKILL)
 
     def replaced():
-        workers = [p["pid"] for p in status(config)["processes"] if p["role"] == "worker"]
+        workers = [p["pid"] for p in status(config)["processes"] if p["role"] == "app-worker"]
         return len(workers) == 2 and victim not in workers
 
     wait_for(replaced)
@@ -147,21 +165,54 @@ def test_worker_crash_is_replaced_and_down_leaves_nothing(tmp_path, make_trytond
     with Connection(url, db.name) as conn:
         conn.login("admin", db.password)
         assert conn.call("model.party.party.search_count", [], {}) >= 0
+    pids = all_pids(config)
     assert cli(config, "down").returncode == 0
-    assert group_alive(master) == []
+    assert alive(pids) == []
 
 
-def test_master_crash_then_down_ends_orphans(tmp_path, make_trytond_db, down_after):
+def test_supervisor_restarts_a_crashed_gunicorn(tmp_path, make_trytond_db, down_after):
+    db = make_trytond_db("sqlite")
+    config = write_config(tmp_path, db, workers=1)
+    down_after(config)
+    result = cli(config, "up", "--detach")
+    assert result.returncode == 0, result.stderr
+    master = pid_of(config, "app")
+    os.kill(master, signal.SIGKILL)  # the whole gunicorn, not one worker
+
+    def back():
+        rows = {row["role"]: row for row in status(config)["processes"]}
+        app = rows.get("app")
+        return app and app["pid"] != master and app["state"] == "RUNNING" and app["restarts"] == 1
+
+    wait_for(back, timeout=60)
+    url = result.stdout.split("ready: ")[1].split()[0]
+
+    def answers():
+        try:
+            with Connection(url, db.name) as conn:
+                conn.login("admin", db.password)
+                return True
+        except Exception:
+            return False
+
+    wait_for(answers, timeout=60)
+    text = cli(config, "status").stdout
+    assert "RESTARTS" in text
+
+
+def test_supervisor_crash_then_down_ends_orphans(tmp_path, make_trytond_db, down_after):
     db = make_trytond_db("sqlite")
     config = write_config(tmp_path, db, workers=2)
     down_after(config)
     assert cli(config, "up", "--detach").returncode == 0
-    master = status(config)["processes"][0]["pid"]
-    os.kill(master, signal.SIGKILL)
+    pids = all_pids(config)
+    os.kill(pid_of(config, "supervisor"), signal.SIGKILL)
     wait_for(lambda: status(config)["running"] is False)
+    assert len(alive(pids)) == len(pids) - 1  # the programs are orphaned, still running
     result = cli(config, "down")
     assert result.returncode == 0
-    assert group_alive(master) == []
+    assert "leftover processes were ended" in result.stdout
+    assert alive(pids) == []
     # a new `up` after the crash works: the stale record does not block it
     assert cli(config, "up", "--detach").returncode == 0
     assert cli(config, "down").stdout.strip() == "stopped."
@@ -184,11 +235,11 @@ def test_foreground_ctrl_c_stops_cleanly(tmp_path, make_trytond_db, down_after):
     config = write_config(tmp_path, make_trytond_db("sqlite"), workers=2)
     down_after(config)
     proc = start_foreground(config)
-    master = status(config)["processes"][0]["pid"]
+    pids = all_pids(config)
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=60) == 0
     assert "stopped." in proc.stdout.read()
-    assert group_alive(master) == []
+    assert alive(pids) == []
     assert status(config)["running"] is False
 
 
@@ -196,10 +247,10 @@ def test_killed_up_takes_its_server_down(tmp_path, make_trytond_db, down_after):
     config = write_config(tmp_path, make_trytond_db("sqlite"), workers=2)
     down_after(config)
     proc = start_foreground(config)
-    master = status(config)["processes"][0]["pid"]
+    pids = all_pids(config)
     proc.kill()  # `up` crashes: SIGKILL cannot be handled
     proc.wait()
-    wait_for(lambda: group_alive(master) == [], timeout=30)
+    wait_for(lambda: alive(pids) == [], timeout=60)
 
 
 def test_up_twice_is_refused(tmp_path, make_trytond_db, down_after):
@@ -248,14 +299,29 @@ def test_unwritable_directory_is_a_clear_error(tmp_path):
     assert "Traceback" not in result.stderr
 
 
-def test_server_failing_to_start_reports_its_log(tmp_path, down_after):
-    """A database that cannot be loaded: the workers fail to boot, `up` says why, nothing stays."""
+def test_not_a_database_is_refused(tmp_path):
     config = write_config(tmp_path, workers=1)
-    down_after(config)
     db_dir = tmp_path / "data" / "db"
     db_dir.mkdir(parents=True)
     (db_dir / "demo.sqlite").write_bytes(b"this is not a database" * 100)
+    result = cli(config, "up", "--detach")
+    assert result.returncode == 1
+    assert "exists but is not a Tryton database" in result.stderr
+    assert (db_dir / "demo.sqlite").read_bytes().startswith(b"this is not")  # left untouched
+
+
+def test_server_failing_to_start_reports_its_log(tmp_path, make_trytond_db, down_after):
+    """A module activated in the database is not installed: the workers fail to boot."""
+    import sqlite3
+
+    db = make_trytond_db("sqlite")
+    with sqlite3.connect(db.config.data_dir / "db" / f"{db.name}.sqlite") as conn:
+        conn.execute("INSERT INTO ir_module (name, state) VALUES ('ghost', 'activated')")
+    config = write_config(tmp_path, db, workers=1)
+    down_after(config)
     result = cli(config, "up", "--detach", timeout=240)
     assert result.returncode == 1
+    assert "program 'app' keeps failing to start" in result.stderr
+    assert "ghost/tryton.cfg" in result.stderr  # the log tail says why
     assert "Traceback" not in result.stderr.split("last lines")[0]
     assert status(config)["processes"] == []

@@ -13,7 +13,7 @@ from tryton_ops.cli.cache_cmd import cache_group
 from tryton_ops.cli.config_cmd import config_group
 from tryton_ops.cli.db_cmd import db_group
 from tryton_ops.cli.perf_cmd import perf_group
-from tryton_ops.cli.stack_cmd import down, status, up
+from tryton_ops.cli.stack_cmd import down, reload, status, up
 
 
 @click.group(cls=TrytonOpsGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -39,3 +39,4 @@ main.add_command(perf_group)
 main.add_command(up)
 main.add_command(down)
 main.add_command(status)
+main.add_command(reload)

@@ -1,4 +1,4 @@
-"""`tryton-ops up`, `down` and `status`: the local stack."""
+"""`tryton-ops up`, `down`, `reload` and `status`: the local stack."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ import click
 from tryton_ops.admin.database import admin_password, create_database, database_exists
 from tryton_ops.cli.base import EXIT_FAILED, emit_json, get_config, json_option, table
 from tryton_ops.deploy import local_stack
+from tryton_ops.deploy.programs import front_enabled, nginx_binary
+
+STATUS_COLUMNS = ["role", "pid", "state", "uptime_s", "restarts", "rss_mib", "cpu_s"]
 
 
 @click.command()
@@ -22,6 +25,12 @@ def up(ctx: click.Context, detach: bool) -> None:
         click.echo(f"creating database {name!r} ({settings.database.uri.split(':')[0]}) ...")
         create_database(config, name)
     click.echo(f"starting {settings.server.workers} worker(s) on {settings.server.listen} ...")
+    if settings.front.enabled == "auto" and not front_enabled(config):
+        reason = "nginx is not installed" if nginx_binary() is None else "one worker"
+        click.echo(
+            f"  serving directly ({reason}); for more: server.workers > 1 with nginx installed "
+            "(apt-get install nginx) puts nginx in front"
+        )
     state = local_stack.start(config, detach=detach)
     _, password_file = admin_password(config, generate=False)
     click.echo(f"ready: {state.url}")
@@ -36,7 +45,8 @@ def up(ctx: click.Context, detach: bool) -> None:
     code = local_stack.wait_foreground(config, state)
     if code:
         click.secho(
-            "error: the server stopped unexpectedly:\n" + local_stack.log_tail(config),
+            "error: the stack stopped unexpectedly:\n"
+            + local_stack.log_tail(config, "supervisord.log"),
             fg="red",
             err=True,
         )
@@ -70,11 +80,19 @@ def status(ctx: click.Context, as_json: bool) -> None:
         emit_json({"running": state is not None, "url": state and state.url, "processes": rows})
     elif state is None and rows:
         click.echo("not running: the server exited; `tryton-ops down` ends these leftovers:")
-        click.echo(table(rows, ["role", "pid", "uptime_s", "rss_mib", "cpu_s"]))
+        click.echo(table(rows, STATUS_COLUMNS))
     elif state is None:
         click.echo("not running.")
     else:
         click.echo(f"running: {state.url} (database {state.database}, config {state.config})")
-        click.echo(table(rows, ["role", "pid", "uptime_s", "rss_mib", "cpu_s"]))
+        click.echo(table(rows, STATUS_COLUMNS))
     if state is None:
         raise SystemExit(EXIT_FAILED)
+
+
+@click.command()
+@click.pass_context
+def reload(ctx: click.Context) -> None:
+    """Pick up new config and code with no failed request (graceful worker replacement)."""
+    done = local_stack.reload(get_config(ctx))
+    click.echo("reloaded: " + ", ".join(done))

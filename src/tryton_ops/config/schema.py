@@ -6,6 +6,7 @@ describes a whole deployment and a typo anywhere is an error that names the key.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from pathlib import Path
 from typing import Annotated, Literal
@@ -189,6 +190,46 @@ class Cache(Section):
     )
 
 
+def _check_network(value: str) -> str:
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        raise ValueError("must be an IP network such as 10.0.0.0/8 or ::1/128") from None
+    return value
+
+
+Network = Annotated[str, AfterValidator(_check_network)]
+
+
+class Front(Section):
+    """nginx in front of the app workers (deploy part)."""
+
+    enabled: Literal["auto", "on", "off"] = Field(
+        "auto", description="auto: nginx in front when installed and server.workers > 1"
+    )
+    listen: Listen = "127.0.0.1:8080"
+    tls: bool = False
+    tls_listen: Listen = "127.0.0.1:8443"
+    certificate: Path | None = Field(None, description="PEM certificate; unset: self-signed")
+    certificate_key: Path | None = None
+    server_name: str = "localhost"
+    allowed_networks: list[Network] = Field(
+        default_factory=lambda: ["127.0.0.0/8", "::1/128"],
+        description="networks allowed on admin and metrics paths",
+    )
+    max_body_mb: int = Field(50, ge=1, le=4096)
+    login_rate_per_minute: int = Field(30, ge=1, le=100_000)
+    rpc_rate_per_second: int = Field(200, ge=1, le=1_000_000)
+
+
+class Cron(Section):
+    enabled: bool = False
+
+
+class Queue(Section):
+    workers: int = Field(0, ge=0, le=64, description="trytond-worker processes (0: tasks inline)")
+
+
 class Settings(Section):
     """The whole deployment."""
 
@@ -199,3 +240,6 @@ class Settings(Section):
     server: Server = Field(default_factory=Server)
     cache: Cache = Field(default_factory=Cache)
     perf: Perf = Field(default_factory=Perf)
+    front: Front = Field(default_factory=Front)
+    cron: Cron = Field(default_factory=Cron)
+    queue: Queue = Field(default_factory=Queue)

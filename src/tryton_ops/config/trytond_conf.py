@@ -15,6 +15,7 @@ from tryton_ops.config.loader import LoadedConfig
 # LoadedConfig and the ConfigParser and adds its sections. Order matters for middlewares: the
 # last one added to `[wsgi middleware]` is the outermost.
 CONTRIBUTORS: tuple[str, ...] = (
+    "tryton_ops.deploy.trytond_conf:contribute",
     "tryton_ops.cache.trytond_conf:contribute",
     "tryton_ops.perf.trytond_conf:contribute",  # last: its middleware is outermost
 )

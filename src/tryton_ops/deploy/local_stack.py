@@ -1,8 +1,10 @@
-"""The local stack behind `tryton-ops up` / `down` / `status`: gunicorn serving trytond.
+"""The local stack behind `tryton-ops up` / `down` / `status` / `reload`.
 
-gunicorn runs in its own session (process group) so that `down` can end every process it
-started, even after a crash of `up` or of the gunicorn master. In the foreground, the master
-also gets SIGTERM when `up` dies (Linux parent-death signal), so no server outlives its `up`.
+supervisord runs every program of the deployment (gunicorn, nginx, cron, queue workers) and
+restarts them after a crash. Every process of the stack carries the environment variable
+`TRYTON_OPS_STACK=<run dir>`, so `down` can find and end all of them even after supervisord
+itself was killed. In the foreground, supervisord also gets SIGTERM when `up` dies (Linux
+parent-death signal), so no server outlives its `up`.
 """
 
 from __future__ import annotations
@@ -10,13 +12,14 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import json
-import logging
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
+import xmlrpc.client
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -24,10 +27,11 @@ import psutil
 
 from tryton_ops.client import Connection, RPCError
 from tryton_ops.config import LoadedConfig
-from tryton_ops.config.trytond_conf import trytond_env
-from tryton_ops.deploy.gunicorn_conf import write_gunicorn_conf
+from tryton_ops.deploy.programs import Program, front_enabled, programs
+from tryton_ops.deploy.supervisor_conf import render_supervisor_conf, socket_path
 
 STATE_FILE = "stack.json"
+MARKER = "TRYTON_OPS_STACK"
 PR_SET_PDEATHSIG = 1
 
 
@@ -45,6 +49,7 @@ class StackState:
     database: str
     config: str
     detached: bool
+    programs: list[str]
 
     @classmethod
     def load(cls, run_dir: Path) -> StackState | None:
@@ -63,7 +68,7 @@ class StackState:
         tmp.replace(run_dir / STATE_FILE)
 
     def process(self) -> psutil.Process | None:
-        """The gunicorn master if it is still the process that was started."""
+        """supervisord if it is still the process that was started."""
         try:
             proc = psutil.Process(self.pid)
             if abs(proc.create_time() - self.create_time) > 1:
@@ -86,29 +91,53 @@ def check_run_dir(path: Path) -> None:
         ) from None
 
 
-def check_port_free(host: str, port: int) -> None:
+def check_port_free(listen: str, key: str) -> None:
+    host, _, port = listen.rpartition(":")
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            sock.bind((host, port))
+            sock.bind((host.strip("[]"), int(port)))
         except OSError as exc:
             raise StackError(
-                f"cannot listen on {host}:{port}: {exc.strerror}; stop what uses it or set "
-                "server.listen in tryton-ops.toml (or TRYTON_OPS_SERVER__LISTEN)"
+                f"cannot listen on {listen}: {exc.strerror}; stop what uses it or set "
+                f"{key} in tryton-ops.toml"
             ) from None
 
 
-def server_url(config: LoadedConfig) -> str:
-    server = config.settings.server
-    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(server.host, server.host)
+def _url(listen: str, scheme: str = "http") -> str:
+    host, _, port = listen.rpartition(":")
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
     if ":" in host:
         host = f"[{host}]"
-    return f"http://{host}:{server.port}/"
+    return f"{scheme}://{host}:{port}/"
+
+
+def server_url(config: LoadedConfig) -> str:
+    """The app workers, directly."""
+    return _url(config.settings.server.listen)
+
+
+def public_url(config: LoadedConfig) -> str:
+    """Where users connect: nginx when it is in front, else the app workers."""
+    front = config.settings.front
+    if not front_enabled(config):
+        return server_url(config)
+    return _url(front.tls_listen, "https") if front.tls else _url(front.listen)
+
+
+def listens(config: LoadedConfig) -> list[tuple[str, str]]:
+    """Every address the stack binds, with the config key that sets it."""
+    found = [(config.settings.server.listen, "server.listen")]
+    if front_enabled(config):
+        found.append((config.settings.front.listen, "front.listen"))
+        if config.settings.front.tls:
+            found.append((config.settings.front.tls_listen, "front.tls_listen"))
+    return found
 
 
 def running(config: LoadedConfig) -> StackState | None:
-    """The state of this deployment's stack if its gunicorn master is alive."""
+    """The state of this deployment's stack if its supervisor is alive."""
     state = StackState.load(config.run_dir)
     return state if state is not None and state.process() is not None else None
 
@@ -125,42 +154,51 @@ def preflight(config: LoadedConfig) -> None:
             f"deployment {config.settings.name!r} is already running (pid {state.pid}, "
             f"{state.url}); run `tryton-ops down` first"
         )
-    stop(config)  # a stack that crashed leaves a record and maybe orphaned workers
     check_run_dir(config.run_dir)
+    stop(config)  # a stack that crashed leaves a record and maybe orphaned processes
     check_run_dir(config.data_dir)
-    check_port_free(config.settings.server.host, config.settings.server.port)
+    for listen, key in listens(config):
+        check_port_free(listen, key)
+
+
+def write_supervisor_conf(config: LoadedConfig, found: list[Program]) -> Path:
+    path = config.run_dir / "supervisord.conf"
+    (config.run_dir / "logs").mkdir(parents=True, exist_ok=True)
+    text = render_supervisor_conf(config, found, {MARKER: str(config.run_dir)})
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    return path
 
 
 def start(config: LoadedConfig, detach: bool, ready_timeout: float = 120.0) -> StackState:
-    """Start gunicorn and return once it answers JSON-RPC; raise StackError otherwise."""
+    """Start the supervisor and its programs; return once the stack answers JSON-RPC."""
     preflight(config)
-    server = config.settings.server
-    conf = write_gunicorn_conf(config)
-    env = trytond_env(
-        config,
-        TRYTOND_DATABASE_NAMES=config.settings.database.name,
-        TRYTOND_LOGGING_LEVEL=str(logging.getLevelName(server.log_level)),
-    )
-    cmd = [sys.executable, "-m", "gunicorn", "-c", str(conf), "trytond.application:app"]
-    log = (config.run_dir / "logs" / "server.log").open("ab")
+    found = programs(config)
+    conf = write_supervisor_conf(config, found)
+    log = config.run_dir / "logs" / "supervisord.log"
+    if log.exists():
+        log.replace(log.with_suffix(".log.prev"))  # restart counts are read from this log
+    env = {**os.environ, MARKER: str(config.run_dir)}
+    env = {k: v for k, v in env.items() if not k.startswith("TRYTOND_")}
     proc = subprocess.Popen(
-        cmd,
+        [sys.executable, "-m", "supervisor.supervisord", "-c", str(conf)],
         env=env,
         stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=log,
+        stdout=subprocess.DEVNULL,
+        stderr=(config.run_dir / "logs" / "supervisord.stderr").open("ab"),
         cwd=config.run_dir,
         start_new_session=True,
         preexec_fn=None if detach else _set_parent_death_signal,
     )
-    log.close()
     state = StackState(
         pid=proc.pid,
         create_time=psutil.Process(proc.pid).create_time(),
-        url=server_url(config),
+        url=public_url(config),
         database=config.settings.database.name,
         config=config.source,
         detached=detach,
+        programs=[program.name for program in found],
     )
     state.save(config.run_dir)
     try:
@@ -171,40 +209,78 @@ def start(config: LoadedConfig, detach: bool, ready_timeout: float = 120.0) -> S
     return state
 
 
+def supervisor(config: LoadedConfig):
+    """An XML-RPC proxy to the stack's supervisord (over its private unix socket)."""
+    from supervisor.xmlrpc import SupervisorTransport
+
+    transport = SupervisorTransport(None, None, serverurl=f"unix://{socket_path(config)}")
+    return xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport)
+
+
+def _program_states(config: LoadedConfig) -> dict[str, dict]:
+    try:
+        return {info["name"]: info for info in supervisor(config).supervisor.getAllProcessInfo()}
+    except (OSError, xmlrpc.client.Error):
+        return {}
+
+
 def _wait_ready(state: StackState, proc: subprocess.Popen, config, timeout: float) -> None:
     deadline = time.monotonic() + timeout
-    with Connection(state.url, timeout=5) as conn:
+    with Connection(state.url, timeout=5, verify=False) as conn:
         while True:
             if proc.poll() is not None:
                 raise StackError(
-                    f"the server exited with code {proc.returncode} while starting; "
-                    f"last lines of {config.run_dir / 'logs' / 'server.log'}:\n" + log_tail(config)
+                    f"the supervisor exited with code {proc.returncode} while starting:\n"
+                    + log_tail(config, "supervisord.stderr")
                 )
-            try:
-                conn.call("common.server.version")
+            restarted = {name for name, count in restarts(config).items() if count > 0}
+            failed = [
+                name
+                for name, info in _program_states(config).items()
+                if info["statename"] in ("FATAL", "BACKOFF", "EXITED") or name in restarted
+            ]
+            if failed:
+                name = failed[0]
+                raise StackError(
+                    f"program {name!r} keeps failing to start; last lines of its log:\n"
+                    + log_tail(config, "server.log" if name == "app" else f"{name}.log")
+                )
+            if _answers(conn) and _all_running(config, state):
                 return
-            except RPCError:
-                if time.monotonic() > deadline:
-                    raise StackError(
-                        f"the server did not answer within {timeout:.0f} s; see "
-                        f"{config.run_dir / 'logs' / 'server.log'}:\n" + log_tail(config)
-                    ) from None
-                time.sleep(0.2)
+            if time.monotonic() > deadline:
+                raise StackError(
+                    f"the stack did not answer within {timeout:.0f} s; see "
+                    f"{config.run_dir / 'logs'}:\n" + log_tail(config, "server.log")
+                )
+            time.sleep(0.2)
 
 
-def log_tail(config: LoadedConfig, lines: int = 20) -> str:
-    path = config.run_dir / "logs" / "server.log"
+def _answers(conn: Connection) -> bool:
+    try:
+        conn.call("common.server.version")
+        return True
+    except RPCError:
+        return False
+
+
+def _all_running(config: LoadedConfig, state: StackState) -> bool:
+    states = _program_states(config)
+    return all(states.get(name, {}).get("statename") == "RUNNING" for name in state.programs)
+
+
+def log_tail(config: LoadedConfig, name: str = "server.log", lines: int = 20) -> str:
+    path = config.run_dir / "logs" / name
     try:
         text = path.read_text(errors="replace")
     except OSError:
-        return "(no log)"
+        return f"(no {name})"
     return "\n".join(text.strip().splitlines()[-lines:])
 
 
-def stop(config: LoadedConfig, timeout: float = 20.0) -> str:
+def stop(config: LoadedConfig, timeout: float | None = None) -> str:
     """Stop the stack, leaving no process of it behind.
 
-    Returns "stopped" (it was running), "cleaned" (its master had died; leftovers were
+    Returns "stopped" (it was running), "cleaned" (its supervisor had died; leftovers were
     killed) or "absent" (nothing recorded).
     """
     state = StackState.load(config.run_dir)
@@ -213,56 +289,139 @@ def stop(config: LoadedConfig, timeout: float = 20.0) -> str:
     proc = state.process()
     if proc is not None:
         with contextlib.suppress(psutil.NoSuchProcess):
-            proc.send_signal(signal.SIGTERM)  # gunicorn: graceful shutdown of the workers
+            proc.send_signal(signal.SIGTERM)  # supervisord stops its programs gracefully
         with contextlib.suppress(psutil.TimeoutExpired):
-            proc.wait(timeout)
-    _kill_leftovers(state)
+            proc.wait(timeout or config.settings.server.timeout + 30)
+    _kill_leftovers(config.run_dir)
     (config.run_dir / STATE_FILE).unlink(missing_ok=True)
     return "stopped" if proc is not None else "cleaned"
 
 
-def _group_members(pgid: int) -> list[psutil.Process]:
-    members = []
+def stack_members(run_dir: Path) -> list[psutil.Process]:
+    """Every live process of the stack of `run_dir`.
+
+    Found by the marker in their environment, or their command line naming the run
+    directory (nginx rewrites its environment area with its process title), then widened to
+    their process groups and those of the pid files gunicorn and nginx keep, which also
+    catches workers orphaned by a killed master.
+    """
+    seeds: dict[int, psutil.Process] = {}
+    everyone = []
     for proc in psutil.process_iter():
         with contextlib.suppress(psutil.Error):
-            if os.getpgid(proc.pid) == pgid and proc.status() != psutil.STATUS_ZOMBIE:
-                members.append(proc)
-    return members
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                continue
+            everyone.append(proc)
+            if proc.environ().get(MARKER) == str(run_dir) or any(
+                str(run_dir) in arg for arg in proc.cmdline()
+            ):
+                seeds[proc.pid] = proc
+    groups = {_pgid(pid) for pid in seeds} | _pid_file_groups(run_dir)
+    groups -= {None, os.getpgid(0)}
+    for proc in everyone:
+        if proc.pid not in seeds and _pgid(proc.pid) in groups:
+            seeds[proc.pid] = proc
+    return list(seeds.values())
 
 
-def _kill_leftovers(state: StackState) -> None:
-    """SIGKILL whatever remains of the process group gunicorn led (orphaned workers)."""
-    members = _group_members(state.pid)
+def _pgid(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except OSError:
+        return None
+
+
+def _pid_file_groups(run_dir: Path) -> set[int | None]:
+    found: set[int | None] = set()
+    for path in (run_dir / "gunicorn.pid", run_dir / "nginx" / "nginx.pid"):
+        with contextlib.suppress(OSError, ValueError):
+            found.add(int(path.read_text().strip()))  # both lead their process group
+    return found
+
+
+def _kill_leftovers(run_dir: Path) -> None:
+    members = stack_members(run_dir)
     for proc in members:
         with contextlib.suppress(psutil.Error):
             proc.kill()
     psutil.wait_procs(members, timeout=5)
 
 
+def restarts(config: LoadedConfig) -> dict[str, int]:
+    """How often supervisord restarted each program since `up` (spawns after the first)."""
+    counts: dict[str, int] = {}
+    with contextlib.suppress(OSError):
+        log = (config.run_dir / "logs" / "supervisord.log").read_text(errors="replace")
+        for name in re.findall(r"spawned: '([^']+)'", log):
+            counts[name] = counts.get(name, 0) + 1
+    return {name: count - 1 for name, count in counts.items()}
+
+
 def processes(config: LoadedConfig) -> list[dict]:
-    """The master and its workers (or what is left of them after a crash), for `status`."""
+    """Every process of the stack (or what is left of it after a crash), for `status`."""
     state = StackState.load(config.run_dir)
     if state is None:
         return []
+    roles = {state.pid: ("supervisor", "-")}
+    for name, info in _program_states(config).items():
+        if info.get("pid"):
+            roles[info["pid"]] = (name, info["statename"])
+    counts = restarts(config)
     now = time.time()
     rows = []
-    for proc in _group_members(state.pid):
+    for proc in stack_members(config.run_dir):
         with contextlib.suppress(psutil.Error):
-            role = "master" if proc.pid == state.pid else "worker"
+            role, program_state = roles.get(proc.pid, (None, None))
+            if role is None:
+                parent = roles.get(proc.ppid())
+                role = f"{parent[0]}-worker" if parent else "leftover"
+                program_state = "-"
             rows.append(
                 {
                     "role": role,
                     "pid": proc.pid,
+                    "state": program_state,
                     "uptime_s": round(now - proc.create_time(), 1),
+                    "restarts": counts.get(role, 0),
                     "rss_mib": round(proc.memory_info().rss / 2**20, 1),
                     "cpu_s": round(sum(proc.cpu_times()[:2]), 2),
                 }
             )
-    return sorted(rows, key=lambda row: (row["role"] != "master", row["pid"]))
+    order = {"supervisor": 0, "app": 1}
+    return sorted(rows, key=lambda row: (order.get(row["role"], 2), row["role"], row["pid"]))
+
+
+def reload(config: LoadedConfig) -> list[str]:
+    """Pick up new config and code without failing a request; returns what was reloaded.
+
+    Configs are rendered again, then gunicorn and nginx are sent SIGHUP: both start new workers
+    and let the old ones finish the requests in flight. cron and queue workers serve no HTTP
+    requests and are restarted.
+    """
+    state = running(config)
+    if state is None:
+        raise StackError("not running; `tryton-ops up` starts it")
+    found = programs(config)  # renders trytond.conf, gunicorn.conf.py and nginx.conf again
+    if [program.name for program in found] != state.programs:
+        raise StackError(
+            "the set of programs changed (front, cron or queue workers); "
+            "restart with `tryton-ops down` then `tryton-ops up`"
+        )
+    write_supervisor_conf(config, found)
+    rpc = supervisor(config).supervisor
+    done = []
+    for program in found:
+        if program.name in ("app", "front"):
+            rpc.signalProcess(program.name, program.reload_signal)
+        else:
+            rpc.stopProcess(program.name)
+            rpc.startProcess(program.name)
+        done.append(program.name)
+    return done
 
 
 def wait_foreground(config: LoadedConfig, state: StackState) -> int:
-    """Block until Ctrl-C/SIGTERM (then stop cleanly, return 0) or the server dies (return 1)."""
+    """Block until Ctrl-C/SIGTERM (then stop cleanly, return 0) or the stack dies (return 1)."""
     stopping = False
 
     def _on_signal(signum, frame):

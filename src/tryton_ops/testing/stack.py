@@ -28,7 +28,7 @@ class TestStack:
 
     @property
     def url(self) -> str:
-        return local_stack.server_url(self.config)
+        return local_stack.public_url(self.config)
 
     def start(self) -> TestStack:
         self.state = local_stack.start(self.config, detach=True)

@@ -1,0 +1,99 @@
+"""The processes a deployment runs on one host, described once for every way of running them.
+
+The local supervisor (supervisord), systemd units and the container image are all rendered from
+this list, so they cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tryton_ops.config import LoadedConfig
+from tryton_ops.config.trytond_conf import write_trytond_conf
+
+
+@dataclass(frozen=True)
+class Program:
+    """One supervised program: what to run, with which extra environment."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    stop_signal: str = "TERM"
+    stop_wait_s: int = 15
+    reload_signal: str = "HUP"
+
+
+def bin_path(name: str) -> str:
+    """A console script installed beside the running Python (the deployment's venv)."""
+    return str(Path(sys.executable).with_name(name))
+
+
+def nginx_binary() -> str | None:
+    return shutil.which("nginx") or (
+        "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
+    )
+
+
+def front_enabled(config: LoadedConfig) -> bool:
+    front = config.settings.front
+    if front.enabled == "auto":
+        return config.settings.server.workers > 1 and nginx_binary() is not None
+    return front.enabled == "on"
+
+
+def programs(config: LoadedConfig) -> list[Program]:
+    """Every program of the deployment, app first."""
+    from tryton_ops.deploy.gunicorn_conf import write_gunicorn_conf
+
+    settings = config.settings
+    trytond_conf = str(write_trytond_conf(config))
+    database = settings.database.name
+    base_env = {
+        "TRYTOND_CONFIG": trytond_conf,
+        "TRYTOND_DATABASE_NAMES": database,
+        "TRYTOND_LOGGING_LEVEL": str(logging.getLevelName(settings.server.log_level)),
+    }
+    found = [
+        Program(
+            "app",
+            [sys.executable, "-m", "gunicorn", "-c", str(write_gunicorn_conf(config)),
+             "tryton_ops.deploy.wsgi:app"],
+            env=base_env,
+            stop_wait_s=settings.server.timeout + 10,
+        )
+    ]  # fmt: skip
+    if front_enabled(config):
+        from tryton_ops.deploy.nginx_conf import write_nginx_conf
+
+        binary = nginx_binary()
+        if binary is None:
+            from tryton_ops.deploy.local_stack import StackError
+
+            raise StackError(
+                "front.enabled = 'on' but nginx is not installed (apt-get install nginx)"
+            )
+        conf = write_nginx_conf(config)
+        found.append(
+            Program(
+                "front",
+                [binary, "-p", str(conf.parent), "-c", str(conf), "-g", "daemon off;"],
+                stop_signal="QUIT",  # graceful: finish the requests in flight
+            )
+        )
+    if settings.cron.enabled:
+        found.append(
+            Program("cron", [bin_path("trytond-cron"), "-c", trytond_conf, "-d", database])
+        )
+    for index in range(settings.queue.workers):
+        found.append(
+            Program(
+                f"queue{index}",
+                [bin_path("trytond-worker"), "-c", trytond_conf, "-d", database, "-n", "1"],
+            )
+        )
+    return found

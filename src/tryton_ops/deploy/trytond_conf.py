@@ -1,0 +1,18 @@
+"""What the deployment shape changes in trytond.conf."""
+
+from __future__ import annotations
+
+import configparser
+
+from tryton_ops.config import LoadedConfig
+
+
+def contribute(config: LoadedConfig, parser: configparser.ConfigParser) -> None:
+    from tryton_ops.deploy.programs import front_enabled
+
+    if front_enabled(config):
+        # sessions are bound to the client address: trust exactly one proxy, nginx
+        parser["web"]["num_proxies"] = "1"
+    if config.settings.queue.workers:
+        # with worker = True every process only enqueues; the queue workers run the tasks
+        parser["queue"] = {"worker": "True"}
