@@ -435,13 +435,9 @@ class RedisCache(MemoryCache):
             return
         from trytond.cache import _get_modules
 
-        database = transaction.database
-        connection = database.get_connection(readonly=True, autocommit=True)
-        try:
-            with connection.cursor() as cursor:
-                modules = _get_modules(cursor)
-        finally:
-            database.put_connection(connection)
+        # On the transaction's own connection: another connection would be the same one on
+        # SQLite (switching it to autocommit), and the snapshot may start now (view is read).
+        modules = _get_modules(transaction.connection.cursor())
         Pool.refresh(dbname, modules)
 
     # -- statistics -----------------------------------------------------------------------
