@@ -42,7 +42,7 @@ class TestStack:
 
     def worker_pids(self) -> list[int]:
         return sorted(
-            row["pid"] for row in local_stack.processes(self.config) if row["role"] == "worker"
+            row["pid"] for row in local_stack.processes(self.config) if row["role"] == "app-worker"
         )
 
     def connect(self, login: bool = True) -> Connection:
