@@ -12,6 +12,7 @@ from tryton_ops.cli.base import TrytonOpsGroup
 from tryton_ops.cli.cache_cmd import cache_group
 from tryton_ops.cli.config_cmd import config_group
 from tryton_ops.cli.db_cmd import db_group
+from tryton_ops.cli.deploy_cmd import deploy_group
 from tryton_ops.cli.perf_cmd import perf_group
 from tryton_ops.cli.stack_cmd import down, reload, status, up
 
@@ -35,6 +36,7 @@ def main(ctx: click.Context, config_path: str | None) -> None:
 main.add_command(cache_group)
 main.add_command(config_group)
 main.add_command(db_group)
+main.add_command(deploy_group)
 main.add_command(perf_group)
 main.add_command(up)
 main.add_command(down)

@@ -201,6 +201,12 @@ def _check_network(value: str) -> str:
 Network = Annotated[str, AfterValidator(_check_network)]
 
 
+def _check_server_name(value: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9*_.-]{1,253}", value):
+        raise ValueError("must be a host name such as erp.example.com")
+    return value
+
+
 class Front(Section):
     """nginx in front of the app workers (deploy part)."""
 
@@ -212,7 +218,7 @@ class Front(Section):
     tls_listen: Listen = "127.0.0.1:8443"
     certificate: Path | None = Field(None, description="PEM certificate; unset: self-signed")
     certificate_key: Path | None = None
-    server_name: str = "localhost"
+    server_name: Annotated[str, AfterValidator(_check_server_name)] = "localhost"
     allowed_networks: list[Network] = Field(
         default_factory=lambda: ["127.0.0.0/8", "::1/128"],
         description="networks allowed on admin and metrics paths",

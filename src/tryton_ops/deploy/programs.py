@@ -46,12 +46,19 @@ def front_enabled(config: LoadedConfig) -> bool:
     return front.enabled == "on"
 
 
-def programs(config: LoadedConfig) -> list[Program]:
-    """Every program of the deployment, app first."""
+def programs(config: LoadedConfig, conf_dir: Path | None = None) -> list[Program]:
+    """Every program of the deployment, app first.
+
+    Without `conf_dir` (the local stack) the configs they read are written into the run
+    directory; with it (`deploy render`) the programs point at the files rendered there.
+    """
     from tryton_ops.deploy.gunicorn_conf import write_gunicorn_conf
+    from tryton_ops.deploy.nginx_conf import nginx_dir, write_nginx_conf
 
     settings = config.settings
-    trytond_conf = str(write_trytond_conf(config))
+    local = conf_dir is None
+    trytond_conf = str(write_trytond_conf(config) if local else conf_dir / "trytond.conf")
+    gunicorn_conf = str(write_gunicorn_conf(config) if local else conf_dir / "gunicorn.conf.py")
     database = settings.database.name
     base_env = {
         "TRYTOND_CONFIG": trytond_conf,
@@ -61,15 +68,13 @@ def programs(config: LoadedConfig) -> list[Program]:
     found = [
         Program(
             "app",
-            [sys.executable, "-m", "gunicorn", "-c", str(write_gunicorn_conf(config)),
+            [sys.executable, "-m", "gunicorn", "-c", gunicorn_conf,
              "tryton_ops.deploy.wsgi:app"],
             env=base_env,
             stop_wait_s=settings.server.timeout + 10,
         )
     ]  # fmt: skip
     if front_enabled(config):
-        from tryton_ops.deploy.nginx_conf import write_nginx_conf
-
         binary = nginx_binary()
         if binary is None:
             from tryton_ops.deploy.local_stack import StackError
@@ -77,11 +82,11 @@ def programs(config: LoadedConfig) -> list[Program]:
             raise StackError(
                 "front.enabled = 'on' but nginx is not installed (apt-get install nginx)"
             )
-        conf = write_nginx_conf(config)
+        conf = write_nginx_conf(config) if local else conf_dir / "nginx.conf"
         found.append(
             Program(
                 "front",
-                [binary, "-p", str(conf.parent), "-c", str(conf), "-g", "daemon off;"],
+                [binary, "-p", str(nginx_dir(config)), "-c", str(conf), "-g", "daemon off;"],
                 stop_signal="QUIT",  # graceful: finish the requests in flight
             )
         )

@@ -1,0 +1,45 @@
+"""`tryton-ops deploy`: render what a host needs to run the deployment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from tryton_ops.cli.base import emit_json, get_config, json_option
+from tryton_ops.deploy.render import render
+
+DEFAULT_BASE_IMAGE = "localhost/debian-python:bookworm"
+
+
+@click.group("deploy")
+def deploy_group() -> None:
+    """Rendered configs for production hosts."""
+
+
+@deploy_group.command("render")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Output directory (default: ./deploy-<name>).",
+)
+@click.option(
+    "--base-image",
+    default=DEFAULT_BASE_IMAGE,
+    show_default=True,
+    help="Base image of the Containerfile (needs python3 and python3-venv).",
+)
+@json_option
+@click.pass_context
+def render_cmd(ctx: click.Context, out: Path | None, base_image: str, as_json: bool) -> None:
+    """Write trytond.conf, gunicorn, nginx (checked with nginx -t), supervisord, systemd units,
+    a Containerfile and a compose file. Files that did not change are not rewritten."""
+    config = get_config(ctx)
+    out = out or Path(f"deploy-{config.settings.name}")
+    results = render(config, out, base_image)
+    if as_json:
+        emit_json([{"path": str(r.path), "changed": r.changed} for r in results])
+        return
+    for result in results:
+        click.echo(f"{'written  ' if result.changed else 'unchanged'} {result.path}")

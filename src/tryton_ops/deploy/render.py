@@ -1,0 +1,88 @@
+"""`tryton-ops deploy render`: every file a host needs, written idempotently and validated."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from tryton_ops.config import LoadedConfig, render_trytond_conf
+from tryton_ops.deploy.container import render_compose, render_containerfile
+from tryton_ops.deploy.gunicorn_conf import render_gunicorn_conf
+from tryton_ops.deploy.nginx_conf import ensure_certificate, render_nginx_conf
+from tryton_ops.deploy.programs import front_enabled, nginx_binary, programs
+from tryton_ops.deploy.supervisor_conf import render_supervisor_conf
+from tryton_ops.deploy.systemd_units import render_unit, unit_name
+
+
+class RenderError(Exception):
+    """A rendered file is invalid; the message holds the validator's output."""
+
+
+@dataclass(frozen=True)
+class Rendered:
+    path: Path
+    changed: bool
+
+
+PRIVATE = {"trytond.conf", "supervisord.conf"}  # they may hold database or Redis passwords
+
+
+def render_files(config: LoadedConfig, out: Path, base_image: str) -> dict[str, str]:
+    """Relative path -> content, for the host described by `config`."""
+    found = programs(config, conf_dir=out.absolute())
+    files = {
+        "trytond.conf": render_trytond_conf(config),
+        "gunicorn.conf.py": render_gunicorn_conf(config),
+        "supervisord.conf": render_supervisor_conf(config, found, {}),
+        "Containerfile": render_containerfile(config, base_image),
+        "compose.yaml": render_compose(config),
+    }
+    if front_enabled(config):
+        files["nginx.conf"] = render_nginx_conf(config)
+    for program in found:
+        files[f"systemd/{unit_name(config, program)}"] = render_unit(config, program)
+    return files
+
+
+def write_files(files: dict[str, str], out: Path) -> list[Rendered]:
+    """Write only what differs, so a second run changes nothing (idempotent)."""
+    results = []
+    for relative, content in sorted(files.items()):
+        path = out / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        changed = not path.exists() or path.read_text() != content
+        if changed:
+            mode = 0o600 if relative in PRIVATE else 0o644
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(content)
+        results.append(Rendered(path, changed))
+    return results
+
+
+def validate_nginx(config: LoadedConfig, conf: Path) -> None:
+    """`nginx -t` on the rendered file, with the prefix it will run with."""
+    binary = nginx_binary()
+    if binary is None:
+        raise RenderError("nginx is not installed here, so nginx.conf cannot be checked")
+    ensure_certificate(config)
+    prefix = config.run_dir / "nginx"
+    (prefix / "tmp").mkdir(parents=True, exist_ok=True)
+    (config.run_dir / "logs").mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run(
+        [binary, "-t", "-q", "-p", str(prefix), "-c", str(conf.absolute())],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode:
+        raise RenderError(f"nginx -t rejected {conf}:\n{proc.stderr.strip()}")
+
+
+def render(config: LoadedConfig, out: Path, base_image: str) -> list[Rendered]:
+    results = write_files(render_files(config, out, base_image), out)
+    if front_enabled(config):
+        validate_nginx(config, out / "nginx.conf")
+    return results

@@ -1,0 +1,128 @@
+"""`tryton-ops deploy render`: golden files, idempotence, nginx -t, clear errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.deploy.test_up_down import cli
+from tryton_ops.deploy.programs import nginx_binary
+
+GOLDEN = Path(__file__).parent / "golden"
+CONFIG = """\
+name = "erp"
+[paths]
+data = "{base}/data"
+run = "{base}/run"
+[database]
+uri = "postgresql://tryton:s3cret@db.internal:5432/"
+name = "erp"
+modules = ["party"]
+[server]
+listen = "127.0.0.1:8000"
+workers = 4
+[front]
+enabled = "on"
+listen = "127.0.0.1:8080"
+tls = true
+tls_listen = "127.0.0.1:8443"
+server_name = "erp.example.com"
+allowed_networks = ["10.1.0.0/16", "127.0.0.1/32"]
+[cron]
+enabled = true
+[queue]
+workers = 2
+"""
+
+
+def normalise(text: str, base: Path) -> str:
+    from importlib.metadata import version
+
+    replacements = {
+        str(base): "{BASE}",
+        sys.executable: "{PYTHON}",
+        str(Path(sys.executable).parent): "{BIN}",
+        nginx_binary(): "{NGINX}",
+        f"tryton-ops=={version('tryton-ops')}": "tryton-ops=={VERSION}",
+    }
+    series = ".".join(version("trytond").split(".")[:2])
+    replacements[f"~={series}.0"] = "~={SERIES}.0"
+    for old, new in replacements.items():
+        text = text.replace(old, new)
+    return text
+
+
+def render(tmp_path: Path, text: str = CONFIG, *args: str):
+    config = tmp_path / "tryton-ops.toml"
+    config.write_text(text.format(base=tmp_path))
+    out = tmp_path / "out"
+    return config, out, cli(config, "deploy", "render", "--out", str(out), "--json", *args)
+
+
+def test_matches_golden_files(tmp_path):
+    _, out, result = render(tmp_path)
+    assert result.returncode == 0, result.stderr
+    written = {Path(row["path"]).relative_to(out).as_posix() for row in json.loads(result.stdout)}
+    assert written == {
+        "trytond.conf",
+        "gunicorn.conf.py",
+        "nginx.conf",
+        "supervisord.conf",
+        "Containerfile",
+        "compose.yaml",
+        "systemd/tryton-erp-app.service",
+        "systemd/tryton-erp-front.service",
+        "systemd/tryton-erp-cron.service",
+        "systemd/tryton-erp-queue0.service",
+        "systemd/tryton-erp-queue1.service",
+    }
+    for relative in sorted(written):
+        actual = normalise((out / relative).read_text(), tmp_path)
+        golden = GOLDEN / relative.replace("/", "__")
+        if os.environ.get("UPDATE_GOLDEN"):
+            golden.write_text(actual)
+        assert actual == golden.read_text(), f"{relative} differs from {golden}"
+
+
+def test_secrets_files_are_private(tmp_path):
+    _, out, result = render(tmp_path)
+    assert result.returncode == 0
+    for name in ("trytond.conf", "supervisord.conf"):
+        assert stat.S_IMODE((out / name).stat().st_mode) == 0o600
+    assert "s3cret" not in (out / "nginx.conf").read_text()
+    assert "s3cret" not in "".join(p.read_text() for p in (out / "systemd").iterdir())
+
+
+def test_second_render_changes_nothing(tmp_path):
+    config, out, first = render(tmp_path)
+    assert all(row["changed"] for row in json.loads(first.stdout))
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+    again = cli(config, "deploy", "render", "--out", str(out), "--json")
+    assert not any(row["changed"] for row in json.loads(again.stdout))
+    assert before == {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+
+
+def test_rejected_by_nginx_is_a_clear_error(tmp_path):
+    broken = CONFIG + ""
+    broken = broken.replace(
+        'server_name = "erp.example.com"',
+        'server_name = "erp.example.com"\ncertificate = "/nonexistent.crt"\n'
+        'certificate_key = "/nonexistent.key"',
+    )
+    _, _, result = render(tmp_path, broken)
+    assert result.returncode == 1
+    assert "nginx -t rejected" in result.stderr
+    assert "/nonexistent.crt" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("name", ["erp.example.com; return 200", "a b"])
+def test_server_name_cannot_inject_nginx_directives(tmp_path, name):
+    _, _, result = render(tmp_path, CONFIG.replace("erp.example.com", name))
+    assert result.returncode == 2
+    assert "front.server_name: must be a host name" in result.stderr
