@@ -1,0 +1,209 @@
+"""RedisCache vs stock MemoryCache vs pure-Redis mode, side by side in one run (PostgreSQL).
+
+    .venv/8.2/bin/python benchmarks/cache.py [--calls 200] [--rounds 3] [--pairs 500]
+
+For each setting, on its own copy of a `party` database on one private PostgreSQL:
+
+- stack A: gunicorn with 2 sync workers; warmed up, then the warm throughput of
+  `fields_view_get` (party form), `search_read` (5 parties) and `res.user.get_preferences` is
+  measured with one client, `--calls` calls per round, best of `--rounds`;
+- stack B: 1 worker started while A is warm ("a freshly started worker, another worker already
+  warm"); the time of its first `fields_view_get` of a set of views is measured;
+- `--pairs` write-then-read pairs: a write of an extension view of the party form through A,
+  then `fields_view_get` through B (always another process); a read not showing the write just
+  acknowledged is a stale read.
+
+Settings: stock MemoryCache with `clean_timeout = 0` (NOTIFY) and with the default 300 s
+(polling; stale reads only), RedisCache in pure-Redis mode (`l1 = false`, every lookup a round
+trip) and RedisCache (L1 + L2). Sizes are small for a 2-core machine; not run in CI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from tryton_ops.testing.databases import DatabaseTemplates
+from tryton_ops.testing.servers import PostgresServer, RedisServer
+from tryton_ops.testing.stack import TestStack
+
+VIEWS = [
+    ("party.party", "form"),
+    ("party.party", "tree"),
+    ("party.address", "form"),
+    ("party.address", "tree"),
+    ("party.contact_mechanism", "form"),
+    ("party.category", "form"),
+    ("party.identifier", "form"),
+    ("res.user", "form"),
+]
+ARCH = (
+    '<data><xpath expr="/form" position="inside">'
+    '<separator id="ops_probe" string="v{version}"/></xpath></data>'
+)
+VERSION_RE = re.compile(r'string="v(\d+)"')
+
+SETTINGS = {
+    "stock clean_timeout=0": {"backend": "memory", "clean_timeout": 0},
+    "stock clean_timeout=300": {"backend": "memory", "clean_timeout": 300},
+    "pure Redis (no L1)": {"backend": "redis", "l1": False},
+    "RedisCache": {"backend": "redis"},
+}
+OPS = {
+    "fields_view_get": ("model.party.party.fields_view_get", None, "form", {}),
+    "search_read": ("model.party.party.search_read", [], 0, 5, None, ["name"], {}),
+    "get_preferences": ("model.res.user.get_preferences", False, {}),
+}
+
+
+def throughput(conn, call: tuple, calls: int, rounds: int) -> float:
+    best = 0.0
+    for _ in range(rounds):
+        began = time.perf_counter()
+        for _ in range(calls):
+            conn.call(*call)
+        best = max(best, calls / (time.perf_counter() - began))
+    return best
+
+
+def first_views(conn) -> float:
+    began = time.perf_counter()
+    for model, view_type in VIEWS:
+        conn.call(f"model.{model}.fields_view_get", None, view_type, {})
+    return time.perf_counter() - began
+
+
+def probe_view(conn) -> int:
+    (base,) = conn.call(
+        "model.ir.ui.view.search",
+        [("model", "=", "party.party"), ("type", "=", "form"), ("inherit", "=", None)],
+        0,
+        1,
+        None,
+        {},
+    )
+    (view_id,) = conn.call(
+        "model.ir.ui.view.create",
+        [{"model": "party.party", "inherit": base, "data": ARCH.format(version=0)}],
+        {},
+    )
+    return view_id
+
+
+def stale_reads(writer, reader, view_id: int, pairs: int) -> int:
+    stale = 0
+    for version in range(1, pairs + 1):
+        writer.call("model.ir.ui.view.write", [view_id], {"data": ARCH.format(version=version)}, {})
+        arch = reader.call("model.party.party.fields_view_get", None, "form", {})["arch"]
+        match = VERSION_RE.search(arch)
+        if not match or int(match.group(1)) != version:
+            stale += 1
+    return stale
+
+
+def measure(templates, base: Path, name: str, cache: dict, args) -> dict:
+    redis = None
+    stacks: list[TestStack] = []
+    try:
+        if cache["backend"] == "redis":
+            redis = RedisServer().start()
+            cache = {**cache, "redis_uri": redis.uri, "commit_lease": 1}
+        database = templates.copy("postgresql", ("party",), base / re.sub(r"\W+", "-", name))
+        stack_a = TestStack(database, workers=2, cache=cache).start()
+        stacks.append(stack_a)
+        time.sleep(1.2)  # a new Redis namespace is trusted after commit_lease
+        conn_a = stack_a.connect()
+        view_id = probe_view(conn_a)
+        for _ in range(10):  # both workers warm
+            for model, view_type in VIEWS:
+                conn_a.call(f"model.{model}.fields_view_get", None, view_type, {})
+            for call in OPS.values():
+                conn_a.call(*call)
+        result: dict = {}
+        if cache.get("clean_timeout") != 300:
+            for op, call in OPS.items():
+                result[op] = throughput(conn_a, call, args.calls, args.rounds)
+        stack_b = TestStack(database, workers=1, cache=cache).start()
+        stacks.append(stack_b)
+        conn_b = stack_b.connect()
+        if cache.get("clean_timeout") != 300:
+            result["first views (s)"] = first_views(conn_b)
+            result["warm views (s)"] = first_views(conn_b)
+        pairs = args.pairs if cache.get("clean_timeout") != 300 else min(args.pairs, 100)
+        result["stale reads"] = stale_reads(conn_a, conn_b, view_id, pairs)
+        result["pairs"] = pairs
+        return result
+    finally:
+        for stack in stacks:
+            stack.stop()
+        if redis is not None:
+            redis.destroy()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--calls", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--pairs", type=int, default=500)
+    args = parser.parse_args()
+    base = Path(tempfile.mkdtemp(prefix="cache-bench-"))
+    postgres = PostgresServer().start()
+    try:
+        templates = DatabaseTemplates(base / "templates", postgres=lambda: postgres)
+        results = {}
+        for name, cache in SETTINGS.items():
+            print(f"... {name}", flush=True)
+            results[name] = measure(templates, base, name, cache, args)
+    finally:
+        postgres.destroy()
+        shutil.rmtree(base, ignore_errors=True)
+    report(results)
+
+
+def report(results: dict) -> None:
+    names = list(results)
+    rows = ["fields_view_get", "search_read", "get_preferences", "first views (s)"]
+    rows += ["warm views (s)", "stale reads", "pairs"]
+    width = max(len(n) for n in names) + 2
+    print(f"\n{'':18}" + "".join(n.rjust(width) for n in names))
+    for row in rows:
+        cells = []
+        for name in names:
+            value = results[name].get(row)
+            cells.append(
+                (
+                    "-"
+                    if value is None
+                    else f"{value:.3f}"
+                    if isinstance(value, float)
+                    else str(value)
+                ).rjust(width)
+            )
+        label = row if row.endswith(("(s)", "reads", "pairs")) else f"{row} /s"
+        print(f"{label:18}" + "".join(cells))
+    stock, pure, redis = (
+        results["stock clean_timeout=0"],
+        results["pure Redis (no L1)"],
+        results["RedisCache"],
+    )
+    print("\nratios")
+    for op in OPS:
+        print(f"  {op}: RedisCache / stock = {redis[op] / stock[op]:.2f}x")
+    print(
+        "  first views in a fresh worker: stock / RedisCache = "
+        f"{stock['first views (s)'] / redis['first views (s)']:.1f}x faster"
+    )
+    print(
+        "  fields_view_get: RedisCache / pure Redis = "
+        f"{redis['fields_view_get'] / pure['fields_view_get']:.2f}x"
+    )
+    for name in names:
+        print(f"  stale reads, {name}: {results[name]['stale reads']} / {results[name]['pairs']}")
+
+
+if __name__ == "__main__":
+    main()
