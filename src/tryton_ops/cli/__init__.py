@@ -8,6 +8,7 @@ from __future__ import annotations
 import click
 
 from tryton_ops import __version__
+from tryton_ops.cli.accel_cmd import accel_group
 from tryton_ops.cli.base import TrytonOpsGroup
 from tryton_ops.cli.cache_cmd import cache_group
 from tryton_ops.cli.config_cmd import config_group
@@ -34,6 +35,7 @@ def main(ctx: click.Context, config_path: str | None) -> None:
 
 
 main.add_command(cache_group)
+main.add_command(accel_group)
 main.add_command(config_group)
 main.add_command(db_group)
 main.add_command(deploy_group)

@@ -159,6 +159,14 @@ class Perf(Section):
     metrics_token: str | None = Field(None, description="bearer token for /-/perf/metrics")
 
 
+class Accel(Section):
+    """Opt-in accelerators (tryton_ops.accel): verified fixes of trytond hot spots."""
+
+    json_response: bool = Field(
+        False, description="encode JSON-RPC responses in one shot with the C encoder"
+    )
+
+
 def _check_key_prefix(value: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", value):
         raise ValueError("must be 1 to 64 letters, digits, '_', '.' or '-'")
@@ -245,6 +253,7 @@ class Settings(Section):
     redis: Redis = Field(default_factory=Redis)
     server: Server = Field(default_factory=Server)
     cache: Cache = Field(default_factory=Cache)
+    accel: Accel = Field(default_factory=Accel)
     perf: Perf = Field(default_factory=Perf)
     front: Front = Field(default_factory=Front)
     cron: Cron = Field(default_factory=Cron)

@@ -17,6 +17,7 @@ from tryton_ops.config.loader import LoadedConfig
 CONTRIBUTORS: tuple[str, ...] = (
     "tryton_ops.deploy.trytond_conf:contribute",
     "tryton_ops.cache.trytond_conf:contribute",
+    "tryton_ops.accel.trytond_conf:contribute",
     "tryton_ops.perf.trytond_conf:contribute",  # last: its middleware is outermost
 )
 

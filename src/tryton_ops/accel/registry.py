@@ -1,0 +1,104 @@
+"""The accelerators tryton-ops knows: what each patches, on which trytond series it is verified.
+
+This module imports nothing from trytond, so that the CLI (`accel list`, `status`, `doctor`) can
+describe the accelerators without starting a trytond process.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import metadata
+
+from tryton_ops.config.schema import Settings
+
+# `[tryton_ops_accel]` in trytond.conf: one boolean per accelerator, read by the middleware.
+TRYTOND_SECTION = "tryton_ops_accel"
+
+
+@dataclass(frozen=True)
+class Accelerator:
+    """One opt-in patch of one trytond hot spot."""
+
+    name: str  # the key in `[accel]` of tryton-ops.toml and in `[tryton_ops_accel]`
+    summary: str
+    target: str  # what it replaces in trytond
+    changes: str  # what a client can observe
+    safety: str  # why it is safe
+    gain: str  # measured, see docs/accel.md
+    verified: tuple[str, ...]  # trytond series ("8.0") it was verified against
+    apply: str  # "module:function" run inside the trytond process
+
+    def verifies(self, version: str) -> bool:
+        return series(version) in self.verified
+
+
+ACCELERATORS: dict[str, Accelerator] = {
+    accel.name: accel
+    for accel in (
+        Accelerator(
+            name="json_response",
+            summary="JSON-RPC responses encoded in one shot by the C encoder",
+            target="trytond.protocols.jsonrpc:JSONProtocol.response",
+            changes=(
+                "same body bytes as stock; bodies over 1400 characters get Content-Length "
+                "instead of being streamed, and Content-Encoding: gzip only when the body is "
+                "gzip-compressed (stock labels uncompressed bodies gzip)"
+            ),
+            safety=(
+                "the same JSONEncoder instance and serializers encode the same object; only "
+                "the pure-Python iterencode path is replaced by the C one-shot path, which "
+                "CPython's json module guarantees to produce the same text; non-JSON-RPC "
+                "errors are still answered by trytond's own code"
+            ),
+            gain="fields_view_get (party form) and large reads; see docs/accel.md",
+            verified=("8.0", "8.2"),
+            apply="tryton_ops.accel.json_response:apply",
+        ),
+    )
+}
+
+
+def series(version: str) -> str:
+    """'8.2.1' -> '8.2'."""
+    return ".".join(version.split(".")[:2])
+
+
+def installed_trytond() -> str | None:
+    try:
+        return metadata.version("trytond")
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def enabled_names(settings: Settings) -> list[str]:
+    return [name for name in ACCELERATORS if getattr(settings.accel, name)]
+
+
+def accel_status(settings: Settings, trytond_version: str | None = None) -> list[dict]:
+    """One row per accelerator, for `accel list`, `status` and `doctor`.
+
+    `state` is what a trytond process started with these settings does: "on" (applied), "off"
+    (not enabled), "refused" (enabled, but the installed trytond is not a verified series).
+    """
+    version = trytond_version or installed_trytond() or "unknown"
+    rows = []
+    for accel in ACCELERATORS.values():
+        enabled = bool(getattr(settings.accel, accel.name))
+        if not enabled:
+            state = "off"
+        elif accel.verifies(version):
+            state = "on"
+        else:
+            state = "refused"
+        rows.append(
+            {
+                "name": accel.name,
+                "enabled": enabled,
+                "state": state,
+                "trytond": version,
+                "verified": [f"{s}.x" for s in accel.verified],
+                "summary": accel.summary,
+                "target": accel.target,
+            }
+        )
+    return rows
