@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,62}$")
 
@@ -240,6 +240,13 @@ class Cron(Section):
     enabled: bool = False
 
 
+class Bus(Section):
+    """Long polling (notifications to clients), served by a gevent instance nginx routes to."""
+
+    enabled: bool = False
+    listen: Listen = "127.0.0.1:8001"
+
+
 class Queue(Section):
     workers: int = Field(0, ge=0, le=64, description="trytond-worker processes (0: tasks inline)")
 
@@ -257,4 +264,14 @@ class Settings(Section):
     perf: Perf = Field(default_factory=Perf)
     front: Front = Field(default_factory=Front)
     cron: Cron = Field(default_factory=Cron)
+    bus: Bus = Field(default_factory=Bus)
     queue: Queue = Field(default_factory=Queue)
+
+    @model_validator(mode="after")
+    def _bus_needs_postgresql(self) -> Settings:
+        if self.bus.enabled and self.database.backend != "postgresql":
+            raise ValueError(
+                "bus.enabled needs a postgresql:// database.uri "
+                "(trytond's bus uses PostgreSQL LISTEN/NOTIFY)"
+            )
+        return self

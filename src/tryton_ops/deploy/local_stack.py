@@ -133,6 +133,8 @@ def listens(config: LoadedConfig) -> list[tuple[str, str]]:
         found.append((config.settings.front.listen, "front.listen"))
         if config.settings.front.tls:
             found.append((config.settings.front.tls_listen, "front.tls_listen"))
+    if config.settings.bus.enabled:
+        found.append((config.settings.bus.listen, "bus.listen"))
     return found
 
 
@@ -333,7 +335,7 @@ def _pgid(pid: int) -> int | None:
 
 def _pid_file_groups(run_dir: Path) -> set[int | None]:
     found: set[int | None] = set()
-    for path in (run_dir / "gunicorn.pid", run_dir / "nginx" / "nginx.pid"):
+    for path in (run_dir / "gunicorn.pid", run_dir / "bus.pid", run_dir / "nginx" / "nginx.pid"):
         with contextlib.suppress(OSError, ValueError):
             found.add(int(path.read_text().strip()))  # both lead their process group
     return found
@@ -411,7 +413,7 @@ def reload(config: LoadedConfig) -> list[str]:
     rpc = supervisor(config).supervisor
     done = []
     for program in found:
-        if program.name in ("app", "front"):
+        if program.name in ("app", "front", "bus"):
             rpc.signalProcess(program.name, program.reload_signal)
         else:
             rpc.stopProcess(program.name)

@@ -39,7 +39,17 @@ def render_nginx_conf(config: LoadedConfig) -> str:
     timeout = settings.server.timeout + 5
     logs = config.run_dir / "logs"
     allowed = "\n".join(f"        {network} 1;" for network in front.allowed_networks)
-    locations = _locations(timeout)
+    locations = _locations(timeout, "tryton_bus" if settings.bus.enabled else "tryton")
+    bus_upstream = (
+        f"""
+    upstream tryton_bus {{
+        server {settings.bus.listen};
+        keepalive 8;
+    }}
+"""
+        if settings.bus.enabled
+        else ""
+    )
     if front.tls:
         cert, key = certificate_paths(config)
         servers = f"""
@@ -124,12 +134,12 @@ http {{
         server {settings.server.listen} max_fails=1 fail_timeout=5s;
         keepalive 32;
     }}
-{servers}
+{bus_upstream}{servers}
 }}
 """
 
 
-def _locations(timeout: int) -> str:
+def _locations(timeout: int, bus_upstream: str) -> str:
     proxy = """            proxy_pass http://tryton;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
@@ -154,7 +164,7 @@ def _locations(timeout: int) -> str:
         }}
 
         location ~ ^/[^/]+/bus$ {{
-{proxy}
+{proxy.replace("http://tryton;", f"http://{bus_upstream};")}
             proxy_read_timeout {BUS_TIMEOUT_S}s;
             proxy_send_timeout {timeout}s;
             proxy_buffering off;

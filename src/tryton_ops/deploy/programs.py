@@ -90,6 +90,19 @@ def programs(config: LoadedConfig, conf_dir: Path | None = None) -> list[Program
                 stop_signal="QUIT",  # graceful: finish the requests in flight
             )
         )
+    if settings.bus.enabled:
+        found.append(
+            Program(
+                "bus",
+                [sys.executable, "-m", "gunicorn", "-c", gunicorn_conf,
+                 "--bind", settings.bus.listen, "--workers", "1",
+                 "--worker-class", "gevent", "--pid", str(config.run_dir / "bus.pid"),
+                 "tryton_ops.deploy.wsgi:app"],
+                # gevent patches the standard library before trytond is imported
+                env={**base_env, "TRYTOND_COROUTINE": "1"},
+                stop_wait_s=15,
+            )
+        )  # fmt: skip
     if settings.cron.enabled:
         found.append(
             Program("cron", [bin_path("trytond-cron"), "-c", trytond_conf, "-d", database])

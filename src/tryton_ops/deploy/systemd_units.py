@@ -7,7 +7,7 @@ import shlex
 from tryton_ops.config import LoadedConfig
 from tryton_ops.deploy.programs import Program
 
-RELOADABLE = {"app", "front"}
+RELOADABLE = {"app", "front", "bus"}
 
 
 def unit_name(config: LoadedConfig, program: Program) -> str:

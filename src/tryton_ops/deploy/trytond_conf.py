@@ -13,6 +13,9 @@ def contribute(config: LoadedConfig, parser: configparser.ConfigParser) -> None:
     if front_enabled(config):
         # sessions are bound to the client address: trust exactly one proxy, nginx
         parser["web"]["num_proxies"] = "1"
+    if config.settings.bus.enabled:
+        # url_host stays unset: clients use the host they logged in through (nginx)
+        parser["bus"] = {"allow_subscribe": "True"}
     if config.settings.queue.workers:
         # with worker = True every process only enqueues; the queue workers run the tasks
         parser["queue"] = {"worker": "True"}
