@@ -12,7 +12,7 @@ from tryton_ops.testing.processes import free_port
 
 
 class TestStack:
-    """gunicorn serving one test database; stop, kill workers and inspect them at will."""
+    """A stack serving one test database (gunicorn; nginx, bus, cron, queue when asked)."""
 
     __test__ = False  # not a test class for pytest
 
@@ -21,8 +21,23 @@ class TestStack:
         port = free_port()
         server = {"listen": f"127.0.0.1:{port}", "workers": workers, "threads": threads}
         server.update(sections.pop("server", {}))
+        # nginx only when asked (it is installed for the tests, so "auto" would use it),
+        # and never on a default port
+        front = {
+            "enabled": "off",
+            "listen": f"127.0.0.1:{free_port()}",
+            "tls_listen": f"127.0.0.1:{free_port()}",
+        }
+        front.update(sections.pop("front", {}))
+        bus = {"listen": f"127.0.0.1:{free_port()}", **sections.pop("bus", {})}
         run_dir = database.config.run_dir.parent / f"run-{port}"
-        values = {"server": server, "paths": {"run": str(run_dir)}, **sections}
+        values = {
+            "server": server,
+            "front": front,
+            "bus": bus,
+            "paths": {"run": str(run_dir)},
+            **sections,
+        }
         self.config: LoadedConfig = derive(database.config, values)
         self.state: local_stack.StackState | None = None
 
