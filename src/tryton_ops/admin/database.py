@@ -133,11 +133,21 @@ def create_database(config: LoadedConfig, name: str, modules: list[str] | None =
     _create_empty(config, name)
     try:
         _run_admin(config, name, modules, password_file)
+        _record_checksums(config, name)
         if settings.demo_records:
             _load_demo(config, name, settings.demo_records)
     except BaseException:
         drop_database(config, name)
         raise
+
+
+def _record_checksums(config: LoadedConfig, name: str) -> None:
+    """So that `db update` later knows which module files changed since this init."""
+    from tryton_ops.admin.checksums import current_checksums, record_checksums
+    from tryton_ops.admin.sql import activated_modules, connect
+
+    with connect(config, name) as session:
+        record_checksums(session, current_checksums(activated_modules(session)))
 
 
 def _create_empty(config: LoadedConfig, name: str) -> None:

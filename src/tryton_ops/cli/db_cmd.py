@@ -1,11 +1,31 @@
-"""`tryton-ops db`: the databases of the deployment."""
+"""`tryton-ops db`: the databases of the deployment (list, init, update, backup, restore, ...).
+
+Thin: every command calls tryton_ops.admin; the admin password is read from a file, the
+TRYTON_ADMIN_PASSWORD variable or a prompt, never from the command line.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
-from tryton_ops.admin.database import list_databases
+from tryton_ops.admin.database import DatabaseError, list_databases
 from tryton_ops.cli.base import emit_json, get_config, json_option
+
+
+def _reporter(as_json: bool = False):
+    from tryton_ops.admin.progress import NULL, RichReporter
+
+    return NULL if as_json else RichReporter()
+
+
+def _human(size: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return str(size)
 
 
 @click.group("db")
@@ -14,13 +34,279 @@ def db_group() -> None:
 
 
 @db_group.command("list")
+@click.option("--templates", is_flag=True, help="List the template cache instead.")
 @json_option
 @click.pass_context
-def list_(ctx: click.Context, as_json: bool) -> None:
+def list_(ctx: click.Context, templates: bool, as_json: bool) -> None:
     """List the Tryton databases reachable with the configured URI."""
-    names = list_databases(get_config(ctx))
+    config = get_config(ctx)
+    if templates:
+        from tryton_ops.admin.templates import list_templates
+
+        names = list_templates(config)
+    else:
+        names = list_databases(config)
     if as_json:
         emit_json(names)
     else:
         for name in names:
             click.echo(name)
+
+
+@db_group.command("init")
+@click.argument("name", required=False)
+@click.option(
+    "--modules", "-m", "modules", multiple=True, help="Module to activate (repeat or comma list)."
+)
+@click.option(
+    "--password-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File holding the admin password (else $TRYTON_ADMIN_PASSWORD, --prompt, the "
+    "configured database.admin_password_file, or a generated one).",
+)
+@click.option("--prompt", is_flag=True, help="Ask for the admin password.")
+@click.option("--no-template", is_flag=True, help="Build from scratch; do not use the cache.")
+@json_option
+@click.pass_context
+def init(ctx, name, modules, password_file, prompt, no_template, as_json) -> None:
+    """Create database NAME (default: database.name) with its modules activated.
+
+    The first database of a module set is built by trytond-admin and kept as a template; the
+    next ones are copies of it (keyed by trytond version, modules and their file checksums).
+    """
+    from tryton_ops.admin.init import init_database
+    from tryton_ops.admin.password import resolve
+
+    config = get_config(ctx)
+    name = name or config.settings.database.name
+    wanted = [m.strip() for item in modules for m in item.split(",") if m.strip()] or None
+
+    def ask() -> str:
+        return click.prompt(
+            f"admin password for {name}", hide_input=True, confirmation_prompt=True, err=True
+        )
+
+    password = resolve(config, password_file, ask if prompt else None)
+    result = init_database(
+        config, name, password, wanted, use_template=not no_template, reporter=_reporter(as_json)
+    )
+    if as_json:
+        emit_json(
+            {
+                "name": result.name,
+                "modules": result.modules,
+                "from_template": result.from_template,
+                "template": result.template,
+                "seconds": round(result.seconds, 3),
+                "password": password.source
+                + (f" {password.file}" if password.file is not None else ""),
+            }
+        )
+        return
+    how = "copied from the template cache" if result.from_template else "built by trytond-admin"
+    click.echo(
+        f"created {result.name} ({', '.join(result.modules)}): {how} in {result.seconds:.1f} s"
+    )
+    where = f" in {password.file}" if password.file is not None else ""
+    click.echo(f"  login admin, password from {password.source}{where}")
+
+
+@db_group.command("update")
+@click.argument("name", required=False)
+@click.argument("modules", nargs=-1)
+@click.option("--all", "all_", is_flag=True, help="Update every activated module.")
+@click.option("--dry-run", is_flag=True, help="Only say what would be updated, and why.")
+@click.option("--no-backup", is_flag=True, help="Skip the backup taken before updating.")
+@json_option
+@click.pass_context
+def update(ctx, name, modules, all_, dry_run, no_backup, as_json) -> None:
+    """Update the modules of NAME whose files changed since the last update, and dependents.
+
+    With MODULE arguments, those (and the modules depending on them); with --all, everything.
+    """
+    from tryton_ops.admin.update import update_database
+
+    config = get_config(ctx)
+    name = name or config.settings.database.name
+    if all_ and modules:
+        raise click.UsageError("give either --all or module names, not both")
+    result = update_database(
+        config,
+        name,
+        list(modules) or None,
+        all_=all_,
+        dry_run=dry_run,
+        backup=not no_backup,
+        reporter=_reporter(as_json),
+    )
+    plan = result.plan
+    if as_json:
+        emit_json(
+            {
+                "name": plan.name,
+                "dry_run": result.dry_run,
+                "modules": plan.modules,
+                "reasons": plan.reasons,
+                "backup": str(result.backup) if result.backup else None,
+                "workers": result.workers,
+                "seconds": round(result.seconds, 3),
+            }
+        )
+        return
+    if not plan.modules:
+        click.echo(f"{plan.name} is up to date: no module file changed since the last update.")
+        return
+    verb = "would update" if result.dry_run else "updated"
+    click.echo(f"{verb} {plan.name}:")
+    for module in plan.modules:
+        click.echo(f"  {module:24} {plan.reasons[module]}")
+    if result.backup:
+        click.echo(f"backup first: {result.backup}")
+    if result.workers:
+        click.echo(f"workers: {result.workers}")
+
+
+@db_group.command("backup")
+@click.argument("name", required=False)
+@click.option("--out", "-o", type=click.Path(path_type=Path), help="Archive file to write.")
+@json_option
+@click.pass_context
+def backup(ctx, name, out, as_json) -> None:
+    """Archive NAME: database dump, attachment filestore and a manifest with checksums."""
+    from tryton_ops.admin.backup import backup as make_backup
+
+    config = get_config(ctx)
+    name = name or config.settings.database.name
+    result = make_backup(config, name, out, reporter=_reporter(as_json))
+    if as_json:
+        emit_json(
+            {
+                "path": str(result.path),
+                "size": result.size,
+                "seconds": round(result.seconds, 3),
+                "members": len(result.manifest["members"]),
+                "modules": sorted(result.manifest["modules"]),
+            }
+        )
+        return
+    files = len(result.manifest["members"]) - 1
+    click.echo(
+        f"backed up {name} to {result.path} ({_human(result.size)}, {files} attachment file(s), "
+        f"{result.seconds:.1f} s)"
+    )
+
+
+@db_group.command("verify")
+@click.argument("archive", type=click.Path(path_type=Path))
+@json_option
+def verify(archive, as_json) -> None:
+    """Check an archive completely (every member against its manifest checksum)."""
+    from tryton_ops.admin.restore import verify as check
+
+    manifest = check(archive, reporter=_reporter(as_json))
+    summary = {
+        "database": manifest["database"],
+        "backend": manifest["backend"],
+        "created": manifest.get("created_iso"),
+        "trytond": manifest.get("trytond"),
+        "modules": sorted(manifest.get("modules", {})),
+        "members": len(manifest["members"]),
+    }
+    if as_json:
+        emit_json(summary)
+    else:
+        click.echo(
+            f"ok: {summary['database']} ({summary['backend']}, trytond {summary['trytond']}, "
+            f"{summary['created']}), {summary['members']} member(s) verified"
+        )
+
+
+@db_group.command("restore")
+@click.argument("archive", type=click.Path(path_type=Path))
+@click.argument("name", required=False)
+@click.option("--replace", is_flag=True, help="Replace NAME if it exists (after verification).")
+@click.option("--deactivate-cron", is_flag=True, help="Deactivate every scheduled action.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask before replacing.")
+@json_option
+@click.pass_context
+def restore(ctx, archive, name, replace, deactivate_cron, yes, as_json) -> None:
+    """Restore ARCHIVE as NAME (default: the name it was backed up from).
+
+    The archive is verified completely and restored aside first: a corrupt, truncated or
+    foreign archive is refused and the existing database is left untouched.
+    """
+    from tryton_ops.admin.database import database_exists
+    from tryton_ops.admin.restore import restore as do_restore
+    from tryton_ops.admin.restore import verify as check
+
+    config = get_config(ctx)
+    if name is None:
+        name = check(archive)["database"]
+    if replace and not yes and database_exists(config, name):
+        click.confirm(f"replace the existing database {name!r}?", abort=True, err=True)
+    result = do_restore(
+        config, archive, name, replace, deactivate_cron, reporter=_reporter(as_json)
+    )
+    manifest = result.manifest
+    if as_json:
+        emit_json(
+            {
+                "name": result.name,
+                "replaced": result.replaced,
+                "from": manifest["database"],
+                "created": manifest.get("created_iso"),
+                "seconds": round(result.seconds, 3),
+            }
+        )
+        return
+    click.echo(
+        f"restored {result.name} from {archive} (backup of {manifest['database']} taken "
+        f"{manifest.get('created_iso')}){' replacing the old one' if result.replaced else ''}"
+    )
+    if manifest.get("trytond") and manifest["trytond"] != _trytond_version():
+        click.echo(
+            f"note: made with trytond {manifest['trytond']}; run `tryton-ops db update "
+            f"{result.name} --all` to migrate it to {_trytond_version()}"
+        )
+
+
+def _trytond_version() -> str:
+    from importlib.metadata import version
+
+    return version("trytond")
+
+
+@db_group.command("copy")
+@click.argument("source")
+@click.argument("target")
+@click.pass_context
+def copy(ctx, source, target) -> None:
+    """Copy database SOURCE (and its filestore) to a new TARGET."""
+    from tryton_ops.admin.lifecycle import copy_database
+
+    method = copy_database(get_config(ctx), source, target, reporter=_reporter())
+    click.echo(f"copied {source} to {target} ({method})")
+
+
+@db_group.command("drop")
+@click.argument("name")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_context
+def drop(ctx, name, yes) -> None:
+    """Drop database NAME and its attachment filestore (asks first unless --yes)."""
+    from tryton_ops.admin.database import database_exists
+    from tryton_ops.admin.lifecycle import drop as do_drop
+    from tryton_ops.admin.names import check_name
+
+    config = get_config(ctx)
+    check_name(name)
+    if not database_exists(config, name):
+        raise DatabaseError(f"database {name!r} does not exist")
+    if not yes:
+        click.confirm(
+            f"drop database {name!r} and its attachments? This cannot be undone",
+            abort=True,
+            err=True,
+        )
+    do_drop(config, name)
+    click.echo(f"dropped {name}")

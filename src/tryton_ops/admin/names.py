@@ -1,0 +1,25 @@
+"""Database names the lifecycle commands accept."""
+
+from __future__ import annotations
+
+from tryton_ops.admin.database import DatabaseError
+from tryton_ops.config.schema import NAME_RE
+
+RESERVED_PREFIXES = ("ops_tmpl_", "ops_restore_", "pg_")
+RESERVED = {"postgres", "template0", "template1"}
+
+
+def check_name(name: str) -> str:
+    """Refuse names that are not plain identifiers, or that tryton-ops uses internally.
+
+    The name becomes a file name on SQLite and a directory of the filestore, so anything
+    like `../x` or `a/b` must never get through.
+    """
+    if not NAME_RE.match(name):
+        raise DatabaseError(
+            f"bad database name {name!r}: start with a letter or underscore, then only letters, "
+            "digits, '_' or '-' (at most 63 characters)"
+        )
+    if name in RESERVED or name.startswith(RESERVED_PREFIXES):
+        raise DatabaseError(f"bad database name {name!r}: reserved")
+    return name
