@@ -14,8 +14,10 @@ from tryton_ops.cli.cache_cmd import cache_group
 from tryton_ops.cli.config_cmd import config_group
 from tryton_ops.cli.db_cmd import db_group
 from tryton_ops.cli.deploy_cmd import deploy_group
+from tryton_ops.cli.doctor_cmd import doctor
 from tryton_ops.cli.perf_cmd import perf_group
 from tryton_ops.cli.stack_cmd import down, reload, status, up
+from tryton_ops.cli.top_cmd import top
 
 
 @click.group(cls=TrytonOpsGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -44,3 +46,5 @@ main.add_command(up)
 main.add_command(down)
 main.add_command(status)
 main.add_command(reload)
+main.add_command(top)
+main.add_command(doctor)

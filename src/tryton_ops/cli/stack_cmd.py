@@ -72,12 +72,17 @@ def down(ctx: click.Context) -> None:
 @json_option
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
-    """Processes of the stack with pid, uptime, memory. Exit 1 if it is not running."""
+    """Processes of the stack with pid, uptime, memory; database size and connections, Redis
+    memory, cache hit ratio, last backup age. Exit 1 if it is not running."""
+    from tryton_ops.admin.status import gather
+    from tryton_ops.cli.top_cmd import summary_lines
+
     config = get_config(ctx)
     state = local_stack.running(config)
-    rows = local_stack.processes(config)
+    data = gather(config)
+    rows = data["processes"]
     if as_json:
-        emit_json({"running": state is not None, "url": state and state.url, "processes": rows})
+        emit_json(data)
     elif state is None and rows:
         click.echo("not running: the server exited; `tryton-ops down` ends these leftovers:")
         click.echo(table(rows, STATUS_COLUMNS))
@@ -86,6 +91,8 @@ def status(ctx: click.Context, as_json: bool) -> None:
     else:
         click.echo(f"running: {state.url} (database {state.database}, config {state.config})")
         click.echo(table(rows, STATUS_COLUMNS))
+    if not as_json:
+        click.echo("\n".join(summary_lines(data)))
     if state is None:
         raise SystemExit(EXIT_FAILED)
 

@@ -1,0 +1,106 @@
+"""`tryton-ops top`: `status`, refreshed live in the terminal (rich)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import click
+
+from tryton_ops.cli.base import get_config
+
+PROCESS_COLUMNS = ["role", "pid", "state", "uptime_s", "restarts", "rss_mib", "cpu_s"]
+
+
+def _mib(value: int | None) -> str:
+    return "-" if value is None else f"{value / 2**20:.1f} MiB"
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "never"
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f} {unit} ago"
+    return f"{seconds:.0f} s ago"
+
+
+def summary_lines(data: dict[str, Any]) -> list[str]:
+    """The non-process part of the status, one line per concern."""
+    lines = []
+    db = data["database"]
+    if "error" in db:
+        lines.append(f"database {db['name']}: error: {db['error']}")
+    elif not db.get("exists"):
+        lines.append(f"database {db['name']} ({db['backend']}): does not exist")
+    else:
+        conns = db.get("connections")
+        conn_text = "" if conns is None else f", {conns}/{db.get('max_connections')} connections"
+        lines.append(
+            f"database {db['name']} ({db['backend']}): {_mib(db.get('size_bytes'))}, "
+            f"attachments {_mib(db.get('filestore_bytes'))}{conn_text}"
+        )
+    for redis in data["redis"]:
+        if "error" in redis:
+            lines.append(f"redis {redis['uri']}: error: {redis['error']}")
+        else:
+            limit = _mib(redis["maxmemory"]) if redis["maxmemory"] else "no limit"
+            lines.append(
+                f"redis {redis['uri']}: {_mib(redis['used_memory'])} used, {limit}, "
+                f"policy {redis['maxmemory_policy']}"
+            )
+    cache = data.get("cache")
+    if cache is not None:
+        if "error" in cache:
+            lines.append(f"cache: error: {cache['error']}")
+        else:
+            ratio = cache["hit_ratio"]
+            text = "-" if ratio is None else f"{ratio:.1%}"
+            lines.append(f"cache: hit ratio {text} over {cache['lookups']} lookups")
+    last = data.get("last_backup")
+    lines.append(
+        "last backup: never (tryton-ops db backup)"
+        if last is None
+        else f"last backup: {_age(last['age_s'])} ({last['path']})"
+    )
+    return lines
+
+
+def render(data: dict[str, Any]):
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    head = (f"running: {data['url']}" if data["running"] else "not running") + time.strftime(
+        "   %H:%M:%S", time.localtime(data["time"])
+    )
+    table = Table(box=None, header_style="bold")
+    for column in PROCESS_COLUMNS:
+        table.add_column(column.upper(), justify="left" if column in ("role", "state") else "right")
+    for row in data["processes"]:
+        table.add_row(*(str(row.get(column, "")) for column in PROCESS_COLUMNS))
+    return Group(Text(head, style="bold"), table, *(Text(line) for line in summary_lines(data)))
+
+
+@click.command()
+@click.option("--interval", "-n", default=2.0, show_default=True, help="Seconds between updates.")
+@click.option("--iterations", type=int, help="Stop after this many updates (default: Ctrl-C).")
+@click.pass_context
+def top(ctx: click.Context, interval: float, iterations: int | None) -> None:
+    """`status`, refreshed live: processes, memory and CPU, database, Redis, last backup."""
+    from rich.live import Live
+
+    from tryton_ops.admin.status import gather
+
+    config = get_config(ctx)
+    count = 0
+    try:
+        with Live(render(gather(config)), auto_refresh=False) as live:
+            while True:
+                count += 1
+                if iterations is not None and count >= iterations:
+                    break
+                time.sleep(interval)
+                live.update(render(gather(config)), refresh=True)
+    except KeyboardInterrupt:
+        pass
