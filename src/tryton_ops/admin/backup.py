@@ -30,7 +30,7 @@ from tryton_ops.admin.modules import module_version
 from tryton_ops.admin.names import check_name
 from tryton_ops.admin.progress import NULL, Reporter
 from tryton_ops.admin.sql import connect, is_sqlite
-from tryton_ops.admin.templates import _sqlite_copy
+from tryton_ops.admin.templates import _sqlite_copy, settle
 from tryton_ops.config import LoadedConfig
 from tryton_ops.config.trytond_conf import database_path
 
@@ -119,6 +119,7 @@ def dump_database(config: LoadedConfig, name: str, dest: Path) -> None:
     """A consistent dump of a database that may be in use."""
     if is_sqlite(config):
         _sqlite_copy(sqlite_file(config, name), dest)
+        settle(dest)  # the file alone is the whole database
     else:
         argv = [pg_tool(config, "pg_dump"), "-Fc", "--no-owner", "-f", str(dest), "-d", name]
         run_pg_tool(config, argv, f"pg_dump of {name!r}")

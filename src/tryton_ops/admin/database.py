@@ -175,7 +175,9 @@ def _create_empty(config: LoadedConfig, name: str) -> None:
 def drop_database(config: LoadedConfig, name: str) -> None:
     uri = config.settings.database.uri
     if urlsplit(uri).scheme == "sqlite":
-        sqlite_file(config, name).unlink(missing_ok=True)
+        path = sqlite_file(config, name)
+        for suffix in ("", "-wal", "-shm", "-journal"):  # a stale WAL would corrupt a successor
+            Path(str(path) + suffix).unlink(missing_ok=True)
         return
     from psycopg import sql
 

@@ -15,7 +15,7 @@ from tryton_ops.admin.database import (
 from tryton_ops.admin.names import check_name
 from tryton_ops.admin.progress import NULL, Reporter
 from tryton_ops.admin.sql import is_sqlite
-from tryton_ops.admin.templates import _sqlite_copy
+from tryton_ops.admin.templates import _sqlite_copy, replace_file
 from tryton_ops.config import LoadedConfig
 
 
@@ -43,7 +43,7 @@ def copy_database(config: LoadedConfig, source: str, target: str, reporter: Repo
                     raise DatabaseError(f"{dest} exists")
                 tmp = dest.with_suffix(".sqlite.tmp")
                 _sqlite_copy(sqlite_file(config, source), tmp)
-                tmp.replace(dest)
+                replace_file(tmp, dest)
             else:
                 method = _pg_copy(config, source, target)
         store = filestore_dir(config, source)

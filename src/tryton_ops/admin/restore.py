@@ -40,6 +40,7 @@ from tryton_ops.admin.database import (
 from tryton_ops.admin.names import check_name
 from tryton_ops.admin.progress import NULL, Reporter
 from tryton_ops.admin.sql import connect, is_sqlite
+from tryton_ops.admin.templates import replace_file, settle
 from tryton_ops.config import LoadedConfig
 
 MAX_MANIFEST = 16 << 20
@@ -196,6 +197,7 @@ def _restore_dump(config: LoadedConfig, dump: Path, scratch: str) -> None:
         target = sqlite_file(config, scratch)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(dump, target)
+        settle(target)
         return
     from psycopg import sql
 
@@ -228,7 +230,7 @@ def _swap(config: LoadedConfig, scratch: str, name: str, files: Path, replace: b
         if files.is_dir():
             shutil.move(files, store)
         if is_sqlite(config):
-            sqlite_file(config, scratch).replace(sqlite_file(config, name))
+            replace_file(sqlite_file(config, scratch), sqlite_file(config, name))
         else:
             from psycopg import sql
 

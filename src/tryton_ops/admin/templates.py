@@ -86,7 +86,7 @@ def save(config: LoadedConfig, key: TemplateKey, source: str) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         tmp = folder / f"{key.name}.sqlite.tmp"
         _sqlite_copy(sqlite_file(config, source), tmp)
-        tmp.replace(folder / f"{key.name}.sqlite")
+        replace_file(tmp, folder / f"{key.name}.sqlite")
         (folder / f"{key.name}.json").write_text(
             json.dumps({**key.details, "created": time.time()}, indent=1)
         )
@@ -118,7 +118,7 @@ def clone(config: LoadedConfig, key: TemplateKey, target: str) -> None:
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_suffix(".sqlite.tmp")
         shutil.copyfile(templates_dir(config) / f"{key.name}.sqlite", tmp)
-        tmp.replace(dest)
+        replace_file(tmp, dest)
         return
     from psycopg import errors, sql
 
@@ -147,6 +147,32 @@ def drop(config: LoadedConfig, name: str) -> None:
         conn.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
         )
+
+
+SIDE_FILES = ("-wal", "-shm", "-journal")
+
+
+def settle(path: Path) -> None:
+    """Fold the WAL into the main file and drop it, so the file alone is the whole database.
+
+    A file moved without its -wal loses committed data, and a file put in place of another
+    next to that one's stale -wal/-shm is read as corrupt ("disk I/O error"). trytond puts
+    the file back into WAL mode on its next connection.
+    """
+    conn = sqlite3.connect(str(path), timeout=30)
+    try:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        conn.execute("PRAGMA journal_mode = DELETE")
+    finally:
+        conn.close()
+
+
+def replace_file(source: Path, dest: Path) -> None:
+    """Move a SQLite database file over `dest`, side files included."""
+    settle(source)
+    for suffix in SIDE_FILES:
+        Path(str(dest) + suffix).unlink(missing_ok=True)
+    source.replace(dest)
 
 
 def _sqlite_copy(source: Path, dest: Path) -> None:
