@@ -54,6 +54,8 @@ def service_user() -> str | None:
 class ManagedProcess:
     """One long-running server process owned by a test."""
 
+    stop_signal = signal.SIGTERM  # the server's graceful-but-prompt shutdown signal
+
     def __init__(
         self,
         name: str,
@@ -131,11 +133,11 @@ class ManagedProcess:
             os.killpg(self.proc.pid, sig)
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Graceful stop (SIGTERM), then SIGKILL if it does not exit in time."""
+        """Graceful stop (`stop_signal`), then SIGKILL if it does not exit in time."""
         if self.proc is None:
             return
-        self.resume()  # a paused process cannot handle SIGTERM
-        self._signal_group(signal.SIGTERM)
+        self.resume()  # a paused process cannot handle the stop signal
+        self._signal_group(self.stop_signal)
         try:
             self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
