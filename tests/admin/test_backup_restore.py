@@ -11,7 +11,7 @@ import pytest
 
 from tryton_ops.admin.backup import backup, filestore_dir, last_backup
 from tryton_ops.admin.database import DatabaseError, database_exists, list_databases
-from tryton_ops.admin.lifecycle import copy_database, drop
+from tryton_ops.admin.lifecycle import drop
 from tryton_ops.admin.restore import ArchiveError, restore, verify
 from tryton_ops.admin.sql import connect
 
@@ -92,7 +92,9 @@ def test_bad_archives_are_refused_and_the_target_untouched(trytond_db, tmp_path)
     for bad, message in _corruptions(archive, tmp_path).items():
         with pytest.raises(ArchiveError, match=message):
             verify(bad)
-        result = cli(trytond_db.config, "db", "restore", str(bad), trytond_db.name, "--replace", "-y")
+        result = cli(
+            trytond_db.config, "db", "restore", str(bad), trytond_db.name, "--replace", "-y"
+        )
         assert result.exit_code == 1, result.output
         assert message in result.output
         assert table_checksums(trytond_db.config, trytond_db.name) == before
@@ -110,7 +112,8 @@ def test_restore_refusals(trytond_db, tmp_path):
     with pytest.raises(DatabaseError, match="bad database name"):
         restore(trytond_db.config, archive, "../escape")
     other = "postgresql" if trytond_db.backend == "sqlite" else "sqlite"
-    manifest = json.loads(tarfile.open(archive).extractfile("manifest.json").read())
+    with tarfile.open(archive) as src:
+        manifest = json.loads(src.extractfile("manifest.json").read())
     manifest["backend"] = other  # a backup of the other backend (re-signed manifest)
     mixed = tmp_path / "other-backend.tar.gz"
     with tarfile.open(archive) as src, tarfile.open(mixed, "w:gz") as out:
