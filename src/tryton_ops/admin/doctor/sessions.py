@@ -53,7 +53,7 @@ def check(ctx: Context) -> Iterator[Finding]:
             "A stolen session key stays valid for months.",
             "Keep max_age at 30 days or less.",
         )
-    if max_age < timeout:
+    elif max_age < timeout:
         yield Finding(
             "sessions.max-age-below-timeout",
             "warning",

@@ -1,0 +1,107 @@
+"""doctor: every finding provoked by a real misconfiguration, then cleared by its fix."""
+
+from __future__ import annotations
+
+import json
+
+from tryton_ops.admin.backup import backup
+from tryton_ops.admin.doctor import Context, exit_code, run
+from tryton_ops.admin.doctor.pgbouncer import pool_mode
+from tryton_ops.admin.doctor.startup import missing_database_names
+from tryton_ops.config.trytond_conf import render_trytond_conf
+from tryton_ops.testing.databases import derive, make_config
+
+from .helpers import cli
+
+CLEAN_ENV: dict[str, str] = {}
+
+
+def codes(config, conf: str | None = None, environ=None, tmp_path=None) -> set[str]:
+    path = None
+    if conf is not None:
+        path = tmp_path / "trytond.conf"
+        path.write_text(conf)
+    findings = run(Context(config, trytond_conf=path, environ=environ or CLEAN_ENV))
+    return {f.code for f in findings}
+
+
+def test_layout_findings(tmp_path, postgres_server):
+    sqlite = make_config(tmp_path / "a", {"server": {"workers": 3}, "front": {"enabled": "off"}})
+    found = codes(sqlite)
+    assert {"server.sqlite-workers", "cache.stale-multiworker", "server.no-front"} <= found
+    assert not codes(derive(sqlite, {"server": {"workers": 1}}))
+
+    pg = derive(sqlite, {"database": {"uri": postgres_server.uri}})
+    found = codes(pg)
+    assert "server.sqlite-workers" not in found
+    assert {"cache.stale-multiworker", "server.no-front"} <= found
+    fixed = derive(pg, {"cache": {"clean_timeout": 0}, "front": {"enabled": "on"}})
+    assert not codes(fixed)
+    assert "pgbouncer.notify" not in codes(fixed)  # plain PostgreSQL: no pgbouncer console
+    assert pool_mode(postgres_server.uri) is None
+
+    noisy = derive(fixed, {"server": {"log_level": "DEBUG"}})
+    assert codes(noisy) == {"server.debug-logging"}
+
+
+def test_trytond_conf_findings(tmp_path):
+    config = make_config(tmp_path, {"front": {"enabled": "off"}})
+    base = render_trytond_conf(config)
+    assert not codes(config, base, tmp_path=tmp_path)
+
+    def with_(extra: str) -> set[str]:
+        return codes(config, base + "\n" + extra, tmp_path=tmp_path)
+
+    assert with_("[wsgi ops]\nargs = (1,)\n") == {"startup.wsgi-section"}
+    proxies = base.replace("[web]\n", "[web]\nnum_proxies = 1\n")
+    assert codes(config, proxies, tmp_path=tmp_path) == {"server.num-proxies"}
+    front = derive(config, {"front": {"enabled": "on"}})
+    assert codes(front, base, tmp_path=tmp_path) == {"server.num-proxies"}
+    assert not codes(front, proxies, tmp_path=tmp_path)
+
+    assert with_("[queue]\nworker = True\n") == {"server.queue-flag"}
+    queued = derive(config, {"queue": {"workers": 1}})
+    assert codes(queued, base, tmp_path=tmp_path) == {"server.queue-flag"}
+    assert not codes(queued, base + "\n[queue]\nworker = True\n", tmp_path=tmp_path)
+
+    assert with_("[bus]\nallow_subscribe = True\n") == {"server.bus-sqlite", "server.bus-gevent"}
+    assert with_("[session]\nmax_age = 60\n") == {"sessions.max-age-short"}
+    assert with_("[session]\ntimeout = 10\n") == {"sessions.timeout-short"}
+    assert with_("[session]\nmax_age = 100000000\n") == {"sessions.max-age-long"}
+    assert with_("[session]\nmax_age = 600\ntimeout = 900\n") == {"sessions.max-age-below-timeout"}
+    assert with_("[session]\ntimeout = soon\n") == {"sessions.invalid"}
+
+
+def test_environment_findings(tmp_path):
+    config = make_config(tmp_path, {})
+    found = codes(config, environ={"TRYTOND_WEB__LISTEN": "0.0.0.0:1", "PATH": "/bin"})
+    assert found == {"startup.env-ignored"}
+    found = codes(config, environ={"TRYTOND_WSGI_OPS__ARGS": "(1,)"})
+    assert found == {"startup.wsgi-section", "startup.env-ignored"}
+    assert missing_database_names([{"TRYTOND_DATABASE_NAMES": "a,demo"}, {}], "demo") == 1
+    assert missing_database_names([{"TRYTOND_DATABASE_NAMES": "demo"}], "demo") == 0
+
+
+def test_backup_and_redis_findings(make_trytond_db, redis_server, tmp_path):
+    db = make_trytond_db("sqlite")
+    config = derive(db.config, {"redis": {"uri": redis_server.uri}})
+    found = codes(config)
+    # a fresh Redis: no memory limit, and noeviction (Redis' default) refuses writes when full
+    assert {"backups.none-recent", "redis.no-maxmemory", "redis.eviction-policy"} == found
+    severity = {f.code: f.severity for f in run(Context(config, environ=CLEAN_ENV))}
+    assert severity["redis.eviction-policy"] == "error"
+    result = cli(config, "doctor", "--json")
+    assert result.exit_code == 1
+    assert json.loads(result.output)["exit_code"] == 1
+
+    backup(config, db.name)
+    client = redis_server.client()
+    client.config_set("maxmemory", "64mb")
+    client.config_set("maxmemory-policy", "allkeys-lru")
+    assert not codes(config)
+    result = cli(config, "doctor")
+    assert result.exit_code == 0 and "no known pitfall found" in result.output
+
+    redis_server.kill()
+    assert codes(config) == {"redis.unreachable"}
+    assert exit_code(run(Context(config, environ=CLEAN_ENV))) == 1
