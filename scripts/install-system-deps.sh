@@ -1,5 +1,6 @@
 #!/bin/sh
-# Install the real servers the test suite starts privately: PostgreSQL, Redis, nginx.
+# Install the real servers the test suite starts privately: PostgreSQL, Redis, nginx, and the
+# tools of the deploy tests: iproute2 (network namespaces), podman, runc and debootstrap.
 # As root, missing Debian packages are installed with apt-get; otherwise we say what to run.
 set -eu
 
@@ -10,6 +11,11 @@ have_postgres() {
 have_postgres || missing="$missing postgresql"
 command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || missing="$missing redis-server"
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$missing nginx"
+# deploy tests: network namespaces (multi-host) and the container image (podman, rootful)
+command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || missing="$missing iproute2"
+command -v podman >/dev/null 2>&1 || missing="$missing podman"
+command -v runc >/dev/null 2>&1 || [ -x /usr/sbin/runc ] || missing="$missing runc"
+command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || missing="$missing debootstrap"
 
 if [ -z "$missing" ]; then
     exit 0

@@ -30,14 +30,23 @@ def deploy_group() -> None:
     show_default=True,
     help="Base image of the Containerfile (needs python3 and python3-venv).",
 )
+@click.option(
+    "--wheels",
+    default=None,
+    metavar="DIR",
+    help="Install from the wheels in DIR (relative to --out, the build context) instead of "
+    "a package index.",
+)
 @json_option
 @click.pass_context
-def render_cmd(ctx: click.Context, out: Path | None, base_image: str, as_json: bool) -> None:
+def render_cmd(
+    ctx: click.Context, out: Path | None, base_image: str, wheels: str | None, as_json: bool
+) -> None:
     """Write trytond.conf, gunicorn, nginx (checked with nginx -t), supervisord, systemd units,
     a Containerfile and a compose file. Files that did not change are not rewritten."""
     config = get_config(ctx)
     out = out or Path(f"deploy-{config.settings.name}")
-    results = render(config, out, base_image)
+    results = render(config, out, base_image, wheels)
     if as_json:
         emit_json([{"path": str(r.path), "changed": r.changed} for r in results])
         return

@@ -7,15 +7,25 @@ from importlib.metadata import version
 from tryton_ops.config import LoadedConfig
 
 
-def render_containerfile(config: LoadedConfig, base_image: str) -> str:
+def render_containerfile(config: LoadedConfig, base_image: str, wheels: str | None = None) -> str:
+    """`wheels`: a directory of the build context holding every wheel to install (no index
+    is used), for hosts and builds without access to a package index; default: from PyPI."""
     series = ".".join(version("trytond").split(".")[:2])
     modules = " ".join(f'"trytond_{m}~={series}.0"' for m in config.settings.database.modules)
+    packages = f'"tryton-ops=={version("tryton-ops")}" \\\n    "trytond~={series}.0" {modules}'
+    if wheels is None:
+        install = f"""RUN python3 -m venv /opt/tryton \\
+ && /opt/tryton/bin/pip install --no-cache-dir {packages}"""
+    else:
+        install = f"""COPY {wheels} /tmp/wheels
+RUN python3 -m venv /opt/tryton \\
+ && /opt/tryton/bin/pip install --no-cache-dir --no-index --find-links /tmp/wheels \\
+    {packages} \\
+ && rm -rf /tmp/wheels"""
     return f"""# Rendered by tryton-ops from {config.source}; edit that file, not this one.
 # The base image needs python3 and python3-venv (a Debian rootfs works).
 FROM {base_image}
-RUN python3 -m venv /opt/tryton \\
- && /opt/tryton/bin/pip install --no-cache-dir "tryton-ops=={version("tryton-ops")}" \\
-    "trytond~={series}.0" {modules}
+{install}
 COPY tryton-ops.toml /etc/tryton/tryton-ops.toml
 ENV TRYTON_OPS_CONFIG=/etc/tryton/tryton-ops.toml \\
     TRYTON_OPS_PATHS__DATA=/var/lib/tryton \\

@@ -29,14 +29,16 @@ class Rendered:
 PRIVATE = {"trytond.conf", "supervisord.conf"}  # they may hold database or Redis passwords
 
 
-def render_files(config: LoadedConfig, out: Path, base_image: str) -> dict[str, str]:
+def render_files(
+    config: LoadedConfig, out: Path, base_image: str, wheels: str | None = None
+) -> dict[str, str]:
     """Relative path -> content, for the host described by `config`."""
     found = programs(config, conf_dir=out.absolute())
     files = {
         "trytond.conf": render_trytond_conf(config),
         "gunicorn.conf.py": render_gunicorn_conf(config),
         "supervisord.conf": render_supervisor_conf(config, found, {}),
-        "Containerfile": render_containerfile(config, base_image),
+        "Containerfile": render_containerfile(config, base_image, wheels),
         "compose.yaml": render_compose(config),
     }
     if front_enabled(config):
@@ -81,8 +83,10 @@ def validate_nginx(config: LoadedConfig, conf: Path) -> None:
         raise RenderError(f"nginx -t rejected {conf}:\n{proc.stderr.strip()}")
 
 
-def render(config: LoadedConfig, out: Path, base_image: str) -> list[Rendered]:
-    results = write_files(render_files(config, out, base_image), out)
+def render(
+    config: LoadedConfig, out: Path, base_image: str, wheels: str | None = None
+) -> list[Rendered]:
+    results = write_files(render_files(config, out, base_image, wheels), out)
     if front_enabled(config):
         validate_nginx(config, out / "nginx.conf")
     return results
