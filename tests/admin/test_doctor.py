@@ -105,3 +105,16 @@ def test_backup_and_redis_findings(make_trytond_db, redis_server, tmp_path):
     redis_server.kill()
     assert codes(config) == {"redis.unreachable"}
     assert exit_code(run(Context(config, environ=CLEAN_ENV))) == 1
+
+
+def test_database_server_down(postgres_factory, tmp_path):
+    server = postgres_factory()
+    config = make_config(tmp_path, {"database": {"uri": server.uri}})
+    assert "database.unreachable" not in codes(config)
+    server.destroy()
+    assert "database.unreachable" in codes(config)
+    result = cli(config, "status", "--json")
+    assert result.exit_code == 1  # nothing runs; the probe failure is reported, not raised
+    assert "cannot connect to PostgreSQL" in json.loads(result.output)["database"]["error"]
+    result = cli(config, "db", "backup", "demo")
+    assert result.exit_code == 1 and "Traceback" not in result.output

@@ -19,10 +19,21 @@ def _dir_size(path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else 0
 
 
+def exists_or_unreachable(config: LoadedConfig, name: str) -> bool:
+    """Like database_exists, but a PostgreSQL server that does not answer is a DatabaseError
+    (not "no such database")."""
+    if not is_sqlite(config):
+        from tryton_ops.admin.database import _pg_connect
+
+        with _pg_connect(config.settings.database.uri) as conn:
+            conn.execute("SELECT 1")
+    return database_exists(config, name)
+
+
 def database_status(config: LoadedConfig, name: str) -> dict[str, Any]:
     out: dict[str, Any] = {"name": name, "backend": config.settings.database.backend}
     try:
-        if not database_exists(config, name):
+        if not exists_or_unreachable(config, name):
             return {**out, "exists": False}
         out["exists"] = True
         out["filestore_bytes"] = _dir_size(filestore_dir(config, name))
