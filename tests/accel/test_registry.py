@@ -59,13 +59,19 @@ def test_rendered_switches_and_middleware(tmp_path):
 
 def test_status_states():
     on = Settings(accel={"json_response": True})
-    (row,) = accel_status(on, trytond_version="8.2.1")
-    assert (row["name"], row["enabled"], row["state"]) == ("json_response", True, "on")
-    assert row["verified"] == ["8.0.x", "8.2.x"]
-    assert accel_status(on, trytond_version="8.0.12")[0]["state"] == "on"
-    assert accel_status(on, trytond_version="8.4.0")[0]["state"] == "refused"
-    assert accel_status(on, trytond_version="7.0.30")[0]["state"] == "refused"
-    assert accel_status(Settings(), trytond_version="8.4.0")[0]["state"] == "off"
+    rows = {row["name"]: row for row in accel_status(on, trytond_version="8.2.1")}
+    assert list(rows) == list(ACCELERATORS)
+    row = rows["json_response"]
+    assert (row["enabled"], row["state"], row["verified"]) == (True, "on", ["8.0.x", "8.2.x"])
+    assert (rows["view_cache"]["enabled"], rows["view_cache"]["state"]) == (False, "off")
+
+    def state(settings, version, name="json_response"):
+        return {r["name"]: r for r in accel_status(settings, version)}[name]["state"]
+
+    assert state(on, "8.0.12") == "on"
+    assert state(on, "8.4.0") == "refused"
+    assert state(on, "7.0.30") == "refused"
+    assert state(Settings(), "8.4.0") == "off"
     assert accel_status(on)[0]["trytond"] == installed_trytond()
 
 
@@ -82,14 +88,15 @@ def test_cli_list(tmp_path, monkeypatch):
     runner = CliRunner()
     result = runner.invoke(main, ["-c", str(path), "accel", "list"])
     assert result.exit_code == 0, result.output
-    header, row = result.output.splitlines()
+    header, *rows = result.output.splitlines()
     assert header.split() == ["NAME", "STATE", "TRYTOND", "VERIFIED", "SUMMARY"]
-    assert row.split()[:2] == ["json_response", "on"]
+    assert [row.split()[:2] for row in rows] == [["json_response", "on"], ["view_cache", "off"]]
 
     result = runner.invoke(main, ["-c", str(path), "accel", "list", "--json"])
     assert result.exit_code == 0, result.output
-    (data,) = json.loads(result.output)
+    data, other = json.loads(result.output)
     assert data["state"] == "on" and data["enabled"] is True
+    assert other["name"] == "view_cache" and other["state"] == "off"
     assert "Content-Encoding" in data["changes"] and data["safety"]
 
     monkeypatch.setenv("TRYTON_OPS_ACCEL__JSON_RESPONSE", "false")

@@ -54,6 +54,25 @@ ACCELERATORS: dict[str, Accelerator] = {
             verified=("8.0", "8.2"),
             apply="tryton_ops.accel.json_response:apply",
         ),
+        Accelerator(
+            name="view_cache",
+            summary="fields_view_get of forms with sub-views really cached",
+            target="trytond.cache:immutable (used by MemoryCache.set)",
+            changes=(
+                "none in responses; values that embed cached values (fields_view_get of "
+                "forms with one2many/many2many sub-views) are stored by MemoryCache instead "
+                "of being recomputed on every call"
+            ),
+            safety=(
+                "a MappingProxyType is copied into a new immutable mapping exactly as stock "
+                "copies a dict; this path only runs where stock raised TypeError and stored "
+                "nothing, so nothing stock caches is stored differently; invalidation is "
+                "stock's (views, translations, model changes clear the cache)"
+            ),
+            gain="fields_view_get of the party form; see docs/accel.md",
+            verified=("8.0", "8.2"),
+            apply="tryton_ops.accel.view_cache:apply",
+        ),
     )
 }
 

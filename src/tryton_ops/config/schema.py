@@ -165,6 +165,9 @@ class Accel(Section):
     json_response: bool = Field(
         False, description="encode JSON-RPC responses in one shot with the C encoder"
     )
+    view_cache: bool = Field(
+        False, description="let trytond cache fields_view_get of forms with sub-views"
+    )
 
 
 def _check_key_prefix(value: str) -> str:

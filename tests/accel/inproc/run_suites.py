@@ -10,9 +10,12 @@ import unittest
 
 import trytond.tests.test_tryton  # noqa: F401 - builds the middlewares: applies accelerators
 
-from tryton_ops.accel import json_response, runtime
+from tryton_ops.accel import ACCELERATORS, json_response, runtime, view_cache
 
-if runtime.decided() != {"json_response": "on"} or not json_response.is_applied():
-    sys.exit(f"accelerators not applied: {runtime.decided()}")
-print("tryton-ops accel: suites run with", runtime.decided(), file=sys.stderr)
+decided = runtime.decided()
+if decided != dict.fromkeys(ACCELERATORS, "on") or not (
+    json_response.is_applied() and view_cache.is_applied()
+):
+    sys.exit(f"accelerators not applied: {decided}")
+print("tryton-ops accel: suites run with", decided, file=sys.stderr)
 unittest.main(module=None, argv=["unittest", *sys.argv[1:]])
