@@ -7,9 +7,9 @@ same behind nginx, on PostgreSQL, in one run.
 One private PostgreSQL and one `party` database (`--parties` parties). Servers, one at a time:
 - `stock`: trytond's own server (`trytond -c trytond.conf -d DB`: one process, werkzeug threads);
 - `gunicorn-N`: the local stack (`local_stack.start`, supervisord, `tryton_ops.deploy.wsgi:app`)
-  with N sync workers and nginx in front (front on, rate limits raised out of the way); each
-  cell is measured twice back to back, once on gunicorn's own port (`direct`) and once through
-  nginx (`+nginx`), so both paths hit the very same workers.
+  with N sync workers and nginx in front (front on, rate limits raised out of the way), measured
+  on gunicorn's own port (`gunicorn-N`) and through nginx (`gunicorn-N+nginx`): both paths hit
+  the very same workers.
 
 Workload: `search_read` of 80 parties with 4 fields (name, code, lang, active), and
 `fields_view_get` of the party form.
@@ -17,11 +17,16 @@ Each of 1, 8 and 32 client threads has its own keep-alive HTTP connection and it
 (logged in once per client, sessions reused on every server since they live in the database).
 A cell runs `--seconds` after one warm-up call per client.
 
+All servers run side by side for the whole run (idle ones cost nothing); each cell is cut into
+`--rounds` slices, interleaved across setups (alternating order), so that noise from other load
+on the machine hits every setup alike.
+
 Per cell: req/s, p50/p99 latency, errors, and CPU per call measured with psutil cpu_times
 before/after: `app` (trytond or gunicorn master + workers), `nginx` (through-nginx cells only),
 `pg` (postmaster, its live backends, and reaped backends via the postmaster's children times)
 and `client` (this process). The CPU ceiling of an operation is 2 cores / machine CPU per call
-(app + nginx + pg + client) of the least contended gunicorn cell (1 worker, 1 client, direct);
+(app + nginx + pg + client) of the gunicorn cell that served it most cheaply (the lowest cost
+seen: a demanding ceiling);
 "ceil%" is req/s divided by that ceiling. Other load on the machine is shown as "other%"
 (machine busy time not spent by the processes above), to tell a noisy run.
 """
@@ -263,19 +268,32 @@ def print_cell(cell: Cell, stock: Cell | None, ceiling: float | None) -> None:
     )
 
 
+def references(cells: list[Cell]) -> dict[str, Cell]:
+    """Per operation, the gunicorn cell with the lowest machine CPU per call."""
+    found: dict[str, Cell] = {}
+    for cell in cells:
+        if cell.setup.startswith("gunicorn") and cell.calls:
+            best = found.get(cell.operation)
+            if best is None or cell.machine_ms < best.machine_ms:
+                found[cell.operation] = cell
+    return found
+
+
 def summarize(cells: list[Cell], workers: Iterable[int], clients: list[int]) -> None:
     by_key = {(c.setup, c.operation, c.clients): c for c in cells}
     print("\nCPU ms per call = CPU seconds of the role over the cell / calls served.")
-    print("ceiling = cores / machine CPU per call of gunicorn-1 direct with 1 client.\n")
+    print("ceiling = cores / lowest machine CPU per call of any gunicorn cell.\n")
+    refs = references(cells)
     for operation in OPERATIONS:
-        ref = by_key.get(("gunicorn-1", operation, 1))
+        ref = refs.get(operation)
         if ref is None:
             continue
         ceiling = CORES * 1000 / ref.machine_ms
         print(
             f"{operation}: {ref.machine_ms:.2f} ms of machine CPU per call "
             f"(app {ref.ms_per_call('app'):.2f}, pg {ref.ms_per_call('pg'):.2f}, "
-            f"client {ref.ms_per_call('client'):.2f}) -> ceiling {CORES} cores / "
+            f"client {ref.ms_per_call('client'):.2f}; {ref.setup}, {ref.clients} clients) -> "
+            f"ceiling {CORES} cores / "
             f"{ref.machine_ms:.2f} ms = {ceiling:.0f} req/s"
         )
         for setup in ["stock"] + [f"gunicorn-{w}{s}" for w in workers for s in ("", "+nginx")]:
@@ -285,9 +303,12 @@ def summarize(cells: list[Cell], workers: Iterable[int], clients: list[int]) -> 
                 continue
             stock = by_key.get(("stock", operation, best.clients))
             ratio = f", {best.rate / stock.rate:.2f}x stock at {best.clients}" if stock else ""
+            reached = 100 * best.rate / ceiling
+            free = max(1 - best.other_pct / 100, 0.01)  # share of the CPU other load left us
             print(
                 f"  {setup:<17} best {best.rate:7.1f} req/s with {best.clients:>2} clients = "
-                f"{100 * best.rate / ceiling:4.0f}% of ceiling{ratio}"
+                f"{reached:4.0f}% of ceiling ({reached / free:4.0f}% of the CPU left by other "
+                f"load){ratio}"
             )
     print("\nnginx p50 overhead vs the same workers directly:")
     for cell in cells:
@@ -305,9 +326,29 @@ def summarize(cells: list[Cell], workers: Iterable[int], clients: list[int]) -> 
 # --- main -----------------------------------------------------------------------------------
 
 
+def merge(cells: list[Cell]) -> Cell:
+    """One cell from the rounds of the same setup, operation and client count."""
+    first = cells[0]
+    cpu: dict[str, float] = {}
+    for cell in cells:
+        for name, value in cell.cpu.items():
+            cpu[name] = cpu.get(name, 0.0) + value
+    return Cell(
+        setup=first.setup,
+        operation=first.operation,
+        clients=first.clients,
+        calls=sum(c.calls for c in cells),
+        errors=sum(c.errors for c in cells),
+        seconds=sum(c.seconds for c in cells),
+        latencies=[value for c in cells for value in c.latencies],
+        cpu=cpu,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--seconds", type=float, default=5.0, help="per cell, all rounds")
+    parser.add_argument("--rounds", type=int, default=2, help="interleaved slices per cell")
     parser.add_argument("--clients", default="1,8,32")
     parser.add_argument("--workers", default="1,2,4")
     parser.add_argument("--parties", type=int, default=100)
@@ -319,94 +360,81 @@ def main() -> None:
     postgres = PostgresServer().start()
     cells: list[Cell] = []
     started_run = time.monotonic()
+    stock: ManagedProcess | None = None
+    stacks: list[TestStack] = []
     try:
         templates = DatabaseTemplates(base / "templates", postgres=lambda: postgres)
         database = templates.copy("postgresql", ("party",), base / "db")
         postmaster = psutil.Process(postgres.pid)
         me = psutil.Process()
-        pg_cpu = lambda: _tree_cpu(postmaster, include_root=True, reaped=True)  # noqa: E731
+        common = {
+            "pg": lambda: _tree_cpu(postmaster, include_root=True, reaped=True),
+            "client": lambda: _own_cpu(me),
+        }
 
         stock = start_stock(database, base)
         seed = Connection(stock.url, database.name, timeout=120)
         seed.login("admin", database.password)
-        values = [
-            {"name": f"Party {i}", "addresses": [["create", [{"city": f"City {i}"}]]]}
-            for i in range(args.parties)
-        ]
+        values = [{"name": f"Party {i}", "code": f"P{i:05d}"} for i in range(args.parties)]
         seed.call("model.party.party.create", values, {})
         with ThreadPoolExecutor(4) as pool:  # one session per client, logged in once
-            sessions = list(
-                pool.map(
-                    lambda _: _login(stock.url, database),
-                    range(max(clients)),
+            sessions = list(pool.map(lambda _: _login(stock.url, database), range(max(clients))))
+
+        stock_proc = psutil.Process(stock.pid)
+        setups: list[tuple[str, list[Connection], CPUProbe]] = [
+            (
+                "stock",
+                [clone(s, stock.url) for s in sessions],
+                CPUProbe(
+                    {"app": lambda: _tree_cpu(stock_proc, include_root=True, reaped=False)} | common
+                ),
+            )
+        ]
+        for count in workers:  # every server runs for the whole run; idle ones cost nothing
+            stack = start_gunicorn(database, count)
+            stacks.append(stack)
+            supervisor = psutil.Process(stack.state.pid)
+            app = {"app": lambda s=supervisor: _named(s, ("nginx",), exclude=True)}
+            front = {"nginx": lambda s=supervisor: _named(s, ("nginx",), exclude=False)}
+            direct_url = local_stack.server_url(stack.config)
+            setups.append(
+                (
+                    f"gunicorn-{count}",
+                    [clone(s, direct_url) for s in sessions],
+                    CPUProbe(app | common),
+                )
+            )
+            setups.append(
+                (
+                    f"gunicorn-{count}+nginx",
+                    [clone(s, stack.url) for s in sessions],
+                    CPUProbe(app | front | common),
                 )
             )
         print(
-            f"PostgreSQL, {args.parties} parties, {CORES} cores, "
-            f"{args.seconds:.0f} s per cell; CPU columns are ms per call\n"
+            f"PostgreSQL, {args.parties} parties, {CORES} cores, {args.seconds:.0f} s per cell "
+            f"in {args.rounds} interleaved rounds; CPU columns are ms per call\n"
         )
         print(HEADER, flush=True)
         stock_cells: dict[tuple[str, int], Cell] = {}
-        try:
-            proc = psutil.Process(stock.pid)
-            probe = CPUProbe(
-                {
-                    "app": lambda: _tree_cpu(proc, include_root=True, reaped=False),
-                    "pg": pg_cpu,
-                    "client": lambda: _own_cpu(me),
-                }
-            )
-            conns = [clone(s, stock.url) for s in sessions]
-            for operation in OPERATIONS:
-                for n in clients:
-                    cell = run_cell("stock", operation, conns[:n], args.seconds, probe)
-                    stock_cells[(operation, n)] = cell
+        for operation in OPERATIONS:
+            for n in clients:
+                slices: dict[str, list[Cell]] = {name: [] for name, _, _ in setups}
+                for round_ in range(args.rounds):
+                    order = setups if round_ % 2 == 0 else setups[::-1]
+                    for name, conns, probe in order:
+                        slices[name].append(
+                            run_cell(name, operation, conns[:n], args.seconds / args.rounds, probe)
+                        )
+                for name, _, _ in setups:
+                    cell = merge(slices[name])
+                    if name == "stock":
+                        stock_cells[(operation, n)] = cell
                     cells.append(cell)
-                    print_cell(cell, None, None)
-            for conn in conns:
-                conn.close()
-        finally:
-            stock.stop()
-
-        for count in workers:
-            stack = start_gunicorn(database, count)
-            try:
-                supervisor = psutil.Process(stack.state.pid)
-                direct_probe = CPUProbe(
-                    {
-                        "app": lambda s=supervisor: _named(s, ("nginx",), exclude=True),
-                        "pg": pg_cpu,
-                        "client": lambda: _own_cpu(me),
-                    }
-                )
-                nginx_probe = CPUProbe(
-                    {
-                        **direct_probe.roles,
-                        "nginx": lambda s=supervisor: _named(s, ("nginx",), exclude=False),
-                    }
-                )
-                direct_url = local_stack.server_url(stack.config)
-                paths = [
-                    (f"gunicorn-{count}", direct_url, direct_probe),
-                    (f"gunicorn-{count}+nginx", stack.url, nginx_probe),
-                ]
-                paths = [
-                    (name, [clone(s, url) for s in sessions], probe) for name, url, probe in paths
-                ]
-                for operation in OPERATIONS:
-                    for n in clients:
-                        for setup, conns, probe in paths:
-                            cell = run_cell(setup, operation, conns[:n], args.seconds, probe)
-                            cells.append(cell)
-                            print_cell(cell, stock_cells.get((operation, n)), None)
-                for _, conns, _ in paths:
-                    for conn in conns:
-                        conn.close()
-            finally:
-                stack.stop()
+                    print_cell(cell, stock_cells.get((operation, n)), None)
 
         print("\nwith ratios to the CPU ceiling:\n" + HEADER)
-        refs = {c.operation: c for c in cells if c.setup == "gunicorn-1" and c.clients == 1}
+        refs = references(cells)
         for cell in cells:
             ref = refs.get(cell.operation)
             ceiling = CORES * 1000 / ref.machine_ms if ref else None
@@ -414,6 +442,11 @@ def main() -> None:
         summarize(cells, workers, clients)
         print(f"\ntotal run time {time.monotonic() - started_run:.0f} s")
     finally:
+        for stack in stacks:
+            with contextlib.suppress(Exception):
+                stack.stop()
+        if stock is not None:
+            stock.stop()
         postgres.destroy()
         shutil.rmtree(base, ignore_errors=True)
 
