@@ -3,16 +3,28 @@
 from __future__ import annotations
 
 import configparser
+import hashlib
 import io
+import os
 import shlex
+import tempfile
 from pathlib import Path
 
 from tryton_ops.config import LoadedConfig
 from tryton_ops.deploy.programs import Program
 
+# sockaddr_un holds at most 107 bytes of path
+MAX_SOCKET_PATH = 100
+
 
 def socket_path(config: LoadedConfig) -> Path:
-    return config.run_dir / "supervisor.sock"
+    """The supervisor's control socket: in the run directory, unless that path is too long."""
+    path = config.run_dir / "supervisor.sock"
+    if len(str(path)) <= MAX_SOCKET_PATH:
+        return path
+    digest = hashlib.sha256(str(config.run_dir).encode()).hexdigest()[:16]
+    base = Path(os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir())
+    return base / f"tryton-ops-{digest}.sock"
 
 
 def render_supervisor_conf(
