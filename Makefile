@@ -2,7 +2,8 @@
 SERIES ?= 8.0 8.2
 UP_SERIES ?= 8.2
 PYTHON ?= python3
-PYTEST_ARGS ?=
+# two test processes: most tests wait on real servers starting, not on the CPU
+PYTEST_ARGS ?= -n 2
 
 .PHONY: up down test lint clean
 # the venv stamp files are real results, not intermediates make may delete
