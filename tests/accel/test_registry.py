@@ -90,13 +90,14 @@ def test_cli_list(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     header, *rows = result.output.splitlines()
     assert header.split() == ["NAME", "STATE", "TRYTOND", "VERIFIED", "SUMMARY"]
-    assert [row.split()[:2] for row in rows] == [["json_response", "on"], ["view_cache", "off"]]
+    states = [row.split()[:2] for row in rows]
+    assert states == [["json_response", "on"]] + [[name, "off"] for name in list(ACCELERATORS)[1:]]
 
     result = runner.invoke(main, ["-c", str(path), "accel", "list", "--json"])
     assert result.exit_code == 0, result.output
-    data, other = json.loads(result.output)
+    data, *others = json.loads(result.output)
     assert data["state"] == "on" and data["enabled"] is True
-    assert other["name"] == "view_cache" and other["state"] == "off"
+    assert {o["name"]: o["state"] for o in others} == dict.fromkeys(list(ACCELERATORS)[1:], "off")
     assert "Content-Encoding" in data["changes"] and data["safety"]
 
     monkeypatch.setenv("TRYTON_OPS_ACCEL__JSON_RESPONSE", "false")

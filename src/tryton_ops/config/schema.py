@@ -168,6 +168,9 @@ class Accel(Section):
     view_cache: bool = Field(
         False, description="let trytond cache fields_view_get of forms with sub-views"
     )
+    record_init: bool = Field(
+        False, description="drop the O(n^2) id check when trytond builds record instances"
+    )
 
 
 def _check_key_prefix(value: str) -> str:
