@@ -10,7 +10,7 @@ from __future__ import annotations
 from tryton_ops.admin.doctor.context import Context
 from tryton_ops.admin.doctor.finding import SEVERITIES, Finding
 
-FAMILIES = ("cache", "startup", "server", "redis", "sessions", "backups", "pgbouncer")
+FAMILIES = ("cache", "startup", "server", "redis", "sessions", "backups", "pgbouncer", "accel")
 
 
 def run(ctx: Context) -> list[Finding]:
