@@ -13,7 +13,7 @@ and removed by the next one.
 
 nginx balances with the same upstream and retry rules as the rendered nginx.conf (least_conn,
 keepalive, `max_fails=1 fail_timeout=5s`, `proxy_next_upstream error timeout http_502 http_503
-non_idempotent`, 2 tries), plus an `X-Upstream` header so the test sees which host answered.
+`, 2 tries), plus an `X-Upstream` header so the test sees which host answered.
 """
 
 from __future__ import annotations
@@ -439,7 +439,7 @@ NGINX_BODY = """
             proxy_set_header Connection "";
             proxy_set_header Host $http_host;
             proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            proxy_next_upstream error timeout http_502 http_503 non_idempotent;
+            proxy_next_upstream error timeout http_502 http_503;
             proxy_next_upstream_tries 2;
             proxy_connect_timeout 2s;
             proxy_read_timeout 30s;

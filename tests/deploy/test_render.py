@@ -75,6 +75,7 @@ def test_matches_golden_files(tmp_path):
         "supervisord.conf",
         "Containerfile",
         "compose.yaml",
+        "tryton-ops.toml",
         "systemd/tryton-erp-app.service",
         "systemd/tryton-erp-front.service",
         "systemd/tryton-erp-cron.service",
@@ -92,7 +93,7 @@ def test_matches_golden_files(tmp_path):
 def test_secrets_files_are_private(tmp_path):
     _, out, result = render(tmp_path)
     assert result.returncode == 0
-    for name in ("trytond.conf", "supervisord.conf"):
+    for name in ("trytond.conf", "supervisord.conf", "tryton-ops.toml"):
         assert stat.S_IMODE((out / name).stat().st_mode) == 0o600
     assert "s3cret" not in (out / "nginx.conf").read_text()
     assert "s3cret" not in "".join(p.read_text() for p in (out / "systemd").iterdir())

@@ -325,3 +325,23 @@ def test_server_failing_to_start_reports_its_log(tmp_path, make_trytond_db, down
     assert "ghost/tryton.cfg" in result.stderr  # the log tail says why
     assert "Traceback" not in result.stderr.split("last lines")[0]
     assert status(config)["processes"] == []
+
+
+def test_sigterm_while_starting_leaves_nothing(tmp_path):
+    """SIGTERM before the stack is ready (e.g. `podman stop` at once) stops what was begun."""
+    config = write_config(tmp_path, workers=1)
+    proc = subprocess.Popen(
+        [TRYTON_OPS, "-c", str(config), "up"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "TRYTON_OPS_DATABASE__DEMO_RECORDS": "200"},
+    )
+    first = proc.stdout.readline()
+    assert first.startswith("creating database")
+    time.sleep(1)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=120) == 130
+    assert "interrupted; stopped." in proc.stdout.read()
+    assert status(config)["processes"] == []
+    assert not list((tmp_path / "data" / "db").glob("*.sqlite"))  # the half-made database

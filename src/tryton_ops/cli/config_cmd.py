@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import tomllib
-from importlib.resources import files
 from pathlib import Path
 
 import click
 
 from tryton_ops.cli.base import EXIT_FAILED, emit_json, get_config, json_option
 from tryton_ops.config import render_trytond_conf
+from tryton_ops.config.loader import sample_text
 from tryton_ops.config.masking import mask_value
 
 
@@ -29,14 +28,6 @@ def init(path: str, force: bool) -> None:
         raise SystemExit(EXIT_FAILED)
     target.write_text(sample_text())
     click.echo(f"wrote {target}")
-
-
-def sample_text() -> str:
-    return files("tryton_ops.config").joinpath("sample.toml").read_text()
-
-
-def sample_settings() -> dict:
-    return tomllib.loads(sample_text())
 
 
 @config_group.command("show")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 import click
 
 from tryton_ops.admin.database import admin_password, create_database, database_exists
@@ -9,7 +11,12 @@ from tryton_ops.cli.base import EXIT_FAILED, emit_json, get_config, json_option,
 from tryton_ops.deploy import local_stack
 from tryton_ops.deploy.programs import front_enabled, nginx_binary
 
+EXIT_INTERRUPTED = 130  # like a shell for SIGINT
 STATUS_COLUMNS = ["role", "pid", "state", "uptime_s", "restarts", "rss_mib", "cpu_s"]
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 @click.command()
@@ -18,6 +25,26 @@ STATUS_COLUMNS = ["role", "pid", "state", "uptime_s", "restarts", "rss_mib", "cp
 def up(ctx: click.Context, detach: bool) -> None:
     """Create the database on first run, start the server, wait until it answers."""
     config = get_config(ctx)
+    # SIGTERM (e.g. `podman stop` of a container whose PID 1 is `up`) at any moment, even
+    # while starting, stops what was started instead of being lost
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        code = _up(config, detach)
+    except KeyboardInterrupt:
+        local_stack.stop(config)
+        click.echo("interrupted; stopped.", err=True)
+        raise SystemExit(EXIT_INTERRUPTED) from None
+    if code:
+        click.secho(
+            "error: the stack stopped unexpectedly:\n"
+            + local_stack.log_tail(config, "supervisord.log"),
+            fg="red",
+            err=True,
+        )
+        raise SystemExit(EXIT_FAILED)
+
+
+def _up(config, detach: bool) -> int:
     settings = config.settings
     local_stack.preflight(config)
     name = settings.database.name
@@ -40,18 +67,12 @@ def up(ctx: click.Context, detach: bool) -> None:
     click.echo(f"  logs:     {config.run_dir / 'logs'}")
     if detach:
         click.echo("`tryton-ops down` stops it.")
-        return
+        return 0
     click.echo("Ctrl-C stops it.")
     code = local_stack.wait_foreground(config, state)
-    if code:
-        click.secho(
-            "error: the stack stopped unexpectedly:\n"
-            + local_stack.log_tail(config, "supervisord.log"),
-            fg="red",
-            err=True,
-        )
-        raise SystemExit(EXIT_FAILED)
-    click.echo("stopped.")
+    if not code:
+        click.echo("stopped.")
+    return code
 
 
 @click.command()

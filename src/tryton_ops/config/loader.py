@@ -165,3 +165,10 @@ def _format_errors(
             message = f"{message} (got {mask_value(key, error['input'])!r})"
         lines.append(f"{where}: {key}: {message}")
     return "invalid configuration:\n  " + "\n  ".join(lines)
+
+
+def sample_text() -> str:
+    """The commented sample tryton-ops.toml shipped with the package (all defaults)."""
+    from importlib.resources import files
+
+    return files("tryton_ops.config").joinpath("sample.toml").read_text()

@@ -147,7 +147,7 @@ def _locations(timeout: int, bus_upstream: str) -> str:
             proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
             proxy_set_header X-Forwarded-Proto $scheme;
             proxy_set_header X-Forwarded-Host $http_host;
-            proxy_next_upstream error timeout http_502 http_503 non_idempotent;
+            proxy_next_upstream error timeout http_502 http_503;
             proxy_next_upstream_tries 2;"""
     timeouts = f"""            proxy_read_timeout {timeout}s;
             proxy_send_timeout {timeout}s;"""

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tryton_ops.config import LoadedConfig, render_trytond_conf
+from tryton_ops.config.loader import sample_text
 from tryton_ops.deploy.container import render_compose, render_containerfile
 from tryton_ops.deploy.gunicorn_conf import render_gunicorn_conf
 from tryton_ops.deploy.nginx_conf import ensure_certificate, render_nginx_conf
@@ -26,7 +27,8 @@ class Rendered:
     changed: bool
 
 
-PRIVATE = {"trytond.conf", "supervisord.conf"}  # they may hold database or Redis passwords
+# they may hold database or Redis passwords
+PRIVATE = {"trytond.conf", "supervisord.conf", "tryton-ops.toml"}
 
 
 def render_files(
@@ -40,12 +42,20 @@ def render_files(
         "supervisord.conf": render_supervisor_conf(config, found, {}),
         "Containerfile": render_containerfile(config, base_image, wheels),
         "compose.yaml": render_compose(config),
+        # the Containerfile copies it into the image
+        "tryton-ops.toml": _source_config(config),
     }
     if front_enabled(config):
         files["nginx.conf"] = render_nginx_conf(config)
     for program in found:
         files[f"systemd/{unit_name(config, program)}"] = render_unit(config, program)
     return files
+
+
+def _source_config(config: LoadedConfig) -> str:
+    if config.path is not None:
+        return config.path.read_text()
+    return sample_text()
 
 
 def write_files(files: dict[str, str], out: Path) -> list[Rendered]:
