@@ -46,11 +46,11 @@ ACCELERATORS: dict[str, Accelerator] = {
             ),
             safety=(
                 "the same JSONEncoder instance and serializers encode the same object; only "
-                "the pure-Python iterencode path is replaced by the C one-shot path, which "
-                "CPython's json module guarantees to produce the same text; non-JSON-RPC "
-                "errors are still answered by trytond's own code"
+                "the pure-Python iterencode path is replaced by CPython's C one-shot path, "
+                "which produces the same text (tested byte for byte, in-process and on real "
+                "stacks); non-JSON-RPC errors are still answered by trytond's own code"
             ),
-            gain="fields_view_get (party form) and large reads; see docs/accel.md",
+            gain="party form fields_view_get 1.4x (8.2) to 3.1x (8.0) less CPU; docs/accel.md",
             verified=("8.0", "8.2"),
             apply="tryton_ops.accel.json_response:apply",
         ),
@@ -69,7 +69,7 @@ ACCELERATORS: dict[str, Accelerator] = {
                 "nothing, so nothing stock caches is stored differently; invalidation is "
                 "stock's (views, translations, model changes clear the cache)"
             ),
-            gain="fields_view_get of the party form; see docs/accel.md",
+            gain="with json_response: party form 2.5x (8.2) to 5.3x (8.0) less CPU; docs/accel.md",
             verified=("8.0", "8.2"),
             apply="tryton_ops.accel.view_cache:apply",
         ),
@@ -86,7 +86,7 @@ ACCELERATORS: dict[str, Accelerator] = {
                 "minus one assert line, which `python -O` skips as well; every id in the "
                 "list is an int() conversion or an integer column"
             ),
-            gain="search_read of 200 parties; see docs/accel.md",
+            gain="search_read of 200 parties up to 1.28x less CPU (8.0); docs/accel.md",
             verified=("8.0", "8.2"),
             apply="tryton_ops.accel.record_init:apply",
         ),
