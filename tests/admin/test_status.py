@@ -66,3 +66,7 @@ def test_status_when_nothing_runs(make_trytond_db):
     assert not data["running"] and data["processes"] == []
     assert data["database"]["exists"] and data["database"]["connections"] is None
     assert data["last_backup"] is None and data["redis"] == [] and data["cache"] is None
+    states = {a["name"]: a["state"] for a in data["accelerators"]}
+    assert states == {"json_response": "off", "view_cache": "off", "record_init": "off"}
+    on = cli(derive(db.config, {"accel": {"json_response": True}}), "status")
+    assert "json_response on" in on.output and "view_cache off" in on.output

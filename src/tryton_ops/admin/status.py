@@ -111,6 +111,7 @@ def cache_status(config: LoadedConfig) -> dict[str, Any] | None:
 
 def gather(config: LoadedConfig) -> dict[str, Any]:
     """Everything `status --json` prints."""
+    from tryton_ops.accel import accel_status
     from tryton_ops.deploy import local_stack
 
     state = local_stack.running(config)
@@ -124,4 +125,7 @@ def gather(config: LoadedConfig) -> dict[str, Any]:
         "redis": [redis_status(uri) for uri in redis_uris(config)],
         "cache": cache_status(config),
         "last_backup": last_backup(config, name),
+        "accelerators": [
+            {"name": row["name"], "state": row["state"]} for row in accel_status(config.settings)
+        ],
     }

@@ -63,6 +63,8 @@ def summary_lines(data: dict[str, Any]) -> list[str]:
         if last is None
         else f"last backup: {_age(last['age_s'])} ({last['path']})"
     )
+    accels = data.get("accelerators") or []
+    lines.append("accelerators: " + ", ".join(f"{a['name']} {a['state']}" for a in accels))
     return lines
 
 
