@@ -520,12 +520,16 @@ def test_app_host_killed_under_load_rejoins_and_cache_crosses_hosts(cluster):
         before_kill = time.monotonic()
         app_a.kill()
         killed = time.monotonic()
-        wait_for(lambda: len(load.since(killed)) >= 40, 30, "requests after the kill")
+        # nginx learns that A is dead from the first request that fails on it (max_fails=1)
+        settled = killed + 1.0
+        wait_for(lambda: len(load.since(settled)) >= 40, 30, "requests after the kill")
         failed = [s for s in load.since(0) if not s.ok]
-        # only requests already in flight when A died may fail
-        assert all(s.started < killed and s.ended >= before_kill for s in failed), failed
+        # only requests already sent to A may fail: those in flight when it died, and those
+        # nginx had already written to a kept-alive connection to A; POSTs are not replayed
+        # on B (they may have committed), so these are the requests the issue allows to fail
+        assert all(s.upstream == app_a.netloc and s.ended >= before_kill for s in failed), failed
         assert len(failed) <= CLIENTS
-        after = load.since(killed)
+        after = load.since(settled)
         assert all(s.ok for s in after), [s.detail for s in after if not s.ok]
         assert {s.upstream for s in after} == {app_b.netloc}
 
