@@ -13,6 +13,7 @@ from tryton_ops.cli.base import TrytonOpsGroup
 from tryton_ops.cli.cache_cmd import cache_group
 from tryton_ops.cli.config_cmd import config_group
 from tryton_ops.cli.db_cmd import db_group
+from tryton_ops.cli.debug_cmd import COMMANDS as DEBUG_COMMANDS
 from tryton_ops.cli.deploy_cmd import deploy_group
 from tryton_ops.cli.doctor_cmd import doctor
 from tryton_ops.cli.perf_cmd import perf_group
@@ -48,3 +49,5 @@ main.add_command(status)
 main.add_command(reload)
 main.add_command(top)
 main.add_command(doctor)
+for _command in DEBUG_COMMANDS:
+    main.add_command(_command)

@@ -11,6 +11,7 @@ import click
 from tryton_ops.admin.database import DatabaseError
 from tryton_ops.cache.admin import CacheError
 from tryton_ops.config import ConfigError, LoadedConfig, load_config
+from tryton_ops.debug.errors import DebugError
 from tryton_ops.deploy.local_stack import StackError
 from tryton_ops.deploy.render import RenderError
 from tryton_ops.perf.errors import PerfError
@@ -28,7 +29,7 @@ class TrytonOpsGroup(click.Group):
         except ConfigError as exc:
             click.secho(f"error: {exc}", fg="red", err=True)
             sys.exit(EXIT_USAGE)
-        except (StackError, RenderError, DatabaseError, PerfError, CacheError) as exc:
+        except (StackError, RenderError, DatabaseError, PerfError, CacheError, DebugError) as exc:
             click.secho(f"error: {exc}", fg="red", err=True)
             sys.exit(EXIT_FAILED)
 

@@ -257,6 +257,13 @@ class Queue(Section):
     workers: int = Field(0, ge=0, le=64, description="trytond-worker processes (0: tasks inline)")
 
 
+class Debug(Section):
+    """Developer tools (docs/debug.md): code evaluation is off unless turned on here."""
+
+    eval: bool = Field(False, description="allow `tryton-ops eval` and ops.debug.eval (admins)")
+    eval_timeout: int = Field(30, ge=1, le=3600, description="seconds before evaluation stops")
+
+
 class Settings(Section):
     """The whole deployment."""
 
@@ -272,6 +279,7 @@ class Settings(Section):
     cron: Cron = Field(default_factory=Cron)
     bus: Bus = Field(default_factory=Bus)
     queue: Queue = Field(default_factory=Queue)
+    debug: Debug = Field(default_factory=Debug)
 
     @model_validator(mode="after")
     def _bus_needs_postgresql(self) -> Settings:

@@ -1,0 +1,201 @@
+"""Guarded code evaluation inside a trytond transaction.
+
+Off unless `[ops_debug] eval = True` in trytond.conf (rendered from `[debug] eval = true`).
+The caller owns the transaction and rolls it back unless asked to commit; this module runs the
+code with `pool`, `Transaction`, the models at hand, captures what it prints, its result or
+its exception, and stops it after a timeout.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import ctypes
+import io
+import threading
+import time
+import traceback
+from typing import Any
+
+from tryton_ops.debug.errors import DebugError
+from tryton_ops.debug.records import jsonable
+
+SECTION = "ops_debug"
+MAX_OUTPUT = 1_000_000  # characters of captured print() output kept
+MAX_REPR = 20_000
+DEFAULT_TIMEOUT = 30
+
+
+class EvalTimeout(BaseException):
+    """Raised inside the evaluated code when its time is up (BaseException: not swallowed by
+    `except Exception` in user code)."""
+
+
+def eval_enabled() -> bool:
+    from trytond import config
+
+    return config.getboolean(SECTION, "eval", default=False)
+
+
+def eval_timeout() -> int:
+    from trytond import config
+
+    return config.getint(SECTION, "eval_timeout", default=DEFAULT_TIMEOUT)
+
+
+def check_enabled() -> None:
+    if not eval_enabled():
+        raise DebugError(
+            "code evaluation is disabled: set `[debug] eval = true` in tryton-ops.toml "
+            "(it renders `[ops_debug] eval = True` into trytond.conf) and restart the server"
+        )
+
+
+class _Output(io.StringIO):
+    def write(self, text: str) -> int:
+        if self.tell() < MAX_OUTPUT:
+            super().write(text[: MAX_OUTPUT - self.tell()])
+        return len(text)
+
+
+def namespace(pool, output: io.StringIO) -> dict[str, Any]:
+    """What the code sees: the pool, Transaction, `get(model)` and a print that is captured."""
+    from trytond import pyson
+    from trytond.pool import Pool
+    from trytond.transaction import Transaction
+
+    def _print(*args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("file", output)
+        if kwargs["file"] is None:
+            kwargs["file"] = output
+        builtins.print(*args, **kwargs)
+
+    names = dict(vars(builtins))
+    names["print"] = _print
+    transaction = Transaction()
+    user = pool.get("res.user")(transaction.user) if transaction.user else None
+    env = {
+        "__builtins__": names,
+        "__name__": "__ops_debug__",
+        "pool": pool,
+        "Pool": Pool,
+        "Transaction": Transaction,
+        "transaction": transaction,
+        "context": dict(transaction.context),
+        "user": user,
+        "get": pool.get,
+    }
+    env.update({name: getattr(pyson, name) for name in pyson.CONTEXT if name[0].isupper()})
+    return env
+
+
+def _split(code: str, filename: str) -> tuple[Any, Any]:
+    """(statements, last expression or None): the value of a trailing expression is shown."""
+    try:
+        tree = ast.parse(code, filename, "exec")
+    except SyntaxError as exc:
+        raise DebugError(f"syntax error in {filename} line {exc.lineno}: {exc.msg}") from None
+    last = None
+    if tree.body and isinstance(tree.body[-1], ast.Expr):
+        last = ast.Expression(tree.body.pop().value)
+    body = compile(tree, filename, "exec")
+    return body, compile(last, filename, "eval") if last is not None else None
+
+
+def _raise_in(ident: int) -> None:
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), ctypes.py_object(EvalTimeout))
+
+
+def run_code(pool, code: str, filename: str = "<eval>", timeout: float | None = None):
+    """Run `code`; return {"result", "value", "output", "error", "duration"} (never raises for
+    errors of the code itself, only for a refused or unparsable request)."""
+    check_enabled()
+    body, last = _split(code, filename)
+    timeout = timeout or eval_timeout()
+    output = _Output()
+    env = namespace(pool, output)
+    state = {"done": False, "fired": False}
+    lock = threading.Lock()
+    ident = threading.get_ident()
+
+    def expire() -> None:
+        with lock:
+            if not state["done"]:
+                state["fired"] = True
+                _raise_in(ident)
+
+    result: Any = None
+    error = None
+    started = time.monotonic()
+    timer = threading.Timer(timeout, expire)
+    timer.daemon = True
+    try:
+        try:
+            timer.start()
+            exec(body, env)
+            if last is not None:
+                result = eval(last, env)
+        finally:
+            with lock:
+                state["done"] = True
+            timer.cancel()
+    except EvalTimeout:
+        error = {
+            "type": "Timeout",
+            "message": f"stopped after {timeout} s (set [debug] eval_timeout or --timeout)",
+            "traceback": _traceback(filename),
+        }
+    except Exception as exc:
+        error = {
+            "type": f"{type(exc).__module__}.{type(exc).__qualname__}".removeprefix("builtins."),
+            "message": str(getattr(exc, "message", None) or exc),
+            "traceback": _traceback(filename),
+        }
+    duration = time.monotonic() - started
+    return {
+        "result": _repr(result) if error is None else None,
+        "value": _value(result) if error is None else None,
+        "output": output.getvalue(),
+        "error": error,
+        "duration": round(duration, 6),
+    }
+
+
+def _traceback(filename: str) -> str:
+    """The traceback from the evaluated code down (the runner's own frames left out)."""
+    import sys
+
+    exc = sys.exc_info()[1]
+    frames = traceback.extract_tb(exc.__traceback__)
+    start = next((i for i, f in enumerate(frames) if f.filename == filename), 0)
+    lines = traceback.format_list(frames[start:])
+    lines += traceback.format_exception_only(type(exc), exc)
+    return "".join(lines)
+
+
+def _repr(value: Any) -> str | None:
+    if value is None:
+        return None
+    try:
+        text = repr(value)
+    except Exception as exc:
+        text = f"<repr failed: {exc.__class__.__name__}: {exc}>"
+    return text if len(text) <= MAX_REPR else text[:MAX_REPR] + "..."
+
+
+def _value(value: Any) -> Any:
+    """The result as JSON when it is plain data (records become [model, id])."""
+    from trytond.model import Model
+
+    if isinstance(value, Model):
+        return [value.__name__, value.id]
+    if isinstance(value, (list, tuple)) and all(isinstance(v, Model) for v in value) and value:
+        return [[v.__name__, v.id] for v in value]
+    value = jsonable(value)
+    import json
+
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return None
+    return value
