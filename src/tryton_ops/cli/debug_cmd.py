@@ -80,10 +80,11 @@ class Backend:
 @click.option("--checks", is_flag=True, help="Report suspicious overrides (all models or TARGET).")
 @click.option("--arch", is_flag=True, help="Print the final architecture of each view.")
 @click.option("--no-views", is_flag=True, help="Leave views out (faster).")
+@click.option("--all", "everything", is_flag=True, help="Describe every model (timed).")
 @_target_options
 @json_option
 @click.pass_context
-def inspect_cmd(ctx, target, checks, arch, no_views, database, url, login, as_json):
+def inspect_cmd(ctx, target, checks, arch, no_views, everything, database, url, login, as_json):
     """Models (TARGET a pattern such as 'party*'), a MODEL, or MODEL.METHOD / MODEL.FIELD.
 
     \b
@@ -94,6 +95,15 @@ def inspect_cmd(ctx, target, checks, arch, no_views, database, url, login, as_js
     tryton-ops inspect --checks          signature mismatches and overrides without super()
     """
     run = Backend(ctx, database, url, login)
+    if everything:
+        data = run("inspect_all", {"views": not no_views})
+        if as_json:
+            return emit_json(data)
+        click.echo(
+            f"described {data['models']} models, {data['fields']} fields, {data['views']} views "
+            f"in {data['seconds']:.2f} s"
+        )
+        return None
     if checks:
         data = run("checks", {"model": target} if target else {})
         if as_json:

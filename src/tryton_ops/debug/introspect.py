@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import fnmatch
 import inspect
-import re
 from typing import Any
 
 from tryton_ops.debug import sources
@@ -105,9 +104,6 @@ def class_chain(Model) -> list[dict[str, Any]]:
     return [sources.describe_class(cls) for cls in module_classes(Model)]
 
 
-_FIELD_LINE = "^\\s*{name}\\s*(:[^=]*)?=\\s*"
-
-
 def field_declarations(Model, name: str) -> list[dict[str, Any]]:
     """Classes that declare (or redeclare) field `name`, base first, with file:line."""
     from trytond.model.fields import Field
@@ -117,21 +113,9 @@ def field_declarations(Model, name: str) -> list[dict[str, Any]]:
         if not isinstance(cls.__dict__.get(name), Field):
             continue
         entry = sources.describe_class(cls)
-        entry["line"] = _declaration_line(cls, name) or entry["line"]
+        entry["line"] = sources.declaration_line(cls, name) or entry["line"]
         found.append(entry)
     return found
-
-
-def _declaration_line(cls: type, name: str) -> int | None:
-    try:
-        lines, start = inspect.getsourcelines(cls)
-    except (OSError, TypeError):
-        return None
-    pattern = re.compile(_FIELD_LINE.format(name=re.escape(name)))
-    for offset, text in enumerate(lines):
-        if pattern.match(text):
-            return start + offset
-    return None
 
 
 def _relation(field) -> dict[str, Any]:

@@ -37,6 +37,22 @@ def inspect_target(
     return {"kind": "field" if "field" in data else "method", **data}
 
 
+def inspect_all(pool, views: bool = True) -> dict[str, Any]:
+    """Describe every model (what an editor integration preloads); timed."""
+    import time
+
+    started = time.perf_counter()
+    names = introspect.model_names(pool)
+    described = [introspect.describe_model(pool, name, views=views) for name in names]
+    return {
+        "models": len(described),
+        "fields": sum(len(d["fields"]) for d in described),
+        "views": sum(len(d.get("views", [])) for d in described),
+        "seconds": round(time.perf_counter() - started, 3),
+        "described": described,
+    }
+
+
 def _drop_arch(views: list[dict[str, Any]]) -> None:
     for view in views:
         view.pop("arch", None)
@@ -143,6 +159,7 @@ def history(pool, limit: int = 20) -> list[dict[str, Any]]:
 
 ACTIONS: dict[str, Callable[..., Any]] = {
     "inspect": inspect_target,
+    "inspect_all": inspect_all,
     "checks": checks,
     "locate": locate,
     "record": record,

@@ -10,6 +10,8 @@ from __future__ import annotations
 import ast
 import functools
 import inspect
+import linecache
+import re
 import textwrap
 from importlib.metadata import entry_points
 from typing import Any
@@ -54,22 +56,82 @@ def unwrap(obj: Any) -> Any:
         return obj
 
 
+@functools.cache
+def _class_spans(filename: str) -> dict[str, tuple[int, int]]:
+    """qualname -> (first line, last line) of every class of a file, from one parse."""
+    lines = linecache.getlines(filename)
+    try:
+        tree = ast.parse("".join(lines), filename)
+    except (SyntaxError, ValueError):
+        return {}
+    spans: dict[str, tuple[int, int]] = {}
+
+    def visit(node: ast.AST, prefix: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.ClassDef):
+                name = prefix + child.name
+                first = min([child.lineno, *(d.lineno for d in child.decorator_list)])
+                spans.setdefault(name, (first, child.end_lineno or child.lineno))
+                visit(child, name + ".")
+            elif isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                visit(child, prefix + child.name + ".<locals>.")
+
+    visit(tree, "")
+    return spans
+
+
+def _source_file(obj: Any) -> str | None:
+    try:
+        return inspect.getsourcefile(obj)
+    except TypeError:
+        return None
+
+
+def class_span(cls: type) -> tuple[str | None, int | None, int | None]:
+    """(file, first line, last line) of a class, parsing each file once."""
+    file = _source_file(cls)
+    if not file:
+        return None, None, None
+    span = _class_spans(file).get(cls.__qualname__)
+    if span is None:
+        return file, None, None
+    return file, span[0], span[1]
+
+
 def location(obj: Any) -> dict[str, Any]:
     """{"file", "line"} of a class or function; None values when Python cannot tell."""
     target = unwrap(obj)
-    try:
-        file = inspect.getsourcefile(target)
-    except TypeError:
-        file = None
-    line = None
-    if file:
-        try:
-            line = inspect.getsourcelines(target)[1]
-        except (OSError, TypeError):
-            line = None
-        if line == 0:  # a module
-            line = 1
-    return {"file": file, "line": line}
+    if isinstance(target, type):
+        file, line, _ = class_span(target)
+        return {"file": file, "line": line}
+    code = getattr(target, "__code__", None)
+    file = _source_file(target) if code is not None else None
+    if not file:
+        return {"file": None, "line": None}
+    return {"file": file, "line": _def_line(file, code.co_firstlineno, code.co_name)}
+
+
+def _def_line(file: str, first: int, name: str) -> int:
+    """The `def` line itself: co_firstlineno points at the first decorator."""
+    lines = linecache.getlines(file)
+    pattern = re.compile(rf"^\s*(async\s+)?def\s+{re.escape(name)}\b")
+    for number in range(first, min(first + 30, len(lines)) + 1):
+        if pattern.match(lines[number - 1]):
+            return number
+    return first
+
+
+def declaration_line(cls: type, name: str) -> int | None:
+    """Line where the class body assigns `name` (a field declaration)."""
+    file, first, last = class_span(cls)
+    if not file or not first:
+        return None
+    pattern = re.compile(rf"^\s*{re.escape(name)}\s*(:[^=]*)?=(?!=)")
+    lines = linecache.getlines(file)
+    for number in range(first, (last or first) + 1):
+        if pattern.match(lines[number - 1]):
+            return number
+    return None
 
 
 def where(loc: dict[str, Any]) -> str:

@@ -19,7 +19,7 @@ from trytond.transaction import Transaction, without_check_access
 from tryton_ops.debug import service
 from tryton_ops.debug.errors import DebugError
 
-READ_ACTIONS = ("inspect", "checks", "locate", "record", "pyson", "history")
+READ_ACTIONS = ("inspect", "inspect_all", "checks", "locate", "record", "pyson", "history")
 
 
 def is_administrator() -> bool:
@@ -66,6 +66,10 @@ class Debug(Model):
     @classmethod
     def inspect(cls, params: dict) -> Any:
         return _serve("inspect", params)
+
+    @classmethod
+    def inspect_all(cls, params: dict) -> Any:
+        return _serve("inspect_all", params)
 
     @classmethod
     def checks(cls, params: dict) -> Any:

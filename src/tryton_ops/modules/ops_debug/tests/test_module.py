@@ -69,5 +69,31 @@ class OpsDebugTestCase(ModuleTestCase):
         decoded = Debug.pyson({"op": "decode", "text": encoded["json"]})
         self.assertEqual(decoded["readable"], text)
 
+    @with_transaction()
+    def test_readable_pyson_round_trips(self):
+        "Every states/domain/context PYSON of the pool reads back to the same JSON"
+        from trytond.pyson import PYSONEncoder
+
+        from tryton_ops.debug import pysonfmt
+
+        checked = 0
+        for _, Model in Pool().iterobject():
+            for name, field in Model._fields.items():
+                values = [*(field.states or {}).values()]
+                values += [getattr(field, "domain", None), getattr(field, "context", None)]
+                for value in values:
+                    if not value or not pysonfmt.contains_pyson(value):
+                        continue
+                    with self.subTest(model=Model.__name__, field=name):
+                        text = pysonfmt.readable(value)
+                        rebuilt = pysonfmt.build(text)
+                        self.assertEqual(
+                            PYSONEncoder(sort_keys=True).encode(rebuilt),
+                            PYSONEncoder(sort_keys=True).encode(value),
+                            msg=text,
+                        )
+                        checked += 1
+        self.assertGreater(checked, 50)
+
 
 del ModuleTestCase
