@@ -12,6 +12,7 @@ import ast
 import builtins
 import ctypes
 import io
+import linecache
 import threading
 import time
 import traceback
@@ -111,6 +112,8 @@ def run_code(pool, code: str, filename: str = "<eval>", timeout: float | None = 
     errors of the code itself, only for a refused or unparsable request)."""
     check_enabled()
     body, last = _split(code, filename)
+    # tracebacks show the evaluated lines even when the file only exists on the client
+    linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
     timeout = timeout or eval_timeout()
     output = _Output()
     env = namespace(pool, output)
@@ -152,6 +155,7 @@ def run_code(pool, code: str, filename: str = "<eval>", timeout: float | None = 
             "traceback": _traceback(filename),
         }
     duration = time.monotonic() - started
+    linecache.cache.pop(filename, None)
     return {
         "result": _repr(result) if error is None else None,
         "value": _value(result) if error is None else None,
