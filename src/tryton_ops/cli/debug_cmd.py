@@ -33,7 +33,7 @@ def _target_options(func):
             default="admin",
             show_default=True,
             help="With --url: the administrator to log in as (password from "
-            "$TRYTON_OPS_PASSWORD or a prompt).",
+            "$TRYTON_PASSWORD or a prompt).",
         ),
     ]
     for option in reversed(options):
@@ -60,7 +60,7 @@ class Backend:
             from tryton_ops.client.errors import RPCError
 
             database = self.database or get_config(self.ctx).settings.database.name
-            password = os.environ.get("TRYTON_OPS_PASSWORD")
+            password = os.environ.get("TRYTON_PASSWORD")
             if password is None:
                 password = click.prompt(f"password of {self.login}", hide_input=True, err=True)
             connection = Connection(self.url, database)
