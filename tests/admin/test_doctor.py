@@ -109,12 +109,22 @@ def test_backup_and_redis_findings(make_trytond_db, redis_server, tmp_path):
 
 def test_database_server_down(postgres_factory, tmp_path):
     server = postgres_factory()
-    config = make_config(tmp_path, {"database": {"uri": server.uri}})
+    uri = server.uri.replace("postgres@", "postgres:s3cret@")  # trust auth ignores it
+    masked = uri.replace("s3cret", "***")
+    config = make_config(tmp_path, {"database": {"uri": uri}})
     assert "database.unreachable" not in codes(config)
-    server.destroy()
+    result = cli(config, "db", "backup", "demo")  # server up: the database is really missing
+    assert result.exit_code == 1 and "database 'demo' does not exist" in result.output
+    server.stop()
     assert "database.unreachable" in codes(config)
     result = cli(config, "status", "--json")
     assert result.exit_code == 1  # nothing runs; the probe failure is reported, not raised
-    assert "cannot connect to PostgreSQL" in json.loads(result.output)["database"]["error"]
-    result = cli(config, "db", "backup", "demo")
-    assert result.exit_code == 1 and "Traceback" not in result.output
+    error = json.loads(result.output)["database"]["error"]
+    assert f"PostgreSQL server unreachable at {masked}" in error
+    for args in (("backup", "demo"), ("update", "demo"), ("update", "demo", "--dry-run")):
+        result = cli(config, "db", *args)
+        assert result.exit_code == 1, args
+        (line,) = result.output.strip().splitlines()  # one clear line, no traceback
+        assert line.startswith(f"error: PostgreSQL server unreachable at {masked}: "), line
+        assert "start it, or fix database.uri in tryton-ops.toml" in line
+        assert "s3cret" not in line and "does not exist" not in line

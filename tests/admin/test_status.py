@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import psycopg
 
 from tryton_ops.admin.backup import backup
 from tryton_ops.admin.doctor import Context, run
@@ -10,6 +15,30 @@ from tryton_ops.config.trytond_conf import write_trytond_conf
 from tryton_ops.testing.databases import derive
 
 from .helpers import cli
+
+
+@contextlib.contextmanager
+def blocked_search(stack, db):
+    """A real slow request: a search on party_party while another session locks the table."""
+    conn = stack.connect()
+    with psycopg.connect(db.config.settings.database.uri, dbname=db.name) as lock:
+        lock.execute("LOCK TABLE party_party IN ACCESS EXCLUSIVE MODE")
+        with ThreadPoolExecutor(1) as pool:
+            pending: Future = pool.submit(conn.call, "model.party.party.search_count", [], {})
+            try:
+                yield pending
+            finally:
+                lock.rollback()  # releases the lock whatever the test asserted
+
+
+def wait_for_status(config, condition, timeout: float = 40.0):
+    """`status --json` once `condition` holds (workers report every 5 s)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        data = json.loads(cli(config, "status", "--json").output)
+        if condition(data) or time.monotonic() > deadline:
+            return data
+        time.sleep(0.5)
 
 
 def test_status_top_and_doctor_on_a_running_stack(make_trytond_db, redis_server, tryton_stack):
@@ -36,6 +65,21 @@ def test_status_top_and_doctor_on_a_running_stack(make_trytond_db, redis_server,
     text = cli(stack.config, "status")
     assert text.exit_code == 0
     assert f"database {db.name} (postgresql)" in text.output and "last backup:" in text.output
+
+    # a request held in flight by a table lock shows on the worker serving it
+    with blocked_search(stack, db) as pending:
+        data = wait_for_status(stack.config, lambda d: d["requests"])
+        (request,) = data["requests"]
+        assert request["pid"] in stack.worker_pids() and request["since_s"] >= 0
+        assert f"/{db.name}/" in request["request"] and "[POST]" in request["request"]
+        busy = next(p for p in data["processes"] if p["pid"] == request["pid"])
+        assert busy["in_flight"] == 1
+        assert data["requests_source"] == {"available": True, "reason": None}
+        text = cli(stack.config, "status")
+        assert "requests in flight: 1" in text.output and f"pid {request['pid']}" in text.output
+    assert pending.result(timeout=30) >= 0  # the request completes once the lock is gone
+    data = wait_for_status(stack.config, lambda d: not d["requests"])
+    assert busy["pid"] in {p["pid"] for p in data["processes"] if p["in_flight"] == 0}
 
     top = cli(stack.config, "top", "--iterations", "2", "--interval", "0.1")
     assert top.exit_code == 0, top.output

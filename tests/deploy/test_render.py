@@ -77,6 +77,7 @@ def test_matches_golden_files(tmp_path):
         "compose.yaml",
         "tryton-ops.toml",
         "systemd/tryton-erp-app.service",
+        "systemd/tryton-erp-stat.service",
         "systemd/tryton-erp-front.service",
         "systemd/tryton-erp-cron.service",
         "systemd/tryton-erp-queue0.service",

@@ -124,7 +124,7 @@ def test_first_up_creates_demo_database_then_down(tmp_path, down_after):
     info = status(config)
     assert info["running"] is True
     roles = sorted(p["role"] for p in info["processes"])
-    assert roles == ["app", "app-worker", "app-worker", "supervisor"]
+    assert roles == ["app", "app-worker", "app-worker", "stat", "supervisor"]
     pids = all_pids(config)
     assert cli(config, "down").stdout.strip() == "stopped."
     assert alive(pids) == []

@@ -41,7 +41,12 @@ def _pg_connect(uri: str, dbname: str = "postgres"):
     try:
         return psycopg.connect(uri, dbname=dbname, autocommit=True, connect_timeout=10)
     except psycopg.OperationalError as exc:
-        raise DatabaseError(f"cannot connect to PostgreSQL at {_safe(uri)}: {exc}") from None
+        reason = " ".join(str(exc).split())  # libpq's message spans lines
+        raise DatabaseError(
+            f"PostgreSQL server unreachable at {_safe(uri)}: {reason}; start it, or "
+            "fix database.uri in tryton-ops.toml (or TRYTON_OPS_DATABASE__URI): host, port, "
+            "user and password"
+        ) from None
 
 
 def _safe(uri: str) -> str:
@@ -90,11 +95,15 @@ def _is_tryton_pg(uri: str, name: str) -> bool:
 
 
 def database_exists(config: LoadedConfig, name: str) -> bool:
+    """Whether `name` is a Tryton database; DatabaseError (not False) when PostgreSQL does not
+    answer, so that a stopped server is never reported as a missing database."""
     uri = config.settings.database.uri
     if urlsplit(uri).scheme == "sqlite":
         path = sqlite_file(config, name)
         return path.exists() and _is_tryton_sqlite(path)
-    return _is_tryton_pg(uri, name)
+    with _pg_connect(uri) as conn:
+        found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+    return found is not None and _is_tryton_pg(uri, name)
 
 
 def admin_password(config: LoadedConfig, generate: bool = True) -> tuple[str, Path]:

@@ -1,4 +1,5 @@
-"""What `status` and `top` show: processes, database, Redis, caches, last backup.
+"""What `status` and `top` show: processes, requests in flight, database, Redis, caches, last
+backup.
 
 Every probe is bounded (short timeouts) and reports its own failure as an `error` field
 instead of failing the whole status: an operator asks for status precisely when things break.
@@ -12,6 +13,7 @@ from typing import Any
 from tryton_ops.admin.backup import filestore_dir, last_backup
 from tryton_ops.admin.database import DatabaseError, database_exists, sqlite_file
 from tryton_ops.admin.sql import is_sqlite
+from tryton_ops.admin.workers import in_flight
 from tryton_ops.config import LoadedConfig
 
 
@@ -19,21 +21,10 @@ def _dir_size(path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else 0
 
 
-def exists_or_unreachable(config: LoadedConfig, name: str) -> bool:
-    """Like database_exists, but a PostgreSQL server that does not answer is a DatabaseError
-    (not "no such database")."""
-    if not is_sqlite(config):
-        from tryton_ops.admin.database import _pg_connect
-
-        with _pg_connect(config.settings.database.uri) as conn:
-            conn.execute("SELECT 1")
-    return database_exists(config, name)
-
-
 def database_status(config: LoadedConfig, name: str) -> dict[str, Any]:
     out: dict[str, Any] = {"name": name, "backend": config.settings.database.backend}
     try:
-        if not exists_or_unreachable(config, name):
+        if not database_exists(config, name):
             return {**out, "exists": False}
         out["exists"] = True
         out["filestore_bytes"] = _dir_size(filestore_dir(config, name))
@@ -88,6 +79,27 @@ def redis_status(uri: str) -> dict[str, Any]:
     return out
 
 
+def _ratios(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    hits = sum(row["hit"] for row in rows)
+    lookups = hits + sum(row["miss"] for row in rows)
+    return {"hit_ratio": round(hits / lookups, 4) if lookups else None, "lookups": lookups}
+
+
+def worker_cache_status(caches: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Hit ratios of trytond's in-process caches, summed over the workers' status reports."""
+    if not caches:
+        return None
+    by_name: dict[str, list[dict[str, Any]]] = {}
+    for row in caches:
+        by_name.setdefault(row["name"], []).append(row)
+    per_cache = {name: _ratios(rows)["hit_ratio"] for name, rows in sorted(by_name.items())}
+    return {
+        "source": "workers",
+        **_ratios(caches),
+        "caches": {name: ratio for name, ratio in per_cache.items() if ratio is not None},
+    }
+
+
 def cache_status(config: LoadedConfig) -> dict[str, Any] | None:
     """Hit ratios of the shared cache (RedisCache counts them in Redis); None for stock."""
     if config.settings.cache.backend != "redis":
@@ -98,11 +110,9 @@ def cache_status(config: LoadedConfig) -> dict[str, Any] | None:
         data = stats(config)
     except CacheError as exc:
         return {"error": str(exc)}
-    hits = sum(row["hit"] for row in data["caches"])
-    lookups = hits + sum(row["miss"] for row in data["caches"])
     return {
-        "hit_ratio": round(hits / lookups, 4) if lookups else None,
-        "lookups": lookups,
+        "source": "redis",
+        **_ratios(data["caches"]),
         "caches": {
             row["name"]: row["hit_ratio"] for row in data["caches"] if row["hit_ratio"] is not None
         },
@@ -116,14 +126,22 @@ def gather(config: LoadedConfig) -> dict[str, Any]:
 
     state = local_stack.running(config)
     name = state.database if state is not None else config.settings.database.name
+    rows = local_stack.processes(config)
+    workers = in_flight(config, [row["pid"] for row in rows])
+    for row in rows:  # None: this process has not reported (yet)
+        reported = workers["by_pid"].get(row["pid"])
+        row["in_flight"] = None if reported is None else len(reported)
+    requests = [{"pid": pid, **r} for pid, rs in workers["by_pid"].items() for r in rs]
     return {
         "time": time.time(),
         "running": state is not None,
         "url": state and state.url,
-        "processes": local_stack.processes(config),
+        "processes": rows,
+        "requests": sorted(requests, key=lambda r: -r["since_s"]),
+        "requests_source": {"available": workers["available"], "reason": workers["reason"]},
         "database": database_status(config, name),
         "redis": [redis_status(uri) for uri in redis_uris(config)],
-        "cache": cache_status(config),
+        "cache": cache_status(config) or worker_cache_status(workers["caches"]),
         "last_backup": last_backup(config, name),
         "accelerators": [
             {"name": row["name"], "state": row["state"]} for row in accel_status(config.settings)

@@ -12,7 +12,6 @@ from tryton_ops.deploy import local_stack
 from tryton_ops.deploy.programs import front_enabled, nginx_binary
 
 EXIT_INTERRUPTED = 130  # like a shell for SIGINT
-STATUS_COLUMNS = ["role", "pid", "state", "uptime_s", "restarts", "rss_mib", "cpu_s"]
 
 
 def _interrupt(signum, frame) -> None:
@@ -93,25 +92,26 @@ def down(ctx: click.Context) -> None:
 @json_option
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
-    """Processes of the stack with pid, uptime, memory; database size and connections, Redis
-    memory, cache hit ratio, last backup age. Exit 1 if it is not running."""
+    """Processes of the stack with pid, uptime, memory and requests in flight; database size
+    and connections, Redis memory, cache hit ratio, last backup age. Exit 1 if it is not
+    running."""
     from tryton_ops.admin.status import gather
-    from tryton_ops.cli.top_cmd import summary_lines
+    from tryton_ops.cli.top_cmd import PROCESS_COLUMNS, display_rows, summary_lines
 
     config = get_config(ctx)
     state = local_stack.running(config)
     data = gather(config)
-    rows = data["processes"]
+    rows = display_rows(data["processes"])
     if as_json:
         emit_json(data)
     elif state is None and rows:
         click.echo("not running: the server exited; `tryton-ops down` ends these leftovers:")
-        click.echo(table(rows, STATUS_COLUMNS))
+        click.echo(table(rows, PROCESS_COLUMNS))
     elif state is None:
         click.echo("not running.")
     else:
         click.echo(f"running: {state.url} (database {state.database}, config {state.config})")
-        click.echo(table(rows, STATUS_COLUMNS))
+        click.echo(table(rows, PROCESS_COLUMNS))
     if not as_json:
         click.echo("\n".join(summary_lines(data)))
     if state is None:

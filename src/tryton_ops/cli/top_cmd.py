@@ -9,7 +9,31 @@ import click
 
 from tryton_ops.cli.base import get_config
 
-PROCESS_COLUMNS = ["role", "pid", "state", "uptime_s", "restarts", "rss_mib", "cpu_s"]
+PROCESS_COLUMNS = ["role", "pid", "state", "uptime_s", "restarts", "rss_mib", "cpu_s", "in_flight"]
+MAX_REQUEST_LINES = 10
+
+
+def display_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Process rows for a table: "-" where a value is unknown (e.g. no status report yet)."""
+    return [{k: "-" if v is None else v for k, v in row.items()} for row in rows]
+
+
+def request_lines(data: dict[str, Any]) -> list[str]:
+    """The requests in flight, longest first (from trytond's status reports)."""
+    source = data.get("requests_source") or {}
+    if not data["running"]:
+        return []
+    if not source.get("available", True):
+        return [f"requests in flight: unknown ({source['reason']})"]
+    requests = data.get("requests") or []
+    lines = [f"requests in flight: {len(requests)}"]
+    lines += [
+        f"  pid {r['pid']}  {r['since_s']:>7.1f} s  {r['request']}"
+        for r in requests[:MAX_REQUEST_LINES]
+    ]
+    if len(requests) > MAX_REQUEST_LINES:
+        lines.append(f"  ... and {len(requests) - MAX_REQUEST_LINES} more")
+    return lines
 
 
 def _mib(value: int | None) -> str:
@@ -27,7 +51,7 @@ def _age(seconds: float | None) -> str:
 
 def summary_lines(data: dict[str, Any]) -> list[str]:
     """The non-process part of the status, one line per concern."""
-    lines = []
+    lines = request_lines(data)
     db = data["database"]
     if "error" in db:
         lines.append(f"database {db['name']}: error: {db['error']}")
@@ -56,7 +80,8 @@ def summary_lines(data: dict[str, Any]) -> list[str]:
         else:
             ratio = cache["hit_ratio"]
             text = "-" if ratio is None else f"{ratio:.1%}"
-            lines.append(f"cache: hit ratio {text} over {cache['lookups']} lookups")
+            where = "workers' in-process caches" if cache.get("source") == "workers" else "Redis"
+            lines.append(f"cache ({where}): hit ratio {text} over {cache['lookups']} lookups")
     last = data.get("last_backup")
     lines.append(
         "last backup: never (tryton-ops db backup)"
@@ -79,7 +104,7 @@ def render(data: dict[str, Any]):
     table = Table(box=None, header_style="bold")
     for column in PROCESS_COLUMNS:
         table.add_column(column.upper(), justify="left" if column in ("role", "state") else "right")
-    for row in data["processes"]:
+    for row in display_rows(data["processes"]):
         table.add_row(*(str(row.get(column, "")) for column in PROCESS_COLUMNS))
     return Group(Text(head, style="bold"), table, *(Text(line) for line in summary_lines(data)))
 
@@ -89,7 +114,8 @@ def render(data: dict[str, Any]):
 @click.option("--iterations", type=int, help="Stop after this many updates (default: Ctrl-C).")
 @click.pass_context
 def top(ctx: click.Context, interval: float, iterations: int | None) -> None:
-    """`status`, refreshed live: processes, memory and CPU, database, Redis, last backup."""
+    """`status`, refreshed live: processes, memory and CPU, requests in flight, database, Redis,
+    last backup."""
     from rich.live import Live
 
     from tryton_ops.admin.status import gather

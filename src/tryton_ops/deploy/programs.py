@@ -52,6 +52,7 @@ def programs(config: LoadedConfig, conf_dir: Path | None = None) -> list[Program
     Without `conf_dir` (the local stack) the configs they read are written into the run
     directory; with it (`deploy render`) the programs point at the files rendered there.
     """
+    from tryton_ops.admin.workers import snapshot_file, socket_file, unavailable_reason
     from tryton_ops.deploy.gunicorn_conf import write_gunicorn_conf
     from tryton_ops.deploy.nginx_conf import nginx_dir, write_nginx_conf
 
@@ -74,6 +75,16 @@ def programs(config: LoadedConfig, conf_dir: Path | None = None) -> list[Program
             stop_wait_s=settings.server.timeout + 10,
         )
     ]  # fmt: skip
+    if unavailable_reason(config) is None:
+        # listens on trytond's status socket, so `status` shows the requests in flight
+        found.append(
+            Program(
+                "stat",
+                [sys.executable, "-m", "tryton_ops.admin.workers",
+                 str(socket_file(config)), str(snapshot_file(config))],
+                stop_wait_s=5,
+            )
+        )  # fmt: skip
     if front_enabled(config):
         binary = nginx_binary()
         if binary is None:

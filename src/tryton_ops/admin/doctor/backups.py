@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from tryton_ops.admin.backup import last_backup
-from tryton_ops.admin.database import DatabaseError
+from tryton_ops.admin.database import DatabaseError, database_exists
 from tryton_ops.admin.doctor.context import Context
 from tryton_ops.admin.doctor.finding import Finding
-from tryton_ops.admin.status import exists_or_unreachable
 
 MAX_AGE_S = 26 * 3600  # a daily backup, with slack
 
@@ -16,7 +15,7 @@ MAX_AGE_S = 26 * 3600  # a daily backup, with slack
 def check(ctx: Context) -> Iterator[Finding]:
     name = ctx.database
     try:
-        if not exists_or_unreachable(ctx.config, name):
+        if not database_exists(ctx.config, name):
             return
     except DatabaseError as exc:
         yield Finding(
