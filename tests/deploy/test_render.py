@@ -48,7 +48,9 @@ def normalise(text: str, base: Path) -> str:
         sys.executable: "{PYTHON}",
         str(Path(sys.executable).parent): "{BIN}",
         nginx_binary(): "{NGINX}",
+        sys.prefix: "{PREFIX}",
         f"tryton-ops=={version('tryton-ops')}": "tryton-ops=={VERSION}",
+        f"tryton-ops[uwsgi]=={version('tryton-ops')}": "tryton-ops[uwsgi]=={VERSION}",
     }
     series = ".".join(version("trytond").split(".")[:2])
     replacements[f"~={series}.0"] = "~={SERIES}.0"
@@ -84,11 +86,29 @@ def test_matches_golden_files(tmp_path):
         "systemd/tryton-erp-queue1.service",
     }
     for relative in sorted(written):
-        actual = normalise((out / relative).read_text(), tmp_path)
-        golden = GOLDEN / relative.replace("/", "__")
-        if os.environ.get("UPDATE_GOLDEN"):
-            golden.write_text(actual)
-        assert actual == golden.read_text(), f"{relative} differs from {golden}"
+        assert_golden(out, relative, tmp_path)
+
+
+def assert_golden(out: Path, relative: str, base: Path, folder: Path = GOLDEN) -> None:
+    actual = normalise((out / relative).read_text(), base)
+    golden = folder / relative.replace("/", "__")
+    if os.environ.get("UPDATE_GOLDEN"):
+        golden.parent.mkdir(exist_ok=True)
+        golden.write_text(actual)
+    assert actual == golden.read_text(), f"{relative} differs from {golden}"
+
+
+def test_uwsgi_app_server(tmp_path):
+    text = CONFIG.replace("[server]\n", '[server]\napp_server = "uwsgi"\n')
+    _, out, result = render(tmp_path, text)
+    assert result.returncode == 0, result.stderr
+    assert not (out / "gunicorn.conf.py").exists()  # nothing runs gunicorn without the bus
+    for relative in ("uwsgi.ini", "systemd/tryton-erp-app.service", "Containerfile"):
+        assert_golden(out, relative, tmp_path, GOLDEN / "uwsgi")
+    _, out, result = render(tmp_path, text + "[bus]\nenabled = true\n")
+    assert result.returncode == 0, result.stderr
+    assert (out / "gunicorn.conf.py").exists()  # the bus runs on gunicorn's gevent worker
+    assert "gunicorn" in (out / "systemd/tryton-erp-bus.service").read_text()
 
 
 def test_secrets_files_are_private(tmp_path):
@@ -128,3 +148,21 @@ def test_server_name_cannot_inject_nginx_directives(tmp_path, name):
     _, _, result = render(tmp_path, CONFIG.replace("erp.example.com", name))
     assert result.returncode == 2
     assert "front.server_name: must be a host name" in result.stderr
+
+
+def test_uwsgi_not_installed_is_a_clear_error(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from tryton_ops.cli import main
+    from tryton_ops.deploy import programs
+
+    monkeypatch.setattr(programs, "bin_path", lambda name: str(tmp_path / "no-venv" / name))
+    config = tmp_path / "tryton-ops.toml"
+    config.write_text(
+        CONFIG.format(base=tmp_path).replace("[server]\n", '[server]\napp_server = "uwsgi"\n')
+    )
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["-c", str(config), "deploy", "render", "--out", str(out)])
+    assert result.exit_code == 1
+    assert "error: server.app_server = 'uwsgi' but uwsgi is not installed" in result.output
+    assert not out.exists()  # nothing written

@@ -109,6 +109,9 @@ class Redis(Section):
 
 
 class Server(Section):
+    app_server: Literal["gunicorn", "uwsgi"] = Field(
+        "gunicorn", description="WSGI server of the app workers (deploy part)"
+    )
     listen: Listen = "127.0.0.1:8000"
     workers: int = Field(1, ge=1, le=256)
     threads: int = Field(1, ge=1, le=64)

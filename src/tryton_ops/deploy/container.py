@@ -12,7 +12,9 @@ def render_containerfile(config: LoadedConfig, base_image: str, wheels: str | No
     is used), for hosts and builds without access to a package index; default: from PyPI."""
     series = ".".join(version("trytond").split(".")[:2])
     modules = " ".join(f'"trytond_{m}~={series}.0"' for m in config.settings.database.modules)
-    packages = f'"tryton-ops=={version("tryton-ops")}" \\\n    "trytond~={series}.0" {modules}'
+    extra = "[uwsgi]" if config.settings.server.app_server == "uwsgi" else ""
+    ops = f"tryton-ops{extra}=={version('tryton-ops')}"
+    packages = f'"{ops}" \\\n    "trytond~={series}.0" {modules}'
     if wheels is None:
         install = f"""RUN python3 -m venv /opt/tryton \\
  && /opt/tryton/bin/pip install --no-cache-dir {packages}"""

@@ -9,6 +9,8 @@ from tryton_ops.config import LoadedConfig
 # gunicorn kills a silent worker after `timeout`; leave trytond's own request timeout room to
 # answer 504 first.
 WORKER_TIMEOUT_MARGIN = 30
+# seconds old workers get to finish their requests on a reload
+GRACEFUL_TIMEOUT = 10
 
 
 def render_gunicorn_conf(config: LoadedConfig) -> str:
@@ -20,7 +22,7 @@ def render_gunicorn_conf(config: LoadedConfig) -> str:
         "threads": server.threads,
         "worker_class": "gthread" if server.threads > 1 else "sync",
         "timeout": server.timeout + WORKER_TIMEOUT_MARGIN,
-        "graceful_timeout": 10,
+        "graceful_timeout": GRACEFUL_TIMEOUT,
         "pidfile": str(run / "gunicorn.pid"),
         "errorlog": str(run / "logs" / "server.log"),
         "accesslog": str(run / "logs" / "access.log"),

@@ -304,7 +304,7 @@ def stack_members(run_dir: Path) -> list[psutil.Process]:
 
     Found by the marker in their environment, or their command line naming the run
     directory (nginx rewrites its environment area with its process title), then widened to
-    their process groups and those of the pid files gunicorn and nginx keep, which also
+    their process groups and those of the pid files the app servers and nginx keep, which also
     catches workers orphaned by a killed master.
     """
     seeds: dict[int, psutil.Process] = {}
@@ -335,7 +335,8 @@ def _pgid(pid: int) -> int | None:
 
 def _pid_file_groups(run_dir: Path) -> set[int | None]:
     found: set[int | None] = set()
-    for path in (run_dir / "gunicorn.pid", run_dir / "bus.pid", run_dir / "nginx" / "nginx.pid"):
+    pid_files = ("gunicorn.pid", "uwsgi.pid", "bus.pid", "nginx/nginx.pid")
+    for path in (run_dir / name for name in pid_files):
         with contextlib.suppress(OSError, ValueError):
             found.add(int(path.read_text().strip()))  # both lead their process group
     return found

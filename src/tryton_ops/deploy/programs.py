@@ -15,6 +15,9 @@ from pathlib import Path
 from tryton_ops.config import LoadedConfig
 from tryton_ops.config.trytond_conf import write_trytond_conf
 
+# the WSGI application every app server loads
+WSGI_APP = "tryton_ops.deploy.wsgi:app"
+
 
 @dataclass(frozen=True)
 class Program:
@@ -46,6 +49,28 @@ def front_enabled(config: LoadedConfig) -> bool:
     return front.enabled == "on"
 
 
+def uses_gunicorn(config: LoadedConfig) -> bool:
+    """gunicorn runs the app, or the bus (always gunicorn: its gevent worker serves long polls)."""
+    return config.settings.server.app_server == "gunicorn" or config.settings.bus.enabled
+
+
+def _app_argv(config: LoadedConfig, conf_dir: Path | None, gunicorn_conf: str) -> list[str]:
+    if config.settings.server.app_server == "uwsgi":
+        from tryton_ops.deploy.uwsgi_conf import write_uwsgi_ini
+
+        binary = bin_path("uwsgi")
+        if not Path(binary).exists():
+            from tryton_ops.deploy.local_stack import StackError
+
+            raise StackError(
+                "server.app_server = 'uwsgi' but uwsgi is not installed in this environment "
+                "(pip install 'tryton-ops[uwsgi]'; it compiles with gcc and the Python headers)"
+            )
+        ini = write_uwsgi_ini(config) if conf_dir is None else conf_dir / "uwsgi.ini"
+        return [binary, "--ini", str(ini)]
+    return [sys.executable, "-m", "gunicorn", "-c", gunicorn_conf, WSGI_APP]
+
+
 def programs(config: LoadedConfig, conf_dir: Path | None = None) -> list[Program]:
     """Every program of the deployment, app first.
 
@@ -59,7 +84,9 @@ def programs(config: LoadedConfig, conf_dir: Path | None = None) -> list[Program
     settings = config.settings
     local = conf_dir is None
     trytond_conf = str(write_trytond_conf(config) if local else conf_dir / "trytond.conf")
-    gunicorn_conf = str(write_gunicorn_conf(config) if local else conf_dir / "gunicorn.conf.py")
+    gunicorn_conf = ""
+    if uses_gunicorn(config):
+        gunicorn_conf = str(write_gunicorn_conf(config) if local else conf_dir / "gunicorn.conf.py")
     database = settings.database.name
     base_env = {
         "TRYTOND_CONFIG": trytond_conf,
@@ -69,12 +96,11 @@ def programs(config: LoadedConfig, conf_dir: Path | None = None) -> list[Program
     found = [
         Program(
             "app",
-            [sys.executable, "-m", "gunicorn", "-c", gunicorn_conf,
-             "tryton_ops.deploy.wsgi:app"],
+            _app_argv(config, conf_dir, gunicorn_conf),
             env=base_env,
             stop_wait_s=settings.server.timeout + 10,
         )
-    ]  # fmt: skip
+    ]
     if unavailable_reason(config) is None:
         # listens on trytond's status socket, so `status` shows the requests in flight
         found.append(
@@ -108,7 +134,7 @@ def programs(config: LoadedConfig, conf_dir: Path | None = None) -> list[Program
                 [sys.executable, "-m", "gunicorn", "-c", gunicorn_conf,
                  "--bind", settings.bus.listen, "--workers", "1",
                  "--worker-class", "gevent", "--pid", str(config.run_dir / "bus.pid"),
-                 "tryton_ops.deploy.wsgi:app"],
+                 WSGI_APP],
                 # gevent patches the standard library before trytond is imported
                 env={**base_env, "TRYTOND_COROUTINE": "1"},
                 stop_wait_s=15,

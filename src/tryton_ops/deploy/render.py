@@ -12,9 +12,10 @@ from tryton_ops.config.loader import sample_text
 from tryton_ops.deploy.container import render_compose, render_containerfile
 from tryton_ops.deploy.gunicorn_conf import render_gunicorn_conf
 from tryton_ops.deploy.nginx_conf import ensure_certificate, render_nginx_conf
-from tryton_ops.deploy.programs import front_enabled, nginx_binary, programs
+from tryton_ops.deploy.programs import front_enabled, nginx_binary, programs, uses_gunicorn
 from tryton_ops.deploy.supervisor_conf import render_supervisor_conf
 from tryton_ops.deploy.systemd_units import render_unit, unit_name
+from tryton_ops.deploy.uwsgi_conf import render_uwsgi_ini
 
 
 class RenderError(Exception):
@@ -38,13 +39,16 @@ def render_files(
     found = programs(config, conf_dir=out.absolute())
     files = {
         "trytond.conf": render_trytond_conf(config),
-        "gunicorn.conf.py": render_gunicorn_conf(config),
         "supervisord.conf": render_supervisor_conf(config, found, {}),
         "Containerfile": render_containerfile(config, base_image, wheels),
         "compose.yaml": render_compose(config),
         # the Containerfile copies it into the image
         "tryton-ops.toml": _source_config(config),
     }
+    if uses_gunicorn(config):
+        files["gunicorn.conf.py"] = render_gunicorn_conf(config)
+    if config.settings.server.app_server == "uwsgi":
+        files["uwsgi.ini"] = render_uwsgi_ini(config)
     if front_enabled(config):
         files["nginx.conf"] = render_nginx_conf(config)
     for program in found:
