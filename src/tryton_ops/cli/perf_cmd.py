@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import datetime
+from pathlib import Path
 
 import click
 
@@ -178,7 +180,8 @@ def show(ctx, call_id: str, as_json: bool) -> None:
         return
     keys = (
         "id", "method", "db", "login", "uid", "session", "status", "error", "duration_ms",
-        "sql_count", "sql_ms", "transactions", "request_bytes", "response_bytes", "pid", "host",
+        "sql_count", "sql_ms", "transactions", "cache_hits", "cache_misses", "request_bytes",
+        "response_bytes", "pid", "host",
     )  # fmt: skip
     click.echo(f"time: {_when(record.get('ts'))}")
     for key in keys:
@@ -189,6 +192,10 @@ def show(ctx, call_id: str, as_json: bool) -> None:
         click.echo(f"slow SQL {slow['ms']} ms: {slow['shape']}")
         for frame in slow["stack"]:
             click.echo(f"    at {frame}")
+    if record.get("profile"):
+        click.echo(f"profile: tryton-ops perf export --speedscope {record['id']}")
+    elif record.get("profile_error"):
+        click.echo(f"profile: none ({record['profile_error']})")
     statements = record.get("statements")
     if statements is None:
         click.echo("(summary only: enable full capture with `tryton-ops perf enable --user ...`)")
@@ -200,3 +207,35 @@ def show(ctx, call_id: str, as_json: bool) -> None:
         )
         for frame in st.get("stack") or ():
             click.echo(f"    at {frame}")
+
+
+@perf_group.command("export")
+@click.argument("call_id")
+@click.option(
+    "--speedscope", "speedscope", is_flag=True,
+    help="The call's sampling profile as speedscope JSON (https://www.speedscope.app).",
+)  # fmt: skip
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="File (default: stdout).")
+@click.pass_context
+def export(ctx, call_id: str, speedscope: bool, output: str | None) -> None:
+    """Export the profile of CALL_ID (full capture with [perf] profile = true)."""
+    if not speedscope:
+        raise click.UsageError("choose the format: --speedscope")
+    record = find_call(_options(ctx), call_id)
+    profile = record.get("profile")
+    if not profile:
+        why = record.get("profile_error") or (
+            "it was not fully captured with perf.profile = true"
+            if record.get("full")
+            else "it was not fully captured (tryton-ops perf enable --user ...)"
+        )
+        raise PerfError(f"call {call_id} has no profile: {why}")
+    text = json.dumps(profile, separators=(",", ":"))
+    if output is None:
+        click.echo(text)
+        return
+    try:
+        Path(output).write_text(text + "\n")
+    except OSError as exc:
+        raise PerfError(f"cannot write {output}: {exc.strerror or exc}") from None
+    click.echo(f"speedscope profile of {call_id} written to {output}")

@@ -159,7 +159,11 @@ class Perf(Section):
     max_statements: int = Field(2000, ge=10, le=100_000, description="per call, full capture")
     buffer_size: int = Field(10_000, ge=10, le=1_000_000)
     flush_interval_ms: int = Field(500, ge=10, le=60_000)
-    metrics_token: str | None = Field(None, description="bearer token for /-/perf/metrics")
+    metrics_token: str | None = Field(
+        None, description="bearer token for /-/perf/metrics; unset: front.allowed_networks"
+    )
+    profile: bool = Field(False, description="full capture: sampling profile (pyinstrument)")
+    profile_interval_ms: int = Field(1, ge=1, le=1000, description="profile sampling interval")
 
 
 class Accel(Section):

@@ -48,10 +48,8 @@ def _live(entries: list[dict], now: float) -> list[dict]:
     return [e for e in entries if float(e.get("until", 0)) > now]
 
 
-def enable(config, login: str, seconds: int, database: str | None = None) -> dict:
-    database = database or config.settings.database.name
-    uid = resolve_user(config, login, database)
-    options = PerfOptions.from_config(config)
+def enable_user(options: PerfOptions, database: str, uid: int, login: str, seconds: int) -> dict:
+    """Full capture of user `uid` (already resolved) for `seconds`; replaces an earlier one."""
     now = time.time()
     entry = {"db": database, "uid": uid, "login": login, "since": now, "until": now + seconds}
 
@@ -64,10 +62,8 @@ def enable(config, login: str, seconds: int, database: str | None = None) -> dic
     return entry
 
 
-def disable(config, login: str | None, database: str | None = None) -> list[dict]:
+def disable_users(options: PerfOptions, database: str, login: str | None) -> list[dict]:
     """Stop full capture of `login` (None: of everybody); returns what was stopped."""
-    database = database or config.settings.database.name
-    options = PerfOptions.from_config(config)
     now = time.time()
     removed: list[dict] = []
 
@@ -85,9 +81,25 @@ def disable(config, login: str | None, database: str | None = None) -> list[dict
     return removed
 
 
-def list_active(config) -> list[dict]:
-    options = PerfOptions.from_config(config)
+def active_users(options: PerfOptions, database: str | None = None) -> list[dict]:
+    """Live activations (of `database` only, if given), by database and login."""
     with store_errors(options):
         entries = open_store(options).load_active()
-    now = time.time()
-    return sorted(_live(entries, now), key=lambda e: (e.get("db"), e.get("login")))
+    live = [e for e in _live(entries, time.time()) if database in (None, e.get("db"))]
+    return sorted(live, key=lambda e: (e.get("db"), e.get("login")))
+
+
+# -- tryton-ops side: a LoadedConfig, the login resolved straight in the database ------------
+def enable(config, login: str, seconds: int, database: str | None = None) -> dict:
+    database = database or config.settings.database.name
+    uid = resolve_user(config, login, database)
+    return enable_user(PerfOptions.from_config(config), database, uid, login, seconds)
+
+
+def disable(config, login: str | None, database: str | None = None) -> list[dict]:
+    database = database or config.settings.database.name
+    return disable_users(PerfOptions.from_config(config), database, login)
+
+
+def list_active(config) -> list[dict]:
+    return active_users(PerfOptions.from_config(config))

@@ -22,9 +22,11 @@ class Collector:
     """What one request did in SQL; `full` adds every statement with its timing."""
 
     __slots__ = (
+        "caches",
         "error",
         "full",
         "max_statements",
+        "profile",
         "slow",
         "slow_s",
         "sql_count",
@@ -58,6 +60,10 @@ class Collector:
         self.slow: list[tuple] = []
         self.truncated = 0
         self.error: str | None = None
+        # cache name -> [hits, misses], reported by the counting cache classes (cache_hooks)
+        self.caches: dict[str, list[int]] = {}
+        # full capture with [perf] profile: the finished pyinstrument session, or why none
+        self.profile = None
 
     def on_connection(self) -> None:
         self.transactions += 1
@@ -82,6 +88,12 @@ class Collector:
             if stack is None and elapsed >= self.stack_s:
                 stack = app_stack(3)
             self.statements.append((started - self.started, elapsed, sql, rows, stack))
+
+    def on_cache(self, name: str, hit: bool) -> None:
+        entry = self.caches.get(name)
+        if entry is None:
+            entry = self.caches[name] = [0, 0]
+        entry[0 if hit else 1] += 1
 
     def on_exception(self, exc: BaseException) -> None:
         self.error = type(exc).__name__

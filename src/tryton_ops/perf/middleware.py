@@ -17,20 +17,20 @@ import binascii
 import itertools
 import os
 import re
-import socket
 import time
 from time import perf_counter
 
+from tryton_ops.perf import metrics, profiler
 from tryton_ops.perf.collector import Collector, current
 from tryton_ops.perf.guard import errors
 from tryton_ops.perf.options import PerfOptions
 from tryton_ops.perf.records import session_id
-from tryton_ops.perf.writer import Writer
+from tryton_ops.perf.store import open_store
+from tryton_ops.perf.writer import HOST, Writer
 
 HEADER = "RPC-Method"
 _HEADER_SAFE = re.compile(r"[^A-Za-z0-9._-]")
 MAX_FP_BODY = 64 * 1024
-HOST = socket.gethostname()
 
 _ids = itertools.count(1)
 
@@ -98,9 +98,12 @@ class PerfMiddleware:
         self.app = app
         self.options = options or PerfOptions.from_trytond()
         self.writer = Writer(self.options)
+        self._metrics_store = None
         _register_error_handler()
 
     def __call__(self, environ, start_response):
+        if environ.get("PATH_INFO") == metrics.PATH:
+            return self._serve_metrics(environ, start_response)
         try:
             state = self._begin(environ)
         except Exception:
@@ -120,14 +123,18 @@ class PerfMiddleware:
                 return start_response(status, headers, exc_info)
             return start_response(status, headers)
 
-        token = current.set(state[0])
+        collector = state[0]
+        token = current.set(collector)
+        sampling = profiler.start(self.options.profile_interval_ms) if state[3] else None
         try:
             result = self.app(environ, start)
         except BaseException:
             current.reset(token)
+            self._stop_profile(collector, sampling)
             self._end(environ, state, 500, 0)
             raise
         current.reset(token)
+        self._stop_profile(collector, sampling)
         try:
             if _rpc_method(environ) is None:
                 return result  # not an RPC (static file, REST...): keep the server's fast paths
@@ -152,11 +159,41 @@ class PerfMiddleware:
             stack_ms=options.stack_ms,
             max_statements=options.max_statements,
         )
-        return collector, time.time(), claimed
+        profile = full and options.profiling
+        return collector, time.time(), claimed, profile
+
+    @staticmethod
+    def _stop_profile(collector, sampling) -> None:
+        if sampling is None:
+            return
+        try:
+            collector.profile = profiler.stop(sampling)
+        except Exception:
+            errors.record("profiler")
+
+    def _serve_metrics(self, environ, start_response):
+        """GET /-/perf/metrics: the store's totals (token or allowed network)."""
+        status, reason = metrics.access(environ, self.options)
+        if status != 200:
+            headers = [("Content-Type", "text/plain; charset=utf-8")]
+            if status == 401:
+                headers.append(("WWW-Authenticate", 'Bearer realm="tryton-ops metrics"'))
+            start_response(f"{status} {'Unauthorized' if status == 401 else 'Forbidden'}", headers)
+            return [f"{reason}\n".encode()]
+        try:
+            if self._metrics_store is None:
+                self._metrics_store = open_store(self.options)
+            body = metrics.render(self._metrics_store.load_metrics()).encode()
+        except Exception as exc:
+            self._metrics_store = None
+            start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
+            return [f"perf store unavailable: {type(exc).__name__}\n".encode()]
+        start_response("200 OK", [("Content-Type", metrics.CONTENT_TYPE)])
+        return [body]
 
     def _end(self, environ, state, status: int, size: int) -> None:
         try:
-            collector, wall, claimed = state
+            collector, wall, claimed, _profile = state
             request = environ.get("werkzeug.request")
             values = getattr(request, "__dict__", {}) if request is not None else {}
             method = values.get("rpc_method")

@@ -32,11 +32,19 @@ class PerfOptions:
     buffer_size: int = 10_000
     flush_interval_ms: int = 500
     metrics_token: str | None = None
+    # comma-separated networks allowed to read the metrics when no token is set
+    metrics_networks: str = "127.0.0.0/8,::1/128"
+    profile: str = "false"  # "true": sampling profile (pyinstrument) of full-capture calls
+    profile_interval_ms: int = 1
 
     @property
     def prefix(self) -> str:
         """Redis key prefix: one namespace per deployment."""
         return f"tryton-ops:{self.deployment}:perf"
+
+    @property
+    def profiling(self) -> bool:
+        return self.profile.strip().lower() in ("1", "true", "yes", "on")
 
     @property
     def path(self) -> Path:
@@ -68,6 +76,9 @@ class PerfOptions:
             buffer_size=perf.buffer_size,
             flush_interval_ms=perf.flush_interval_ms,
             metrics_token=perf.metrics_token,
+            metrics_networks=",".join(settings.front.allowed_networks),
+            profile="true" if perf.profile else "false",
+            profile_interval_ms=perf.profile_interval_ms,
         )
 
     def to_ini(self) -> dict[str, str]:

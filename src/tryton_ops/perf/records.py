@@ -13,7 +13,7 @@ import json
 from typing import Any
 
 from tryton_ops.config.masking import is_secret_key
-from tryton_ops.perf import shapes
+from tryton_ops.perf import profiler, shapes
 
 SHAPE_CACHE_SIZE = 4096
 _shape_cache: dict[str, tuple[str, list[str]]] = {}
@@ -64,6 +64,8 @@ def finish(raw: dict, n1_threshold: int, fp_key: bytes) -> dict:
     params = raw.pop("_params", None)
     record = dict(raw)
     record["fp"] = fingerprint(record.get("method") or "", params, fp_key)
+    record["cache_hits"] = sum(hits for hits, _ in collector.caches.values())
+    record["cache_misses"] = sum(misses for _, misses in collector.caches.values())
     by_shape: dict[str, list] = {}
     table_counts: dict[str, int] = {}
     for sql, (count, seconds) in collector.stats.items():
@@ -104,4 +106,9 @@ def finish(raw: dict, n1_threshold: int, fp_key: bytes) -> dict:
             )
         record["statements"] = statements
         record["statements_dropped"] = collector.truncated
+        record["caches"] = {name: list(counts) for name, counts in collector.caches.items()}
+        if isinstance(collector.profile, str):
+            record["profile_error"] = collector.profile
+        elif collector.profile is not None:
+            record["profile"] = profiler.speedscope(collector.profile)
     return record

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from tryton_ops.perf.errors import PerfError
+from tryton_ops.perf.metrics import MAX_SERIES
 from tryton_ops.perf.options import PerfOptions
 
 SEGMENTS = 10
@@ -166,6 +167,32 @@ class FileStore:
             tmp.replace(self.active_path)
         return entries
 
+    # -- metrics ----------------------------------------------------------------------------
+    @property
+    def metrics_path(self) -> Path:
+        return self.root / "metrics.json"
+
+    def load_metrics(self) -> dict[str, float]:
+        try:
+            data = json.loads(self.metrics_path.read_text())
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def add_metrics(self, deltas: dict[str, float]) -> None:
+        """Add the increments of one writer (file lock, then rename); reset past MAX_SERIES."""
+        if not deltas:
+            return
+        with self._locked():
+            totals = self.load_metrics()
+            if len(totals) > MAX_SERIES:
+                totals = {}
+            for key, amount in deltas.items():
+                totals[key] = totals.get(key, 0) + amount
+            tmp = self.root / f"metrics.json.{os.getpid()}.tmp"
+            tmp.write_text(json.dumps(totals))
+            tmp.replace(self.metrics_path)
+
     def close(self) -> None:
         pass
 
@@ -181,6 +208,7 @@ class RedisStore:
         self.options = options
         self.key = f"{options.prefix}:calls"
         self.active_key = f"{options.prefix}:active"
+        self.metrics_key = f"{options.prefix}:metrics"
         self.client = redis.Redis.from_url(
             options.redis_uri, socket_timeout=timeout, socket_connect_timeout=timeout
         )
@@ -260,6 +288,23 @@ class RedisStore:
                     return entries
                 except redis.WatchError:
                     continue
+
+    def load_metrics(self) -> dict[str, float]:
+        return {
+            key.decode(): float(value)
+            for key, value in self.client.hgetall(self.metrics_key).items()
+        }
+
+    def add_metrics(self, deltas: dict[str, float]) -> None:
+        """HINCRBYFLOAT per series, one round trip; reset past MAX_SERIES."""
+        if not deltas:
+            return
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hlen(self.metrics_key)
+        for key, amount in deltas.items():
+            pipe.hincrbyfloat(self.metrics_key, key, amount)
+        if pipe.execute()[0] > MAX_SERIES:
+            self.client.delete(self.metrics_key)
 
     def close(self) -> None:
         self.client.close()

@@ -17,6 +17,17 @@ from tryton_ops.perf.options import SECTION, PerfOptions
 MIXIN = "tryton_ops.perf.sqlhook.PerfDatabaseMixin"
 MIDDLEWARE = "tryton_ops.perf.middleware.PerfMiddleware"
 OPS_SCHEMES = {"postgresql": "postgresqlops", "sqlite": "sqliteops"}
+# the cache classes counting hits and misses per call, by the class they stand in for
+COUNTING_MEMORY_CACHE = "tryton_ops.perf.cache_hooks.CountingMemoryCache"
+COUNTING_CACHES = {
+    "": COUNTING_MEMORY_CACHE,
+    "tryton_ops.cache.RedisCache": "tryton_ops.perf.cache_hooks.CountingRedisCache",
+}
+
+
+def custom_cache_class(name: str | None) -> str | None:
+    """The `[cache] class` of trytond.conf, None when it is the stock MemoryCache (counted)."""
+    return None if not name or name == COUNTING_MEMORY_CACHE else name
 
 
 def trytond_series() -> tuple[int, int]:
@@ -48,4 +59,9 @@ def contribute(config, parser: configparser.ConfigParser) -> None:
         parser.set("database", "database_mixins", "\n".join(m for m in mixins if m))
     else:
         parser.set("database", "uri", ops_uri(parser.get("database", "uri")))
+    if not parser.has_section("cache"):
+        parser.add_section("cache")
+    counting = COUNTING_CACHES.get(parser.get("cache", "class", fallback=""))
+    if counting:  # another custom class is left alone (and not counted)
+        parser.set("cache", "class", counting)
     add_middleware(parser, "tryton_ops_perf", MIDDLEWARE)

@@ -15,10 +15,12 @@ import contextlib
 import hashlib
 import logging
 import os
+import socket
 import threading
 import time
 
 from tryton_ops.perf.guard import errors
+from tryton_ops.perf.metrics import Deltas
 from tryton_ops.perf.options import PerfOptions
 from tryton_ops.perf.records import finish
 from tryton_ops.perf.store import open_store
@@ -26,6 +28,7 @@ from tryton_ops.perf.store import open_store
 logger = logging.getLogger("tryton_ops.perf")
 slow_logger = logging.getLogger("tryton_ops.perf.slow")
 
+HOST = socket.gethostname()
 BATCH = 500
 ACTIVATION_POLL_S = 1.0
 BACKOFF_S = 5.0
@@ -57,7 +60,8 @@ class Writer:
         self._active_version = object()
         self._last_poll = 0.0
         self._last_error_log = 0.0
-        self.observers: list = []  # callables(record) run on the writer thread (metrics)
+        self.deltas = Deltas()  # metrics increments not yet added to the store
+        self._pushed: dict[str, int] = {}
 
     # -- request path -----------------------------------------------------------------------
     def ensure_started(self) -> None:
@@ -81,6 +85,9 @@ class Writer:
     def _start(self) -> None:
         self._pid = os.getpid()
         self.buffer.clear()  # records of the parent process are not ours to write
+        self.counters = Counters()
+        self.deltas = Deltas()
+        self._pushed = {"perf_analyzer_errors_total:": errors.count}
         self._store = None
         thread = threading.Thread(target=self._run, name="tryton-ops-perf-writer", daemon=True)
         thread.start()
@@ -92,6 +99,7 @@ class Writer:
             try:
                 self._poll_activations()
                 self._drain()
+                self._push_metrics()
             except Exception:
                 errors.record("writer")
             self._wake.wait(interval)
@@ -136,23 +144,44 @@ class Writer:
             records = []
             for raw in batch:
                 try:
+                    caches = raw["_collector"].caches
                     record = finish(raw, self.options.n1_threshold, self.fp_key)
+                    self.deltas.observe(record, caches)
                 except Exception:
                     errors.record("finish record")
                     continue
                 records.append(record)
                 self._log_slow(record)
-                for observer in self.observers:
-                    try:
-                        observer(record)
-                    except Exception:
-                        errors.record("observer")
             try:
                 self._get_store().write(records)
                 self.counters.written += len(records)
             except Exception as exc:
                 self.counters.dropped_store += len(records)
                 self._store_failed(exc)
+
+    def _push_metrics(self) -> None:
+        """Add this process's increments (calls, drops, errors) to the store's totals."""
+        if time.monotonic() < self._paused_until:
+            return
+        counters = {
+            ("perf_records_dropped_total", "buffer"): self.counters.dropped_full,
+            ("perf_records_dropped_total", "store"): self.counters.dropped_store,
+            ("perf_store_errors_total", ""): self.counters.store_errors,
+            ("perf_analyzer_errors_total", ""): errors.count,
+        }
+        for (name, reason), value in counters.items():
+            key = f"{name}:{reason}"
+            labels = {"host": HOST, "reason": reason} if reason else {"host": HOST}
+            self.deltas.add(name, labels, value - self._pushed.get(key, 0))
+            self._pushed[key] = value
+        deltas = self.deltas.take()
+        if not deltas:
+            return
+        try:
+            self._get_store().add_metrics(deltas)
+        except Exception as exc:
+            self.deltas.give_back(deltas)
+            self._store_failed(exc)
 
     def _store_failed(self, exc: Exception) -> None:
         self.counters.store_errors += 1
@@ -202,5 +231,7 @@ class Writer:
         try:
             if self._pid == os.getpid() and self.buffer and time.monotonic() < deadline:
                 self._drain()
+            if self._pid == os.getpid():
+                self._push_metrics()
         except Exception:
             errors.record("flush at exit")

@@ -6,10 +6,11 @@ from collections.abc import Iterator
 
 from tryton_ops.admin.doctor.context import Context
 from tryton_ops.admin.doctor.finding import Finding
+from tryton_ops.perf.trytond_conf import custom_cache_class
 
 
 def check(ctx: Context) -> Iterator[Finding]:
-    cache_class = ctx.conf("cache", "class")
+    cache_class = custom_cache_class(ctx.conf("cache", "class"))
     if cache_class or ctx.workers < 2:
         return
     clean_timeout = int(ctx.conf("cache", "clean_timeout", "300") or 300)

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 from tryton_ops.admin.doctor.context import Context
 from tryton_ops.admin.doctor.finding import Finding
+from tryton_ops.perf.trytond_conf import custom_cache_class
 
 
 def pool_mode(uri: str) -> str | None:
@@ -24,7 +25,7 @@ def pool_mode(uri: str) -> str | None:
 
 
 def check(ctx: Context) -> Iterator[Finding]:
-    if ctx.backend != "postgresql" or ctx.conf("cache", "class"):
+    if ctx.backend != "postgresql" or custom_cache_class(ctx.conf("cache", "class")):
         return
     if int(ctx.conf("cache", "clean_timeout", "300") or 300) != 0:
         return
