@@ -310,14 +310,15 @@ def test_not_a_database_is_refused(tmp_path):
     assert (db_dir / "demo.sqlite").read_bytes().startswith(b"this is not")  # left untouched
 
 
-def test_server_failing_to_start_reports_its_log(tmp_path, make_trytond_db, down_after):
+@pytest.mark.parametrize("app_server", ["gunicorn", "uwsgi"])
+def test_server_failing_to_start_reports_its_log(tmp_path, make_trytond_db, down_after, app_server):
     """A module activated in the database is not installed: the workers fail to boot."""
     import sqlite3
 
     db = make_trytond_db("sqlite")
     with sqlite3.connect(db.config.data_dir / "db" / f"{db.name}.sqlite") as conn:
         conn.execute("INSERT INTO ir_module (name, state) VALUES ('ghost', 'activated')")
-    config = write_config(tmp_path, db, workers=1)
+    config = write_config(tmp_path, db, workers=1, app_server=app_server)
     down_after(config)
     result = cli(config, "up", "--detach", timeout=240)
     assert result.returncode == 1
