@@ -1,6 +1,10 @@
 """Tryton's JSON encoding of Python types (`{"__class__": ...}` objects), both ways.
 
 It mirrors `trytond.protocols.jsonrpc` without importing it, so a client needs no trytond.
+
+Datetimes: trytond stores and returns naive datetimes meaning UTC. A naive datetime is sent as
+is; an aware one is converted to UTC first (then sent naive), so no offset is silently dropped.
+Values come back naive (UTC). An aware `time` has no UTC equivalent and is refused.
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ DECODERS = {
 def _encode_default(obj: Any) -> Any:
     # datetime before date: a datetime is also a date
     if isinstance(obj, dt.datetime):
+        if obj.utcoffset() is not None:
+            obj = obj.astimezone(dt.UTC).replace(tzinfo=None)
         return {
             "__class__": "datetime",
             "year": obj.year,
@@ -48,6 +54,8 @@ def _encode_default(obj: Any) -> Any:
     if isinstance(obj, dt.date):
         return {"__class__": "date", "year": obj.year, "month": obj.month, "day": obj.day}
     if isinstance(obj, dt.time):
+        if obj.utcoffset() is not None:
+            raise TypeError("cannot encode a time with a UTC offset for Tryton (naive only)")
         return {
             "__class__": "time",
             "hour": obj.hour,

@@ -1,0 +1,130 @@
+"""Sessions against a real server: login, context, hooks, logout, expiry and re-login, failures."""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+import pytest
+
+from tryton_ops.client import (
+    Client,
+    Forbidden,
+    LoginFailed,
+    SessionExpired,
+    Timeout,
+    TransportError,
+)
+from tryton_ops.testing.processes import free_port
+
+
+def count_requests(session: Client) -> list[str]:
+    """Bodies of the requests the session sends from now on (an httpx event hook)."""
+    seen: list[str] = []
+    session.transport.http.event_hooks["request"].append(
+        lambda request: seen.append(request.content.decode(errors="replace"))
+    )
+    return seen
+
+
+def test_login_context_hooks_and_logout(stack):
+    events = []
+    with Client(stack.url, stack.database.name) as session:
+        session.on_start(lambda s: events.append(("start", s.user_id)))
+        session.on_stop(lambda s: events.append(("stop", s.user_id)))
+        uid = session.login("admin", stack.database.password)
+        assert uid == session.user_id > 0
+        assert session.context["language"] == "en"  # from the user's preferences
+        assert session.context["groups"] is not None
+        assert session._relogin is None  # the password is not kept by default
+        assert session.model("res.user").read([uid], ["login"])[0]["login"] == "admin"
+        token = session.auth
+        session.logout()
+        assert session.auth is None
+    assert events == [("start", uid), ("stop", uid)]
+    with Client(stack.url, stack.database.name) as stale:
+        stale.auth = token  # the token of the session that logged out
+        with pytest.raises(SessionExpired):
+            stale.call("model.res.user.get_preferences", True, {})
+        stale.auth = None
+
+
+def test_wrong_password_and_unknown_method(stack):
+    with Client(stack.url, stack.database.name) as session:
+        with pytest.raises(LoginFailed) as info:
+            session.login("admin", "wrong password")
+        assert info.value.status == 401
+        session.login("admin", stack.database.password)
+        with pytest.raises(Forbidden, match="403"):
+            session.call("model.party.party.no_such_method", [], {})
+
+
+def _expire_on_server(stack, session: Client) -> None:
+    """Delete the session on the server: what an administrator, max_age or a logout does."""
+    other = Client(stack.url, stack.database.name)
+    other.auth = session.auth
+    other.logout()
+    other.transport.close()
+
+
+def test_expired_session_without_relogin_raises(stack, client):
+    _expire_on_server(stack, client)
+    with pytest.raises(SessionExpired, match="401"):
+        client.model("party.party").search([])
+
+
+def test_relogin_after_expiry(stack):
+    with Client(stack.url, stack.database.name) as session:
+        started = []
+        session.on_start(lambda s: started.append(s.auth))
+        session.login("admin", stack.database.password, relogin=True)
+        first = session.auth
+        _expire_on_server(stack, session)
+        sent = count_requests(session)
+        assert session.model("party.party").search_count([]) >= 0
+        assert session.auth != first and session.auth.user_id == first.user_id
+        assert sum('"common.db.login"' in body for body in sent) == 1
+        assert started == [first]  # a re-login keeps the context, hooks ran once
+
+
+def test_connection_refused_is_a_transport_error():
+    session = Client(f"http://127.0.0.1:{free_port()}", "x", timeout=2, retries=1)
+    with session, pytest.raises(TransportError, match="ConnectError"):
+        session.call("common.server.version")
+
+
+class Silent:
+    """A TCP server that accepts connections and never answers: a hung server."""
+
+    def __init__(self):
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.accepted: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.accepted.append(conn)
+
+    def close(self):
+        self.sock.close()
+        for conn in self.accepted:
+            conn.close()
+
+
+def test_timeouts_retry_only_safe_calls():
+    server = Silent()
+    try:
+        with Client(f"http://127.0.0.1:{server.port}", "db", timeout=0.3, retries=2) as session:
+            with pytest.raises(Timeout, match="ReadTimeout"):
+                session.call("model.party.party.search_read", [], 0, 1, None, [], {})
+            assert len(server.accepted) == 3  # read-only: sent again twice
+            with pytest.raises(Timeout):
+                session.call("model.party.party.write", [1], {"name": "x"}, {})
+            assert len(server.accepted) == 4  # a write is never sent twice
+    finally:
+        server.close()
