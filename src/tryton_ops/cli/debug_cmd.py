@@ -32,8 +32,8 @@ def _target_options(func):
             "--login",
             default="admin",
             show_default=True,
-            help="With --url: the administrator to log in as (password from "
-            "$TRYTON_PASSWORD or a prompt).",
+            help="The user to act as (in process: whose eval history is kept); with --url: "
+            "the administrator to log in as (password from $TRYTON_PASSWORD or a prompt).",
         ),
     ]
     for option in reversed(options):
@@ -52,7 +52,16 @@ class Backend:
         if self.url:
             return client.run_remote(self._connect(), action, params)
         config = get_config(self.ctx)
-        return client.run_local(config, action, params, database=self.database)
+        return client.run_local(config, action, params, database=self.database, login=self.login)
+
+    def console(self, commit: bool) -> int:
+        """The interactive console, in process only (one transaction for the session)."""
+        if self.url:
+            raise DebugError(
+                "the console runs in process (on the config's database); with --url give an "
+                "EXPRESSION or -f FILE"
+            )
+        return client.run_console(get_config(self.ctx), self.database, self.login, commit)
 
     def _connect(self):
         if self._connection is None:
@@ -315,16 +324,28 @@ def _print_record(data: dict[str, Any], level: int) -> None:
 @click.option("--commit", is_flag=True, help="Commit the transaction (default: rolled back).")
 @click.option("--timeout", type=click.IntRange(1, 3600), help="Seconds before it is stopped.")
 @click.option("--history", is_flag=True, help="Your latest evaluations instead.")
+@click.option(
+    "--console",
+    "console",
+    is_flag=True,
+    help="Interactive console (the default with no EXPRESSION on a terminal).",
+)
 @_target_options
 @json_option
 @click.pass_context
-def eval_cmd(ctx, expression, path, commit, timeout, history, database, url, login, as_json):
+def eval_cmd(
+    ctx, expression, path, commit, timeout, history, console, database, url, login, as_json
+):
     """Run Python against the database with `pool`, `Transaction`, `get(model)` at hand.
 
     Disabled unless `[debug] eval = true`. The transaction is rolled back unless --commit;
-    print() output, the value of the last expression and any exception are shown.
+    print() output, the value of the last expression and any exception are shown. With no
+    EXPRESSION on a terminal (or --console): an interactive console, one transaction for the
+    session, rolled back on exit unless --commit.
     """
     run = Backend(ctx, database, url, login)
+    if console or (expression is None and path is None and not history and sys.stdin.isatty()):
+        sys.exit(run.console(commit))
     if history:
         rows = run("history", {"limit": 20})
         if as_json:

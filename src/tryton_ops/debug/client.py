@@ -45,10 +45,12 @@ def run_local_many(
 ) -> list[dict[str, Any]]:
     """Serve several requests in one trytond process; raw answers (`ok`, `result`/`error`)."""
     from tryton_ops.config.trytond_conf import trytond_env
+    from tryton_ops.debug.history import history_root
 
     document = {
         "database": database or config.settings.database.name,
         "login": login,
+        "history_dir": str(history_root(config.run_dir)),
         "requests": [r.as_dict() for r in requests],
     }
     try:
@@ -69,6 +71,25 @@ def run_local_many(
         tail = "\n".join(done.stderr.strip().splitlines()[-15:])
         raise DebugError(f"the trytond process failed (exit {done.returncode}):\n{tail}") from None
     return answer["results"]
+
+
+def run_console(config: LoadedConfig, database: str | None, login: str, commit: bool) -> int:
+    """The interactive console in a trytond subprocess on this terminal; its exit code."""
+    import signal
+
+    from tryton_ops.config.trytond_conf import trytond_env
+    from tryton_ops.debug.history import history_root
+
+    argv = [sys.executable, "-m", "tryton_ops.debug.console"]
+    argv += [database or config.settings.database.name, "--login", login]
+    argv += ["--history-dir", str(history_root(config.run_dir))]
+    argv += ["--commit"] if commit else []
+    # Ctrl-C interrupts the statement running in the console, not this waiting parent
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        return subprocess.call(argv, env=trytond_env(config))
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def run_local(config: LoadedConfig, action: str, params: dict[str, Any], **kwargs: Any) -> Any:

@@ -11,6 +11,7 @@ from typing import Any
 
 from tryton_ops.debug import introspect, pysonfmt, records, sources
 from tryton_ops.debug.errors import DebugError
+from tryton_ops.debug.history import LocalHistory
 
 HISTORY_MODEL = "ops.debug.eval"
 
@@ -140,19 +141,24 @@ def evaluate(
     return out
 
 
-def log_eval(pool, code: str, result: dict[str, Any]) -> None:
-    """Append to the per-user history when the ops_debug module is activated."""
+def log_eval(pool, code: str, result: dict[str, Any], local: LocalHistory | None = None) -> None:
+    """Append to the per-user history: in the database when ops_debug is activated, else in
+    the `local` file store (in-process evaluations), else nowhere."""
     try:
         History = pool.get(HISTORY_MODEL)
     except KeyError:
+        if local is not None:
+            local.append(code, result)
         return
     History.log(code, result)
 
 
-def history(pool, limit: int = 20) -> list[dict[str, Any]]:
+def history(pool, limit: int = 20, local: LocalHistory | None = None) -> list[dict[str, Any]]:
     try:
         History = pool.get(HISTORY_MODEL)
     except KeyError:
+        if local is not None:
+            return local.recent(int(limit))
         raise DebugError("history needs the ops_debug module activated in this database") from None
     return History.recent(int(limit))
 
