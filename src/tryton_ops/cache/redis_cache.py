@@ -2,7 +2,7 @@
 
 Selected with `[cache] class = tryton_ops.cache.RedisCache`. trytond imports this module
 while `trytond.cache` is only partly initialised, so at top level only `MemoryCache`,
-`immutable`, `trytond.config`, `trytond.pool` and `trytond.transaction` are imported; nothing
+`trytond.cache` itself, `trytond.config`, `trytond.pool` and `trytond.transaction` are imported; nothing
 connects or starts a thread before the first transaction.
 
 Correctness rests on per-(database, cache) generation counters kept in Redis and read once
@@ -20,8 +20,9 @@ import time
 import uuid
 from weakref import WeakKeyDictionary
 
+from trytond import cache as trytond_cache
 from trytond import config
-from trytond.cache import MemoryCache, immutable
+from trytond.cache import MemoryCache
 from trytond.pool import Pool
 from trytond.transaction import Transaction
 
@@ -234,7 +235,9 @@ class RedisCache(MemoryCache):
         key = self._key(key)
         transaction = Transaction()
         try:
-            value = immutable(value)
+            # Looked up at call time, as MemoryCache does, so that the accelerator
+            # `view_cache` (which replaces trytond.cache.immutable) applies here too.
+            value = trytond_cache.immutable(value)
         except TypeError:
             return value
         expire = time.time() + self.duration.total_seconds() if self.duration else None

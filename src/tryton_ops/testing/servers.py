@@ -125,13 +125,25 @@ class PostgresServer(ManagedProcess):
 
 
 class RedisServer(ManagedProcess):
-    """A private Redis with no persistence; also listens on a unix socket."""
+    """A private Redis with no persistence; also listens on a unix socket.
 
-    def __init__(self, base: Path | None = None, port: int | None = None, password: str = ""):
+    With `tls=True` it also listens with TLS on `tls_port`, with a self-signed certificate
+    whose file is `ca_file` (what a client must trust).
+    """
+
+    def __init__(
+        self,
+        base: Path | None = None,
+        port: int | None = None,
+        password: str = "",
+        tls: bool = False,
+    ):
         self.base = base or private_dir("redis")
         self.port = port or free_port()
         self.password = password
         self.socket_path = self.base / "redis.sock"
+        self.tls_port = free_port() if tls else None
+        self.ca_file = self.base / "redis-cert.pem"
         argv = [
             find_binary("redis-server", ("/usr/bin/redis-server",)),
             "--port", str(self.port),
@@ -144,6 +156,8 @@ class RedisServer(ManagedProcess):
         ]  # fmt: skip
         if password:
             argv += ["--requirepass", password]
+        if tls:
+            argv += self._tls_arguments()
         super().__init__(
             name="redis", argv=argv, ready=self._pings, log_path=self.base / "redis.log"
         )
@@ -157,6 +171,26 @@ class RedisServer(ManagedProcess):
     def unix_uri(self) -> str:
         auth = f":{self.password}@" if self.password else ""
         return f"unix://{auth}{self.socket_path}"
+
+    @property
+    def tls_uri(self) -> str:
+        if self.tls_port is None:
+            raise RuntimeError("this Redis was started without tls=True")
+        auth = f":{self.password}@" if self.password else ""
+        return f"rediss://{auth}{HOST}:{self.tls_port}/0"
+
+    def _tls_arguments(self) -> list[str]:
+        from tryton_ops.deploy.certificates import write_self_signed
+
+        key_file = self.base / "redis-key.pem"
+        write_self_signed(self.ca_file, key_file, HOST)
+        return [
+            "--tls-port", str(self.tls_port),
+            "--tls-cert-file", str(self.ca_file),
+            "--tls-key-file", str(key_file),
+            "--tls-ca-cert-file", str(self.ca_file),
+            "--tls-auth-clients", "no",
+        ]  # fmt: skip
 
     def client(self):
         import redis

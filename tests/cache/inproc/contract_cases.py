@@ -86,6 +86,27 @@ class Contract(unittest.TestCase):
             self.assertIsInstance(cache.get("dict"), MappingProxyType)
             self.assertEqual(cache.get("set"), frozenset({1}))
 
+    def test_value_embedding_a_cached_value(self):
+        """Stock immutable() cannot copy a MappingProxyType: such a value is returned, not
+        stored (as MemoryCache does); with the accelerator view_cache it is stored in both
+        levels, because RedisCache uses trytond.cache.immutable as patched."""
+        from tryton_ops.accel import view_cache
+
+        nested = {"sub": MappingProxyType({"a": 1})}
+        with start():
+            self.assertEqual(cache.set("nested", nested)["sub"]["a"], 1)
+            self.assertIsNone(cache.get("nested"))
+        view_cache.apply()
+        try:
+            with start():
+                cache.set("nested", nested)
+                self.assertEqual(cache.get("nested")["sub"], {"a": 1})
+            forget_l1()
+            with start():
+                self.assertEqual(cache.get("nested")["sub"]["a"], 1)
+        finally:
+            trytond.cache.immutable = trytond.cache.immutable.__wrapped__
+
     def test_mutating_the_original_does_not_change_the_cache(self):
         with start():
             value = ["a"]

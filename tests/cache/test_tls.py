@@ -1,0 +1,71 @@
+"""RedisCache over TLS (`rediss://`), against a private Redis with a self-signed certificate."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tryton_ops.cache.store import RedisStore, StoreSettings, StoreUnavailable
+from tryton_ops.config.trytond_conf import trytond_env
+
+from .test_contract import CASES, cache_config
+
+
+@pytest.fixture
+def tls_redis(redis_factory):
+    return redis_factory(tls=True)
+
+
+def settings(uri: str, ca_file: str | None) -> StoreSettings:
+    return StoreSettings(
+        uri=uri,
+        prefix="t",
+        ttl=60,
+        socket_timeout=0.5,
+        connect_timeout=0.5,
+        cooldown=0.1,
+        lease=1.0,
+        max_value_size=1024,
+        tls_ca_file=ca_file,
+    )
+
+
+def test_store_talks_tls_when_the_certificate_is_trusted(tls_redis):
+    store = RedisStore(settings(tls_redis.tls_uri, str(tls_redis.ca_file)))
+    first = store.sync("db", None, None)
+    store.bump("db", frozenset({"c"}), "token", "pre")
+    store.bump("db", frozenset({"c"}), "token", "post")
+    after = store.sync("db", first.epoch, first.version)
+    assert after.epoch == first.epoch
+    assert after.gens["c"] == 2
+    key = store.value_key("db", after.epoch, "c", 2, "digest")
+    store.set_value(key, b"value", 10_000)
+    assert store.get_value(key) == b"value"
+    # the plain port of the same server sees what went over TLS
+    assert tls_redis.client().get(key) == b"value"
+
+
+def test_untrusted_certificate_is_unavailable_not_a_crash(tls_redis):
+    store = RedisStore(settings(tls_redis.tls_uri, None))  # system CAs: self-signed refused
+    began = time.monotonic()
+    with pytest.raises(StoreUnavailable):
+        store.sync("db", None, None)
+    assert time.monotonic() - began < 5
+    with pytest.raises(StoreUnavailable):  # the breaker answers at once
+        store.get_value("any")
+
+
+def test_contract_over_tls(make_trytond_db, tls_redis):
+    database = make_trytond_db("sqlite")
+    config = cache_config(
+        database, tls_redis, redis_uri=tls_redis.tls_uri, tls_ca_file=str(tls_redis.ca_file)
+    )
+    env = trytond_env(config, OPS_TEST_DB=database.name, OPS_TEST_REDIS_PID=str(tls_redis.pid))
+    proc = subprocess.run(
+        [sys.executable, str(CASES)], env=env, capture_output=True, text=True, timeout=240
+    )
+    assert proc.returncode == 0, proc.stderr[-6000:]
+    assert " ... ok" in proc.stderr
