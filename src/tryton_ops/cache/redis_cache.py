@@ -1,9 +1,9 @@
 """`RedisCache`: trytond's cache with an in-process L1 in front of a shared Redis L2.
 
 Selected with `[cache] class = tryton_ops.cache.RedisCache`. trytond imports this module
-while `trytond.cache` is only partly initialised, so at top level only `MemoryCache`,
-`trytond.cache` itself, `trytond.config`, `trytond.pool` and `trytond.transaction` are imported; nothing
-connects or starts a thread before the first transaction.
+while `trytond.cache` is only partly initialised, so at top level only `MemoryCache`, the
+`trytond.cache` module itself, `trytond.config`, `trytond.pool` and `trytond.transaction` are
+imported; nothing connects or starts a thread before the first transaction.
 
 Correctness rests on per-(database, cache) generation counters kept in Redis and read once
 per transaction (`sync`); every value, in L1 and L2, is tagged with the generation it was
