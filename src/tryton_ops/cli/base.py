@@ -15,6 +15,7 @@ from tryton_ops.debug.errors import DebugError
 from tryton_ops.deploy.local_stack import StackError
 from tryton_ops.deploy.render import RenderError
 from tryton_ops.perf.errors import PerfError
+from tryton_ops.sessions.errors import SessionsError
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -29,7 +30,15 @@ class TrytonOpsGroup(click.Group):
         except ConfigError as exc:
             click.secho(f"error: {exc}", fg="red", err=True)
             sys.exit(EXIT_USAGE)
-        except (StackError, RenderError, DatabaseError, PerfError, CacheError, DebugError) as exc:
+        except (
+            StackError,
+            RenderError,
+            DatabaseError,
+            PerfError,
+            CacheError,
+            DebugError,
+            SessionsError,
+        ) as exc:
             click.secho(f"error: {exc}", fg="red", err=True)
             sys.exit(EXIT_FAILED)
 

@@ -211,6 +211,28 @@ class Cache(Section):
     )
 
 
+class Sessions(Section):
+    """Where sessions live: trytond's ir_session table, or Redis (docs/sessions.md)."""
+
+    store: Literal["database", "redis"] = Field(
+        "database", description="redis: the ops_session module keeps sessions in Redis"
+    )
+    redis_uri: RedisURI | None = Field(None, description="default: [redis] uri")
+    key_prefix: Annotated[str, AfterValidator(_check_key_prefix)] = "tryton"
+    exclusive: bool = Field(False, description="a new login ends the user's other sessions")
+    audit: bool = Field(True, description="per-user daily counters of logins, calls, logouts")
+    audit_days: int = Field(30, ge=1, le=3660, description="days the counters are kept")
+    max_age: int | None = Field(
+        None, ge=1, description="trytond [session] max_age: seconds a session lives"
+    )
+    timeout: int | None = Field(
+        None, ge=1, description="trytond [session] timeout: idle seconds for fresh sessions"
+    )
+    redis_timeout: float = Field(0.5, gt=0, le=30, description="seconds per Redis command")
+    connect_timeout: float = Field(0.5, gt=0, le=30)
+    tls_ca_file: Path | None = Field(None, description="CA bundle for rediss:// URIs")
+
+
 def _check_network(value: str) -> str:
     try:
         ipaddress.ip_network(value, strict=False)
@@ -280,6 +302,7 @@ class Settings(Section):
     redis: Redis = Field(default_factory=Redis)
     server: Server = Field(default_factory=Server)
     cache: Cache = Field(default_factory=Cache)
+    sessions: Sessions = Field(default_factory=Sessions)
     accel: Accel = Field(default_factory=Accel)
     perf: Perf = Field(default_factory=Perf)
     front: Front = Field(default_factory=Front)

@@ -19,6 +19,7 @@ CONTRIBUTORS: tuple[str, ...] = (
     "tryton_ops.cache.trytond_conf:contribute",
     "tryton_ops.accel.trytond_conf:contribute",
     "tryton_ops.debug.trytond_conf:contribute",
+    "tryton_ops.sessions.trytond_conf:contribute",
     "tryton_ops.perf.trytond_conf:contribute",  # last: its middleware is outermost
 )
 

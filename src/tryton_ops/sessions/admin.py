@@ -1,0 +1,84 @@
+"""`tryton-ops sessions list | kill`: the operator's view of the Redis sessions.
+
+Users are named by login and resolved to ids in the database (ids differ between databases).
+"""
+
+from __future__ import annotations
+
+import configparser
+import contextlib
+import time
+from collections.abc import Iterator
+
+from tryton_ops.admin import sql
+from tryton_ops.config import LoadedConfig
+from tryton_ops.sessions.errors import SessionsError, StoreUnavailable
+from tryton_ops.sessions.options import SECTION, SessionOptions
+from tryton_ops.sessions.service import SessionService
+from tryton_ops.sessions.store import COUNTERS, SessionStore, today
+from tryton_ops.sessions.trytond_conf import contribute
+
+
+def options(config: LoadedConfig) -> SessionOptions:
+    """The options the trytond processes of this deployment get."""
+    parser = configparser.ConfigParser(interpolation=None)
+    contribute(config, parser)
+    found = SessionOptions.parse(lambda option: parser.get(SECTION, option, fallback=None))
+    if found is None:
+        raise SessionsError(
+            "sessions.store is 'database': sessions are trytond's ir_session rows, "
+            'not in Redis (set sessions.store = "redis", see docs/sessions.md)'
+        )
+    return found
+
+
+@contextlib.contextmanager
+def _service(config: LoadedConfig) -> Iterator[SessionService]:
+    store = SessionStore(options(config))
+    try:
+        yield SessionService(store)
+    except StoreUnavailable as exc:
+        raise SessionsError(f"the sessions' Redis is unreachable: {exc}") from None
+    finally:
+        store.close()
+
+
+def _logins(config: LoadedConfig, database: str) -> dict[int, str]:
+    with sql.connect(config, database) as session:
+        return {int(uid): login for uid, login in session.execute("SELECT id, login FROM res_user")}
+
+
+def list_sessions(config: LoadedConfig, database: str | None = None) -> list[dict]:
+    """One row per user with live sessions or activity today (UTC)."""
+    database = database or config.settings.database.name
+    logins = _logins(config, database)
+    with _service(config) as service:
+        store = service.store
+        live = store.sessions_of(database, store.users(database))
+        counters = store.audit(database, today())
+    rows = []
+    for uid in sorted(set(live) | set(counters)):
+        records = live.get(uid, [])
+        rows.append(
+            {
+                "login": logins.get(uid, f"#{uid}"),
+                "uid": uid,
+                "sessions": len(records),
+                "addresses": sorted({r.ip or "-" for r in records}),
+                "newest_login": max((r.created for r in records), default=None),
+                "last_activity": max((r.last for r in records), default=None),
+                "today": counters.get(uid, dict.fromkeys(COUNTERS, 0)),
+            }
+        )
+    return rows
+
+
+def kill(config: LoadedConfig, login: str, database: str | None = None) -> dict:
+    """End every session of `login`; the user logs in again on the next call."""
+    database = database or config.settings.database.name
+    uids = [uid for uid, name in _logins(config, database).items() if name == login]
+    if not uids:
+        raise SessionsError(f"no user with login {login!r} in database {database!r}")
+    with _service(config) as service:
+        ended = service.clear(database, uids)
+    return {"database": database, "login": login, "uid": uids[0], "ended": ended, "at": time.time()}
