@@ -93,7 +93,7 @@ def assert_golden(out: Path, relative: str, base: Path, folder: Path = GOLDEN) -
     actual = normalise((out / relative).read_text(), base)
     golden = folder / relative.replace("/", "__")
     if os.environ.get("UPDATE_GOLDEN"):
-        golden.parent.mkdir(exist_ok=True)
+        golden.parent.mkdir(parents=True, exist_ok=True)
         golden.write_text(actual)
     assert actual == golden.read_text(), f"{relative} differs from {golden}"
 

@@ -37,16 +37,30 @@ def deploy_group() -> None:
     help="Install from the wheels in DIR (relative to --out, the build context) instead of "
     "a package index.",
 )
+@click.option(
+    "--host",
+    "host",
+    default=None,
+    metavar="NAME",
+    help="Render for this host of [hosts] (multi-host deployments).",
+)
 @json_option
 @click.pass_context
 def render_cmd(
-    ctx: click.Context, out: Path | None, base_image: str, wheels: str | None, as_json: bool
+    ctx: click.Context,
+    out: Path | None,
+    base_image: str,
+    wheels: str | None,
+    host: str | None,
+    as_json: bool,
 ) -> None:
-    """Write trytond.conf, gunicorn, nginx (checked with nginx -t), supervisord, systemd units,
-    a Containerfile and a compose file. Files that did not change are not rewritten."""
+    """Write trytond.conf, gunicorn or uWSGI, nginx (checked with nginx -t), supervisord,
+    systemd units, a Containerfile and a compose file; with --host, what that host needs.
+    Files that did not change are not rewritten."""
     config = get_config(ctx)
-    out = out or Path(f"deploy-{config.settings.name}")
-    results = render(config, out, base_image, wheels)
+    default = f"deploy-{config.settings.name}" + (f"-{host}" if host else "")
+    out = out or Path(default)
+    results = render(config, out, base_image, wheels, host)
     if as_json:
         emit_json([{"path": str(r.path), "changed": r.changed} for r in results])
         return

@@ -12,7 +12,15 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,62}$")
 
@@ -293,6 +301,31 @@ class Debug(Section):
     eval_timeout: int = Field(30, ge=1, le=3600, description="seconds before evaluation stops")
 
 
+def _check_address(value: str) -> str:
+    try:
+        ipaddress.ip_address(value)
+        return value
+    except ValueError:
+        pass
+    label = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    if not re.fullmatch(rf"{label}(\.{label})*", value) or len(value) > 253:
+        raise ValueError("must be an IP address or a host name, without a port, e.g. 10.0.0.11")
+    return value
+
+
+Address = Annotated[str, AfterValidator(_check_address)]
+HostRole = Literal["app", "front", "db", "redis", "cron", "queue", "bus"]
+
+
+class Host(Section):
+    """One machine of a multi-host deployment (`tryton-ops deploy render --host NAME`)."""
+
+    address: Address = Field(description="private address the other hosts reach it at")
+    roles: list[HostRole] = Field(default_factory=lambda: ["app"], min_length=1)
+    workers: int | None = Field(None, ge=1, le=256, description="app: default server.workers")
+    threads: int | None = Field(None, ge=1, le=64, description="app: default server.threads")
+
+
 class Settings(Section):
     """The whole deployment."""
 
@@ -310,6 +343,19 @@ class Settings(Section):
     bus: Bus = Field(default_factory=Bus)
     queue: Queue = Field(default_factory=Queue)
     debug: Debug = Field(default_factory=Debug)
+    # last: its check reads the sections above
+    hosts: dict[Name, Host] = Field(
+        default_factory=dict, description="several machines (docs/deploy.md); none: this one"
+    )
+
+    @field_validator("hosts")
+    @classmethod
+    def _hosts_consistent(cls, hosts: dict[str, Host], info: ValidationInfo) -> dict[str, Host]:
+        if hosts:
+            from tryton_ops.deploy.hosts import check_hosts
+
+            check_hosts(hosts, info.data)
+        return hosts
 
     @model_validator(mode="after")
     def _bus_needs_postgresql(self) -> Settings:

@@ -151,6 +151,11 @@ def _set_parent_death_signal() -> None:
 
 def preflight(config: LoadedConfig) -> None:
     """Refuse early, with a clear reason, what would make the start fail."""
+    if config.settings.hosts:
+        raise StackError(
+            "tryton-ops.toml describes several hosts ([hosts]) and `up` runs everything on this "
+            "machine; render each host's files with `tryton-ops deploy render --host NAME`"
+        )
     if (state := running(config)) is not None:
         raise StackError(
             f"deployment {config.settings.name!r} is already running (pid {state.pid}, "

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tryton_ops.config import LoadedConfig
+from tryton_ops.deploy.hosts import app_upstreams
 
 # tryton-ops' own HTTP paths (metrics, health, admin RPC helpers) live under /-/
 ADMIN_PREFIX = "/-/"
@@ -39,6 +40,9 @@ def render_nginx_conf(config: LoadedConfig) -> str:
     timeout = settings.server.timeout + 5
     logs = config.run_dir / "logs"
     allowed = "\n".join(f"        {network} 1;" for network in front.allowed_networks)
+    upstreams = "\n".join(
+        f"        server {netloc} max_fails=1 fail_timeout=5s;" for netloc in app_upstreams(config)
+    )
     locations = _locations(timeout, "tryton_bus" if settings.bus.enabled else "tryton")
     bus_upstream = (
         f"""
@@ -131,7 +135,7 @@ http {{
 
     upstream tryton {{
         least_conn;
-        server {settings.server.listen} max_fails=1 fail_timeout=5s;
+{upstreams}
         keepalive 32;
     }}
 {bus_upstream}{servers}

@@ -11,8 +11,16 @@ from tryton_ops.config import LoadedConfig, render_trytond_conf
 from tryton_ops.config.loader import sample_text
 from tryton_ops.deploy.container import render_compose, render_containerfile
 from tryton_ops.deploy.gunicorn_conf import render_gunicorn_conf
+from tryton_ops.deploy.hosts import (
+    get_host,
+    host_config,
+    render_pg_hba,
+    render_redis_conf,
+    runs_program,
+    runs_trytond,
+)
 from tryton_ops.deploy.nginx_conf import ensure_certificate, render_nginx_conf
-from tryton_ops.deploy.programs import front_enabled, nginx_binary, programs, uses_gunicorn
+from tryton_ops.deploy.programs import Program, front_enabled, nginx_binary, programs
 from tryton_ops.deploy.supervisor_conf import render_supervisor_conf
 from tryton_ops.deploy.systemd_units import render_unit, unit_name
 from tryton_ops.deploy.uwsgi_conf import render_uwsgi_ini
@@ -29,28 +37,68 @@ class Rendered:
 
 
 # they may hold database or Redis passwords
-PRIVATE = {"trytond.conf", "supervisord.conf", "tryton-ops.toml"}
+PRIVATE = {"trytond.conf", "supervisord.conf", "tryton-ops.toml", "redis.conf"}
 
 
 def render_files(
-    config: LoadedConfig, out: Path, base_image: str, wheels: str | None = None
+    config: LoadedConfig,
+    out: Path,
+    base_image: str,
+    wheels: str | None = None,
+    host: str | None = None,
 ) -> dict[str, str]:
-    """Relative path -> content, for the host described by `config`."""
+    """Relative path -> content: for this machine, or for `host` of a multi-host deployment."""
+    if host is not None:
+        return _host_files(config, host, out)
+    if config.settings.hosts:
+        raise RenderError(
+            "tryton-ops.toml describes several hosts: render one with --host NAME (known hosts: "
+            f"{', '.join(sorted(config.settings.hosts))})"
+        )
     found = programs(config, conf_dir=out.absolute())
     files = {
         "trytond.conf": render_trytond_conf(config),
-        "supervisord.conf": render_supervisor_conf(config, found, {}),
+        **_server_files(config, app=True, bus=config.settings.bus.enabled),
         "Containerfile": render_containerfile(config, base_image, wheels),
         "compose.yaml": render_compose(config),
         # the Containerfile copies it into the image
         "tryton-ops.toml": _source_config(config),
     }
-    if uses_gunicorn(config):
-        files["gunicorn.conf.py"] = render_gunicorn_conf(config)
-    if config.settings.server.app_server == "uwsgi":
-        files["uwsgi.ini"] = render_uwsgi_ini(config)
     if front_enabled(config):
         files["nginx.conf"] = render_nginx_conf(config)
+    return {**files, **_supervision_files(config, found)}
+
+
+def _host_files(config: LoadedConfig, name: str, out: Path) -> dict[str, str]:
+    host = get_host(config, name)
+    config = host_config(config, name)
+    found = [p for p in programs(config, conf_dir=out.absolute()) if runs_program(host, p.name)]
+    files = _supervision_files(config, found) if found else {}
+    if runs_trytond(host):
+        files["trytond.conf"] = render_trytond_conf(config)
+        files.update(_server_files(config, app="app" in host.roles, bus="bus" in host.roles))
+    if "front" in host.roles:
+        files["nginx.conf"] = render_nginx_conf(config)
+    if "db" in host.roles:
+        files["pg_hba.conf"] = render_pg_hba(config)
+    if "redis" in host.roles:
+        files["redis.conf"] = render_redis_conf(config, host)
+    return files
+
+
+def _server_files(config: LoadedConfig, app: bool, bus: bool) -> dict[str, str]:
+    """The app server's config (gunicorn or uWSGI); gunicorn's also when the bus runs here."""
+    files = {}
+    uwsgi = config.settings.server.app_server == "uwsgi"
+    if (app and not uwsgi) or bus:
+        files["gunicorn.conf.py"] = render_gunicorn_conf(config)
+    if app and uwsgi:
+        files["uwsgi.ini"] = render_uwsgi_ini(config)
+    return files
+
+
+def _supervision_files(config: LoadedConfig, found: list[Program]) -> dict[str, str]:
+    files = {"supervisord.conf": render_supervisor_conf(config, found, {})}
     for program in found:
         files[f"systemd/{unit_name(config, program)}"] = render_unit(config, program)
     return files
@@ -98,9 +146,14 @@ def validate_nginx(config: LoadedConfig, conf: Path) -> None:
 
 
 def render(
-    config: LoadedConfig, out: Path, base_image: str, wheels: str | None = None
+    config: LoadedConfig,
+    out: Path,
+    base_image: str,
+    wheels: str | None = None,
+    host: str | None = None,
 ) -> list[Rendered]:
-    results = write_files(render_files(config, out, base_image, wheels), out)
-    if front_enabled(config):
-        validate_nginx(config, out / "nginx.conf")
+    files = render_files(config, out, base_image, wheels, host)
+    results = write_files(files, out)
+    if "nginx.conf" in files:
+        validate_nginx(config if host is None else host_config(config, host), out / "nginx.conf")
     return results

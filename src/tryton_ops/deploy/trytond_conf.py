@@ -10,7 +10,7 @@ from tryton_ops.config import LoadedConfig
 def contribute(config: LoadedConfig, parser: configparser.ConfigParser) -> None:
     from tryton_ops.deploy.programs import front_enabled
 
-    if front_enabled(config):
+    if front_enabled(config) or config.settings.hosts:
         # sessions are bound to the client address: trust exactly one proxy, nginx
         parser["web"]["num_proxies"] = "1"
     if config.settings.bus.enabled:

@@ -1,0 +1,13 @@
+# Rendered by tryton-ops from {BASE}/tryton-ops.toml; edit that file, not this one.
+bind = ['10.0.0.12:8000']
+workers = 2
+threads = 4
+worker_class = 'gthread'
+timeout = 90
+graceful_timeout = 10
+pidfile = '{BASE}/run/gunicorn.pid'
+errorlog = '{BASE}/run/logs/server.log'
+accesslog = '{BASE}/run/logs/access.log'
+capture_output = True
+loglevel = 'info'
+proc_name = 'tryton-ops:erp'
