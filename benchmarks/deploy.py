@@ -1,15 +1,16 @@
 """Deployment shapes side by side: stock `trytond` vs gunicorn (1, 2, 4 workers) directly vs the
-same behind nginx, on PostgreSQL, in one run.
+same behind nginx, on PostgreSQL, in one run; uWSGI beside gunicorn with `--app-servers`.
 
     .venv/8.2/bin/python benchmarks/deploy.py [--seconds 5] [--clients 1,8,32]
-        [--workers 1,2,4] [--parties 100]
+        [--workers 1,2,4] [--parties 100] [--app-servers gunicorn,uwsgi]
 
 One private PostgreSQL and one `party` database (`--parties` parties). Servers, one at a time:
 - `stock`: trytond's own server (`trytond -c trytond.conf -d DB`: one process, werkzeug threads);
 - `gunicorn-N`: the local stack (`local_stack.start`, supervisord, `tryton_ops.deploy.wsgi:app`)
   with N sync workers and nginx in front (front on, rate limits raised out of the way), measured
   on gunicorn's own port (`gunicorn-N`) and through nginx (`gunicorn-N+nginx`): both paths hit
-  the very same workers.
+  the very same workers. `uwsgi-N` and `uwsgi-N+nginx`: the same with `server.app_server =
+  "uwsgi"`.
 
 Workload: `search_read` of 80 parties with 4 fields (name, code, lang, active), and
 `fields_view_get` of the party form.
@@ -236,14 +237,15 @@ def start_stock(database: TestDatabase, base: Path) -> ManagedProcess:
     return server.start()
 
 
-def start_gunicorn(database: TestDatabase, workers: int) -> TestStack:
+def start_app_server(database: TestDatabase, app_server: str, workers: int) -> TestStack:
     front = {
         "enabled": "on",
         "listen": f"127.0.0.1:{free_port()}",
         "rpc_rate_per_second": 1_000_000,  # the benchmark is one address: no rate limits
         "login_rate_per_minute": 100_000,
     }
-    return TestStack(database, workers=workers, front=front).start()
+    server = {"app_server": app_server}
+    return TestStack(database, workers=workers, front=front, server=server).start()
 
 
 # --- report ---------------------------------------------------------------------------------
@@ -269,20 +271,20 @@ def print_cell(cell: Cell, stock: Cell | None, ceiling: float | None) -> None:
 
 
 def references(cells: list[Cell]) -> dict[str, Cell]:
-    """Per operation, the gunicorn cell with the lowest machine CPU per call."""
+    """Per operation, the app server cell with the lowest machine CPU per call."""
     found: dict[str, Cell] = {}
     for cell in cells:
-        if cell.setup.startswith("gunicorn") and cell.calls:
+        if cell.setup != "stock" and cell.calls:
             best = found.get(cell.operation)
             if best is None or cell.machine_ms < best.machine_ms:
                 found[cell.operation] = cell
     return found
 
 
-def summarize(cells: list[Cell], workers: Iterable[int], clients: list[int]) -> None:
+def summarize(cells: list[Cell], servers: Iterable[str], clients: list[int]) -> None:
     by_key = {(c.setup, c.operation, c.clients): c for c in cells}
     print("\nCPU ms per call = CPU seconds of the role over the cell / calls served.")
-    print("ceiling = cores / lowest machine CPU per call of any gunicorn cell.\n")
+    print("ceiling = cores / lowest machine CPU per call of any app server cell.\n")
     refs = references(cells)
     for operation in OPERATIONS:
         ref = refs.get(operation)
@@ -296,7 +298,7 @@ def summarize(cells: list[Cell], workers: Iterable[int], clients: list[int]) -> 
             f"ceiling {CORES} cores / "
             f"{ref.machine_ms:.2f} ms = {ceiling:.0f} req/s"
         )
-        for setup in ["stock"] + [f"gunicorn-{w}{s}" for w in workers for s in ("", "+nginx")]:
+        for setup in ["stock", *servers]:
             row = [by_key.get((setup, operation, n)) for n in clients]
             best = max((c for c in row if c), key=lambda c: c.rate, default=None)
             if best is None:
@@ -352,9 +354,11 @@ def main() -> None:
     parser.add_argument("--clients", default="1,8,32")
     parser.add_argument("--workers", default="1,2,4")
     parser.add_argument("--parties", type=int, default=100)
+    parser.add_argument("--app-servers", default="gunicorn", help="gunicorn, uwsgi or both")
     args = parser.parse_args()
     clients = [int(n) for n in args.clients.split(",")]
     workers = [int(n) for n in args.workers.split(",")]
+    app_servers = args.app_servers.split(",")
 
     base = Path(tempfile.mkdtemp(prefix="deploy-bench-"))
     postgres = PostgresServer().start()
@@ -390,8 +394,9 @@ def main() -> None:
                 ),
             )
         ]
-        for count in workers:  # every server runs for the whole run; idle ones cost nothing
-            stack = start_gunicorn(database, count)
+        # every server runs for the whole run; idle ones cost nothing
+        for app_server, count in ((a, w) for w in workers for a in app_servers):
+            stack = start_app_server(database, app_server, count)
             stacks.append(stack)
             supervisor = psutil.Process(stack.state.pid)
             app = {"app": lambda s=supervisor: _named(s, ("nginx",), exclude=True)}
@@ -399,14 +404,14 @@ def main() -> None:
             direct_url = local_stack.server_url(stack.config)
             setups.append(
                 (
-                    f"gunicorn-{count}",
+                    f"{app_server}-{count}",
                     [clone(s, direct_url) for s in sessions],
                     CPUProbe(app | common),
                 )
             )
             setups.append(
                 (
-                    f"gunicorn-{count}+nginx",
+                    f"{app_server}-{count}+nginx",
                     [clone(s, stack.url) for s in sessions],
                     CPUProbe(app | front | common),
                 )
@@ -439,7 +444,7 @@ def main() -> None:
             ref = refs.get(cell.operation)
             ceiling = CORES * 1000 / ref.machine_ms if ref else None
             print_cell(cell, stock_cells.get((cell.operation, cell.clients)), ceiling)
-        summarize(cells, workers, clients)
+        summarize(cells, [name for name, _, _ in setups[1:]], clients)
         print(f"\ntotal run time {time.monotonic() - started_run:.0f} s")
     finally:
         for stack in stacks:
