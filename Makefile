@@ -15,7 +15,8 @@ venv-%: .venv/%/.installed
 .venv/%/.installed: pyproject.toml
 	$(PYTHON) -m venv .venv/$*
 	.venv/$*/bin/pip install -q --upgrade pip
-	.venv/$*/bin/pip install -q -e ".[test]" "trytond~=$*.0" "trytond_party~=$*.0"
+	.venv/$*/bin/pip install -q -e ".[test]" "trytond~=$*.0" "trytond_party~=$*.0" \
+		"trytond_company~=$*.0" "trytond_currency~=$*.0" "trytond_product~=$*.0"
 	touch $@
 
 # The embedded default: SQLite, the party module and 300 demo parties.
