@@ -9,6 +9,7 @@ the RPC opens (session check, the call itself, retries, session reset) are count
 from __future__ import annotations
 
 import contextvars
+import sys
 from time import perf_counter
 
 from tryton_ops.perf.stack import app_stack
@@ -35,8 +36,10 @@ class Collector:
         "started",
         "statements",
         "stats",
+        "track_user",
         "transactions",
         "truncated",
+        "user",
     )
 
     def __init__(
@@ -64,11 +67,16 @@ class Collector:
         self.caches: dict[str, list[int]] = {}
         # full capture with [perf] profile: the finished pyinstrument session, or why none
         self.profile = None
+        # REST calls: no session names the user; the SQL they run tells it (`note_user`)
+        self.track_user = False
+        self.user: int | None = None
 
     def on_connection(self) -> None:
         self.transactions += 1
 
     def on_sql(self, sql: str, started: float, elapsed: float, rows: int) -> None:
+        if self.track_user:
+            self.note_user()
         self.sql_count += 1
         self.sql_time += elapsed
         entry = self.stats.get(sql)
@@ -88,6 +96,13 @@ class Collector:
             if stack is None and elapsed >= self.stack_s:
                 stack = app_stack(3)
             self.statements.append((started - self.started, elapsed, sql, rows, stack))
+
+    def note_user(self) -> None:
+        """The user of the current trytond transaction, if any (read only: never start one)."""
+        module = sys.modules.get("trytond.transaction")
+        transactions = module.Transaction._local.transactions if module is not None else ()
+        if transactions and transactions[-1].user:
+            self.user = transactions[-1].user
 
     def on_cache(self, name: str, hit: bool) -> None:
         entry = self.caches.get(name)

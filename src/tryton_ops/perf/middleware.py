@@ -30,6 +30,7 @@ from tryton_ops.perf.writer import HOST, Writer
 
 HEADER = "RPC-Method"
 _HEADER_SAFE = re.compile(r"[^A-Za-z0-9._-]")
+_REST_NAME = re.compile(r"[A-Za-z0-9_.]{1,100}")
 MAX_FP_BODY = 64 * 1024
 
 _ids = itertools.count(1)
@@ -114,7 +115,7 @@ class PerfMiddleware:
         def start(status, headers, exc_info=None):
             try:
                 status_box[0] = int(status[:3])
-                method = _rpc_method(environ)
+                method = _rpc_method(environ)  # REST: nginx logs the path already
                 if method:
                     headers.append((HEADER, _method_header(method)))
             except Exception:
@@ -136,8 +137,8 @@ class PerfMiddleware:
         current.reset(token)
         self._stop_profile(collector, sampling)
         try:
-            if _rpc_method(environ) is None:
-                return result  # not an RPC (static file, REST...): keep the server's fast paths
+            if _rpc_method(environ) is None and state[4] is None:
+                return result  # not a call (static file...): keep the server's fast paths
             return _Body(result, lambda size: self._end(environ, state, status_box[0], size))
         except Exception:
             errors.record("middleware wrap")
@@ -159,8 +160,10 @@ class PerfMiddleware:
             stack_ms=options.stack_ms,
             max_statements=options.max_statements,
         )
+        rest = rest_method(environ)
+        collector.track_user = rest is not None
         profile = full and options.profiling
-        return collector, time.time(), claimed, profile
+        return collector, time.time(), claimed, profile, rest
 
     @staticmethod
     def _stop_profile(collector, sampling) -> None:
@@ -193,18 +196,20 @@ class PerfMiddleware:
 
     def _end(self, environ, state, status: int, size: int) -> None:
         try:
-            collector, wall, claimed, _profile = state
+            collector, wall, claimed, _profile, rest = state
             request = environ.get("werkzeug.request")
             values = getattr(request, "__dict__", {}) if request is not None else {}
             method = values.get("rpc_method")
             if not isinstance(method, str):
-                return
+                method = rest
+                if method is None:
+                    return
             duration = perf_counter() - collector.started
-            uid = values.get("user_id")
+            uid = values.get("user_id") if rest is None else collector.user
             uid = uid if isinstance(uid, int) and not isinstance(uid, bool) else None
             session = values.get("session")
             login = getattr(session, "username", None)
-            token = getattr(session, "token", None)
+            token = getattr(session, "token", None) if rest is None else _rest_key(environ)
             params = values.get("rpc_params")
             if method == "common.db.login" and isinstance(params, list | tuple) and params:
                 login = params[0] if isinstance(params[0], str) else None
@@ -239,6 +244,54 @@ class PerfMiddleware:
             self.writer.submit(raw)
         except Exception:
             errors.record("middleware end")
+
+
+REST_VERBS = {
+    (False, "GET"): "search",
+    (False, "POST"): "create",
+    (True, "GET"): "read",
+    (True, "PUT"): "write",
+    (True, "DELETE"): "delete",
+}
+
+
+def rest_method(environ) -> str | None:
+    """`rest.model.party.party.search`... for trytond's REST routes (`/<db>/rest/...`)."""
+    path = environ.get("PATH_INFO", "")
+    if "/rest/" not in path:
+        return None
+    parts = path.strip("/").split("/")
+    if len(parts) < 4 or parts[1] != "rest" or not _REST_NAME.fullmatch(parts[3]):
+        return None
+    kind, name, tail = parts[2], parts[3], parts[4:]
+    if kind == "report":
+        return f"rest.report.{name}"
+    if kind != "model":
+        return None
+    verb = environ.get("REQUEST_METHOD", "GET")
+    if tail and not tail[0].isdigit():
+        action = tail[0]  # POST /model/<name>/<action>
+    elif len(tail) >= 2:
+        action = tail[1]  # POST /model/<name>/<id>/<action>
+    else:
+        action = REST_VERBS.get((bool(tail), verb), verb.lower())
+    if not _REST_NAME.fullmatch(action):
+        return None
+    return f"rest.model.{name}.{action}"
+
+
+def _rest_key(environ) -> str | None:
+    """The application key of a REST call (bearer, or Basic's password): only ever hashed."""
+    scheme, _, value = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
+    if scheme.lower() == "bearer":
+        return value.strip() or None
+    if scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(value.strip()).decode("utf-8", "replace")
+        except (ValueError, binascii.Error):
+            return None
+        return decoded.partition(":")[2] or None
+    return None
 
 
 def _rpc_method(environ) -> str | None:
