@@ -51,19 +51,37 @@ def unavailable_reason(config: LoadedConfig) -> str | None:
     return None
 
 
-def _bind(path: Path) -> socket.socket:
-    """Listen on `path`, replacing a socket file left by a listener that was killed."""
+def _in_use(path: Path) -> bool:
+    """True when a listener answers on `path`; a socket file nobody answers on is removed."""
+    probe = socket.socket(socket.AF_UNIX)
+    try:
+        probe.connect(str(path))
+    except FileNotFoundError:
+        return False
+    except ConnectionRefusedError:
+        path.unlink(missing_ok=True)  # left by a listener that was killed
+        return False
+    finally:
+        probe.close()
+    return True
+
+
+def _bind(path: Path, retry_s: float = 5.0) -> socket.socket:
+    """Listen on `path`; while another listener holds it, wait instead of failing the stack.
+
+    Another stack on the same database directory (or a `trytond-stat`) may own the socket:
+    the workers' reports then go there, and this listener takes over once it is free.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    with contextlib.suppress(FileNotFoundError):
-        probe = socket.socket(socket.AF_UNIX)
-        try:
-            probe.connect(str(path))
-        except ConnectionRefusedError:
-            path.unlink()  # nobody behind it: stale
-        else:
-            raise SystemExit(f"{path} is in use (trytond-stat or another listener runs)")
-        finally:
-            probe.close()
+    if _in_use(path):
+        print(
+            f"{path} is in use (another stack on this database, or trytond-stat); "
+            "waiting for it to be free",
+            file=sys.stderr,
+            flush=True,
+        )
+        while _in_use(path):
+            time.sleep(retry_s)
     sock = socket.socket(socket.AF_UNIX)
     sock.bind(str(path))
     sock.listen(16)
