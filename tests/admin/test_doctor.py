@@ -42,6 +42,10 @@ def test_layout_findings(tmp_path, postgres_server):
 
     noisy = derive(fixed, {"server": {"log_level": "DEBUG"}})
     assert codes(noisy) == {"server.debug-logging"}
+    evaluating = derive(fixed, {"debug": {"eval": True}})
+    assert codes(evaluating) == {"server.debug-eval"}
+    development = derive(sqlite, {"server": {"workers": 1}, "debug": {"eval": True}})
+    assert not codes(development)  # one worker, no front: eval is fine there
 
 
 def test_trytond_conf_findings(tmp_path):

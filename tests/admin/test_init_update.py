@@ -9,15 +9,17 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 
 import pytest
 
 from tryton_ops.admin import templates
-from tryton_ops.admin.database import drop_database
+from tryton_ops.admin.database import create_database, drop_database
 from tryton_ops.admin.lock import exclusive
 from tryton_ops.admin.sql import activated_modules, connect
+from tryton_ops.client.errors import RPCError
 from tryton_ops.config.trytond_conf import trytond_env
-from tryton_ops.testing.databases import make_config
+from tryton_ops.testing.databases import ADMIN_PASSWORD, TestDatabase, make_config
 
 from .helpers import cli, write_module
 
@@ -92,6 +94,10 @@ def test_init_from_template_then_update_only_changed(
     assert not _can_login(config, "second", "first-password")
     assert _can_login(config, "first", "first-password")
     monkeypatch.delenv("TRYTON_ADMIN_PASSWORD")
+    third = cli(config, "db", "init", "third", "-m", "ops_lcb,ops_lcc", "--prompt", "--json",
+                input="third-password\nthird-password\n")  # fmt: skip
+    assert _json(third)["from_template"] and _json(third)["password"] == "prompt"
+    assert _can_login(config, "third", "third-password")
     assert templates.list_templates(config) == [first["template"]]
     assert "second" in _list(config) and first["template"] not in _list(config)
 
@@ -133,7 +139,7 @@ def test_init_from_template_then_update_only_changed(
 
 def _cleanup(config) -> None:
     """The PostgreSQL server is shared by the session: leave nothing behind."""
-    for name in ("first", "second"):
+    for name in ("first", "second", "third"):
         drop_database(config, name)
     for name in templates.list_templates(config):
         templates.drop(config, name)
@@ -157,3 +163,49 @@ def test_init_refusals(tmp_path):
     result = cli(config, "db", "init", "x", "--password-file", str(tmp_path / "absent"))
     assert result.exit_code == 1 and "cannot read admin password file" in result.output
     assert not (config.data_dir / "db" / "x.sqlite").exists()
+
+
+THING = """from trytond.model import ModelSQL, ModelView, fields
+
+
+class Thing(ModelSQL, ModelView):
+    "Ops Thing"
+    __name__ = "ops.lcu.thing"
+    name = fields.Char("Name")
+"""
+
+
+def test_update_reaches_the_running_workers(tmp_path, monkeypatch, tryton_stack):
+    """A model added by an update is served by the running stack, without down/up."""
+    root = tmp_path / "modules"
+    package = write_module(root, "ops_lcu", ["ir"])
+    monkeypatch.syspath_prepend(str(root))
+    monkeypatch.setenv("PYTHONPATH", str(root))  # trytond-admin and the stack's workers
+    password = tmp_path / "pw"
+    password.write_text(ADMIN_PASSWORD + "\n")
+    values = {"name": "upd", "modules": ["ops_lcu"], "admin_password_file": str(password)}
+    config = make_config(tmp_path / "deploy", {"database": values})
+    create_database(config, "upd")
+    stack = tryton_stack(TestDatabase(config, "upd"), workers=1)
+    conn = stack.connect()
+    with pytest.raises(RPCError):
+        conn.call("model.ops.lcu.thing.search_count", [], {})
+    before = stack.worker_pids()
+
+    (package / "thing.py").write_text(THING)
+    cfg = package / "tryton.cfg"
+    cfg.write_text(cfg.read_text() + "[register]\nmodel:\n    thing.Thing\n")
+    done = _json(cli(stack.config, "db", "update", "upd", "--no-backup", "--json"))
+    assert done["modules"] == ["ops_lcu"] and done["backup"] is None
+    assert done["workers"] == "local stack reloaded gracefully"
+
+    deadline = time.monotonic() + 60
+    while True:  # the old worker finishes its requests, a new one loads the new pool
+        try:
+            assert conn.call("model.ops.lcu.thing.search_count", [], {}) == 0
+            break
+        except RPCError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+    assert set(stack.worker_pids()).isdisjoint(before)  # replaced, while the master stayed

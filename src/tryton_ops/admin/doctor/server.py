@@ -58,18 +58,14 @@ def check(ctx: Context) -> Iterator[Finding]:
             "and personal data in them.",
             'Set server.log_level = "INFO" (or WARNING).',
         )
-    debug = getattr(settings, "debug", None)
-    if (
-        production
-        and debug is not None
-        and any(getattr(debug, key, False) for key in ("eval", "evaluation", "allow_eval"))
-    ):
+    if production and (settings.debug.eval or ctx.conf_bool("ops_debug", "eval")):
         yield Finding(
             "server.debug-eval",
             "error",
             "debug code evaluation is enabled on a production-shaped deployment",
             "Anyone with an administrator session can run arbitrary code in the server.",
-            "Disable the evaluation in the [debug] section; enable it only on development.",
+            "Set [debug] eval = false in tryton-ops.toml (turn it on only on development "
+            "deployments), then `tryton-ops reload`.",
         )
     if ctx.conf_bool("bus", "allow_subscribe"):
         if ctx.backend == "sqlite":
