@@ -50,7 +50,7 @@ class OpsSessionTestCase(ModuleTestCase):
             return Session.check(user_id, key)
 
     @with_transaction()
-    def test_login_then_check(self):
+    def test_contract_login_then_check(self):
         "A new session is valid for its user, from its address only"
         alice, bob = self._user("alice"), self._user("bob")
         key = self._new(alice)
@@ -62,7 +62,7 @@ class OpsSessionTestCase(ModuleTestCase):
         self.assertNotEqual(key, self._new(alice))
 
     @with_transaction()
-    def test_max_age(self):
+    def test_contract_max_age(self):
         "Past max_age a session is expired once (False), then unknown (None)"
         self._set_session_option("max_age", 2)
         alice = self._user("alice")
@@ -73,7 +73,7 @@ class OpsSessionTestCase(ModuleTestCase):
         self.assertIsNone(self._check(alice.id, key))
 
     @with_transaction()
-    def test_fresh_session_timeout(self):
+    def test_contract_fresh_session_timeout(self):
         "check_timeout accepts a session used within timeout and removes an idle one"
         Session = Pool().get("ir.session")
         self._set_session_option("timeout", 2)
@@ -85,7 +85,7 @@ class OpsSessionTestCase(ModuleTestCase):
         self.assertIsNone(self._check(alice.id, key))
 
     @with_transaction()
-    def test_logout(self):
+    def test_contract_logout(self):
         "remove ends the session and answers the login, then nothing"
         Session = Pool().get("ir.session")
         alice = self._user("alice")
@@ -97,7 +97,7 @@ class OpsSessionTestCase(ModuleTestCase):
         self.assertIs(self._check(alice.id, other), True)
 
     @with_transaction()
-    def test_password_change_and_deactivation_end_sessions(self):
+    def test_contract_password_change_and_deactivation_end_sessions(self):
         "A new password, or deactivation, ends every session of that user only"
         User = Pool().get("res.user")
         alice, bob = self._user("alice"), self._user("bob")
@@ -111,7 +111,7 @@ class OpsSessionTestCase(ModuleTestCase):
         self.assertIsNone(self._check(bob.id, bob_key))
 
     @with_transaction()
-    def test_password_reset_login(self):
+    def test_contract_password_reset_login(self):
         "A password reset lets the user log in with the reset code, into a working session"
         pool = Pool()
         User = pool.get("res.user")
