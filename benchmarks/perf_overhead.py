@@ -1,13 +1,14 @@
 """What the performance analyzer costs: stock trytond vs analyzer (summary for everyone) vs
-analyzer (full capture for the benchmark user), same workload, in one run, side by side.
+analyzer (full capture for the benchmark user) vs full capture with a sampling profile
+(pyinstrument), same workload, in one run, side by side.
 
     .venv/8.2/bin/python benchmarks/perf_overhead.py [--backend sqlite|postgresql]
         [--seconds 5] [--rounds 3]
 
-Three gunicorn stacks (1 sync worker each) serve copies of the same `party` database. A single
+Four gunicorn stacks (1 sync worker each) serve copies of the same `party` database. A single
 client runs the workload (search_read, read, write, fields_view_get) against each stack in
 turn, for `--seconds` per stack per round; rounds interleave the stacks so that machine noise
-hits all three alike. Prints calls/s per setting and the ratios to stock.
+hits all of them alike. Prints calls/s per setting and the ratios to stock.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ SETTINGS = {
     "stock": {"enabled": False},
     "summary": {"enabled": True},
     "full capture": {"enabled": True},
+    "full + profile": {"enabled": True, "profile": True},
 }
 
 
@@ -54,11 +56,13 @@ def run(backend: str, seconds: float, rounds: int) -> None:
     try:
         templates = DatabaseTemplates(base / "templates", postgres=get_postgres)
         for name, perf in SETTINGS.items():
-            database = templates.copy(backend, ("party",), base / name.replace(" ", "-"))
+            folder = name.replace(" ", "-").replace("+", "and")
+            database = templates.copy(backend, ("party",), base / folder)
             stack = TestStack(database, workers=1, perf=perf)
             stacks[name] = stack.start()
         connections = {name: stack.connect() for name, stack in stacks.items()}
-        activation.enable(stacks["full capture"].config, "admin", 3600)
+        for name in ("full capture", "full + profile"):
+            activation.enable(stacks[name].config, "admin", 3600)
         ids = {}
         for name, conn in connections.items():
             values = [{"name": f"party {i}"} for i in range(20)]
@@ -82,7 +86,7 @@ def run(backend: str, seconds: float, rounds: int) -> None:
         )
         for name, values in rates.items():
             rate = statistics.median(values)
-            print(f"  {name:<13} {rate:8.1f} calls/s   ratio to stock {rate / stock:6.3f}")
+            print(f"  {name:<14} {rate:8.1f} calls/s   ratio to stock {rate / stock:6.3f}")
     finally:
         for stack in stacks.values():
             with contextlib.suppress(Exception):

@@ -103,6 +103,9 @@ def test_admin_switches_capture_over_rpc_and_profiles_export(
     assert any("trytond/" in (f.get("file") or "") for f in document["shared"]["frames"])
     shown = run_cli(stack.config, tmp_path, "perf", "show", call["id"])
     assert "perf export --speedscope" in shown.output and "cache_hits" in shown.output
+    report = run_cli(stack.config, tmp_path, "perf", "report", "--user", "alice", "--json")
+    methods = {m["method"]: m for m in json.loads(report.output)["methods"]}
+    assert 0 < methods["model.party.party.search_read"]["cache_hit_pct"] <= 100
 
     summary = next(r for r in records if r["login"] == "admin" and r["method"].startswith("model."))
     refused = run_cli(stack.config, tmp_path, *export, summary["id"])

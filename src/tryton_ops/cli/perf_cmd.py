@@ -133,7 +133,8 @@ def report(ctx, user, session, method, since, until, top: int, as_json: bool) ->
         return
     sections = [
         ("Top methods by total time", data["methods"],
-         ["method", "count", "total_ms", "mean_ms", "p95_ms", "max_ms", "sql_mean", "errors"]),
+         ["method", "count", "total_ms", "mean_ms", "p95_ms", "max_ms", "sql_mean",
+          "cache_hit_pct", "errors"]),
         ("Top tables by statements", data["tables"], ["table", "statements"]),
         ("Slowest calls", data["slowest"],
          ["id", "login", "method", "duration_ms", "sql_count", "sql_ms", "status", "error"]),

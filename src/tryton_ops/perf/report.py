@@ -109,6 +109,8 @@ def summarize(records: list[dict], top: int = 10) -> dict:
     methods = []
     for method, calls in by_method.items():
         durations = [c.get("duration_ms", 0) for c in calls]
+        hits = sum(c.get("cache_hits", 0) for c in calls)
+        lookups = hits + sum(c.get("cache_misses", 0) for c in calls)
         methods.append(
             {
                 "method": method,
@@ -118,6 +120,7 @@ def summarize(records: list[dict], top: int = 10) -> dict:
                 "p95_ms": round(percentile(durations, 95), 1),
                 "max_ms": round(max(durations), 1),
                 "sql_mean": round(sum(c.get("sql_count", 0) for c in calls) / len(calls), 1),
+                "cache_hit_pct": round(100 * hits / lookups, 1) if lookups else None,
                 "errors": sum(1 for c in calls if c.get("error") or c.get("status", 200) >= 400),
             }
         )
