@@ -314,13 +314,15 @@ def stack_members(run_dir: Path) -> list[psutil.Process]:
     """
     seeds: dict[int, psutil.Process] = {}
     everyone = []
+    # the run directory itself or a path under it: `<run>.py` or `<run>-old/` are not ours
+    inside = re.compile(re.escape(str(run_dir)) + r"(/|$)")
     for proc in psutil.process_iter():
         with contextlib.suppress(psutil.Error):
             if proc.status() == psutil.STATUS_ZOMBIE:
                 continue
             everyone.append(proc)
             if proc.environ().get(MARKER) == str(run_dir) or any(
-                str(run_dir) in arg for arg in proc.cmdline()
+                inside.search(arg) for arg in proc.cmdline()
             ):
                 seeds[proc.pid] = proc
     groups = {_pgid(pid) for pid in seeds} | _pid_file_groups(run_dir)
