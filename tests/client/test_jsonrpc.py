@@ -8,8 +8,7 @@ from tryton_ops.client import Connection, ServerError, TransportError
 from tryton_ops.testing.processes import free_port
 
 
-def test_login_call_and_user_error(make_trytond_db, tryton_stack):
-    stack = tryton_stack(make_trytond_db("sqlite"), workers=1)
+def test_login_call_and_user_error(stack):
     with stack.connect() as conn:
         assert conn.user_id > 0
         prefs = conn.call("model.res.user.get_preferences", False, {})
@@ -21,8 +20,7 @@ def test_login_call_and_user_error(make_trytond_db, tryton_stack):
         assert conn.session is None
 
 
-def test_wrong_password_is_refused(make_trytond_db, tryton_stack):
-    stack = tryton_stack(make_trytond_db("sqlite"), workers=1)
+def test_wrong_password_is_refused(stack):
     with Connection(stack.url, stack.database.name) as conn:
         with pytest.raises(TransportError) as info:
             conn.login("admin", "wrong password")

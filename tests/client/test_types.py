@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from decimal import Decimal
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from trytond.protocols.jsonrpc import JSONDecoder, JSONEncoder
 
 from tryton_ops.client import types
 
@@ -38,10 +41,6 @@ def test_round_trip(value):
 
 @given(values)
 def test_same_encoding_as_trytond(value):
-    import json
-
-    from trytond.protocols.jsonrpc import JSONDecoder, JSONEncoder
-
     ours = types.dumps(value)
     theirs = json.dumps(value, cls=JSONEncoder, separators=(",", ":"))
     assert ours == theirs
@@ -59,3 +58,13 @@ def test_unknown_class_left_as_dict():
 def test_decimal_precision_kept():
     assert types.loads(types.dumps(Decimal("1.100"))) == Decimal("1.100")
     assert str(types.loads(types.dumps(Decimal("1.100")))) == "1.100"
+
+
+def test_aware_datetime_sent_as_naive_utc():
+    aware = dt.datetime(2030, 6, 1, 12, 30, tzinfo=dt.timezone(dt.timedelta(hours=-5)))
+    assert types.loads(types.dumps(aware)) == dt.datetime(2030, 6, 1, 17, 30)
+
+
+def test_aware_time_is_refused():
+    with pytest.raises(TypeError, match="UTC offset"):
+        types.dumps(dt.time(1, tzinfo=dt.UTC))

@@ -98,6 +98,10 @@ def fill(model: Model, rows: list[dict[str, Any]], descriptions: dict[str, dict]
         for key, value in row.items():
             if key.endswith(".") and value:
                 nested[key[:-1]].extend(value if isinstance(value, list) else [value])
+            if key.endswith(".") and key[:-1] not in row:  # only 'addresses.city' was asked
+                ids = [v["id"] for v in value] if isinstance(value, list) else value and value["id"]
+                desc = descriptions[key[:-1]]
+                record._values[key[:-1]] = _convert(model, desc, ids, targets[key[:-1]])
     for name, sub_rows in nested.items():
         target = model.session.model(descriptions[name]["relation"], model.context)
         target._fill_rows(sub_rows)
