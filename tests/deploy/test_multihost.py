@@ -11,9 +11,11 @@ The /24 is private to these namespaces (chosen unused on this machine); no traff
 `<tag>` holds the pid of the pytest process, so namespaces left by a killed run are recognised
 and removed by the next one.
 
-nginx balances with the same upstream and retry rules as the rendered nginx.conf (least_conn,
-keepalive, `max_fails=1 fail_timeout=5s`, `proxy_next_upstream error timeout http_502 http_503
-`, 2 tries), plus an `X-Upstream` header so the test sees which host answered.
+The deployment is one tryton-ops.toml with `[hosts]` (front, a, b, db): the app hosts run
+gunicorn with the config `deploy render --host a|b` gives them, and nginx runs the front host's
+rendered nginx.conf (least_conn over both app hosts, keepalive, `max_fails=1 fail_timeout=5s`,
+`proxy_next_upstream error timeout http_502 http_503`, 2 tries), plus an `X-Upstream` header so
+the test sees which host answered.
 """
 
 from __future__ import annotations
@@ -39,8 +41,12 @@ import pytest
 from tryton_ops.client import Connection, RPCError
 from tryton_ops.config.trytond_conf import trytond_env
 from tryton_ops.deploy.gunicorn_conf import write_gunicorn_conf
+from tryton_ops.deploy.hosts import host_config
+from tryton_ops.deploy.local_stack import public_url
+from tryton_ops.deploy.nginx_conf import nginx_dir, write_nginx_conf
+from tryton_ops.deploy.programs import nginx_binary
 from tryton_ops.testing.databases import TestDatabase, derive
-from tryton_ops.testing.processes import ManagedProcess, port_open
+from tryton_ops.testing.processes import ManagedProcess, free_port, port_open
 from tryton_ops.testing.servers import HOST, PostgresServer, RedisServer
 
 PREFIX = "tom6"
@@ -258,6 +264,28 @@ class AppHost(ManagedProcess):
         return super().log_tail(lines) + "\n" + "\n".join(text.splitlines()[-lines:])
 
 
+class Front(ManagedProcess):
+    """nginx with the front host's rendered nginx.conf, plus the test's X-Upstream header."""
+
+    def __init__(self, config):
+        conf = write_nginx_conf(config)
+        marker = "            proxy_next_upstream_tries 2;\n"
+        text = conf.read_text()
+        assert marker in text
+        # which host answered; a production config does not tell clients its upstreams
+        header = "            add_header X-Upstream $upstream_addr always;\n"
+        conf.write_text(text.replace(marker, marker + header))
+        self.url = public_url(config)
+        host, _, port = config.settings.front.listen.rpartition(":")
+        super().__init__(
+            name="front",
+            argv=[nginx_binary(), "-p", str(nginx_dir(config)), "-c", str(conf),
+                  "-g", "daemon off;"],
+            ready=lambda: port_open(host, int(port)),
+            log_path=config.run_dir / "logs" / "front.log",
+        )  # fmt: skip
+
+
 def copy_database(source: TestDatabase, source_pg: PostgresServer, target: PostgresServer) -> str:
     """pg_dump the test database into the database host (faster than installing modules)."""
     import psycopg
@@ -424,33 +452,8 @@ class Cluster:
     nginx_url: str
 
 
-NGINX_BODY = """
-    upstream apps {{
-        least_conn;
-        server {a}:{port} max_fails=1 fail_timeout=5s;
-        server {b}:{port} max_fails=1 fail_timeout=5s;
-        keepalive 16;
-    }}
-    server {{
-        listen 127.0.0.1:{{port}};
-        location / {{
-            proxy_pass http://apps;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host $http_host;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            proxy_next_upstream error timeout http_502 http_503;
-            proxy_next_upstream_tries 2;
-            proxy_connect_timeout 2s;
-            proxy_read_timeout 30s;
-            add_header X-Upstream $upstream_addr always;
-        }}
-    }}
-"""
-
-
 @pytest.fixture
-def cluster(make_trytond_db, postgres_server, nginx_factory, tmp_path) -> Iterator[Cluster]:
+def cluster(make_trytond_db, postgres_server, tmp_path) -> Iterator[Cluster]:
     network = build_network({"db": 2, "a": 11, "b": 12})
     started: list[ManagedProcess] = []
     try:
@@ -462,21 +465,28 @@ def cluster(make_trytond_db, postgres_server, nginx_factory, tmp_path) -> Iterat
         redis.start()
         source = make_trytond_db("postgresql")
         name = copy_database(source, postgres_server, pg)
-        database = TestDatabase(
-            config=derive(source.config, {"database": {"uri": pg.uri, "name": name}}),
-            name=name,
+        deployment = derive(
+            source.config,
+            {
+                "database": {"uri": pg.uri, "name": name},
+                "server": {"listen": f"127.0.0.1:{APP_PORT}", "workers": 2},
+                "cache": {"backend": "redis", "redis_uri": redis.uri},
+                # the test's clients all come from one address
+                "front": {"listen": f"127.0.0.1:{free_port()}", "rpc_rate_per_second": 100_000},
+                "paths": {"run": str(tmp_path / "front")},
+                "hosts": {
+                    "front": {"address": "127.0.0.1", "roles": ["front"]},
+                    "a": {"address": network.hosts["a"]},
+                    "b": {"address": network.hosts["b"]},
+                    "db": {"address": network.hosts["db"], "roles": ["db", "redis"]},
+                },
+            },
         )
+        database = TestDatabase(config=deployment, name=name)
         hosts = []
         for role in ("a", "b"):
-            config = derive(
-                database.config,
-                {
-                    "server": {"listen": f"{network.hosts[role]}:{APP_PORT}", "workers": 2},
-                    "paths": {"run": str(tmp_path / f"host-{role}")},
-                    "front": {"enabled": "on"},  # renders [web] num_proxies = 1
-                    "cache": {"backend": "redis", "redis_uri": redis.uri},
-                },
-            )
+            # what `deploy render --host a|b` gives that host; its own run directory here
+            config = derive(host_config(deployment, role), {"paths": {"run": str(tmp_path / role)}})
             hosts.append(AppHost(network, role, config, name))
         started.extend(hosts)
         for host in hosts:  # boot both at once, then wait for each
@@ -485,10 +495,10 @@ def cluster(make_trytond_db, postgres_server, nginx_factory, tmp_path) -> Iterat
             host.ready = wait
         for host in hosts:
             host._wait_ready()
-        nginx = nginx_factory(
-            NGINX_BODY.format(a=network.hosts["a"], b=network.hosts["b"], port=APP_PORT)
-        )
-        yield Cluster(network, database, hosts[0], hosts[1], nginx.url)
+        front = Front(host_config(deployment, "front"))
+        started.append(front)
+        front.start()
+        yield Cluster(network, database, hosts[0], hosts[1], front.url)
     finally:
         for process in reversed(started):
             with contextlib.suppress(Exception):
