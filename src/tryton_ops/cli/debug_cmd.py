@@ -11,6 +11,7 @@ import os
 import shlex
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -352,10 +353,8 @@ def eval_cmd(
             return emit_json(rows)
         for row in rows:
             state = "committed" if row["committed"] else "rolled back"
-            click.echo(
-                f"#{row['id']} {row['date']} {state} {row['error'] or ''}\n"
-                f"    {row['code'].strip()[:200]}"
-            )
+            click.echo(f"#{row['id']} {row['date']} {state} {row['error'] or ''}".rstrip())
+            click.echo(textwrap.indent(row["code"].strip()[:200], "    "))
         return None
     if path:
         code, filename = Path(path).read_text(), str(Path(path).resolve())
