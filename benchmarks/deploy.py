@@ -210,7 +210,7 @@ def run_cell(
 def clone(conn: Connection, url: str) -> Connection:
     """A new keep-alive connection to `url` reusing `conn`'s session."""
     other = Connection(url, conn.database, timeout=120)
-    other.user_id, other.session, other.login_name = conn.user_id, conn.session, conn.login_name
+    other.auth = conn.auth
     return other
 
 
