@@ -19,6 +19,7 @@ from tryton_ops.admin.lock import exclusive
 from tryton_ops.admin.sql import activated_modules, connect
 from tryton_ops.client.errors import RPCError
 from tryton_ops.config.trytond_conf import trytond_env
+from tryton_ops.deploy.local_stack import processes
 from tryton_ops.testing.databases import ADMIN_PASSWORD, TestDatabase, make_config
 
 from .helpers import cli, write_module
@@ -191,6 +192,7 @@ def test_update_reaches_the_running_workers(tmp_path, monkeypatch, tryton_stack)
     with pytest.raises(RPCError):
         conn.call("model.ops.lcu.thing.search_count", [], {})
     before = stack.worker_pids()
+    master = _app_master(stack)
 
     (package / "thing.py").write_text(THING)
     cfg = package / "tryton.cfg"
@@ -209,3 +211,8 @@ def test_update_reaches_the_running_workers(tmp_path, monkeypatch, tryton_stack)
                 raise
             time.sleep(0.5)
     assert set(stack.worker_pids()).isdisjoint(before)  # replaced, while the master stayed
+    assert _app_master(stack) == master
+
+
+def _app_master(stack) -> int:
+    return next(row["pid"] for row in processes(stack.config) if row["role"] == "app")
