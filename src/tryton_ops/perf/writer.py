@@ -31,6 +31,7 @@ slow_logger = logging.getLogger("tryton_ops.perf.slow")
 HOST = socket.gethostname()
 BATCH = 500
 ACTIVATION_POLL_S = 1.0
+METRICS_PUSH_S = 1.0  # the file store rewrites its whole metrics.json at each push
 BACKOFF_S = 5.0
 
 
@@ -62,6 +63,7 @@ class Writer:
         self._last_error_log = 0.0
         self.deltas = Deltas()  # metrics increments not yet added to the store
         self._pushed: dict[str, int] = {}
+        self._last_push = 0.0
 
     # -- request path -----------------------------------------------------------------------
     def ensure_started(self) -> None:
@@ -159,10 +161,12 @@ class Writer:
                 self.counters.dropped_store += len(records)
                 self._store_failed(exc)
 
-    def _push_metrics(self) -> None:
+    def _push_metrics(self, force: bool = False) -> None:
         """Add this process's increments (calls, drops, errors) to the store's totals."""
-        if time.monotonic() < self._paused_until:
+        now = time.monotonic()
+        if now < self._paused_until or (not force and now - self._last_push < METRICS_PUSH_S):
             return
+        self._last_push = now
         counters = {
             ("perf_records_dropped_total", "buffer"): self.counters.dropped_full,
             ("perf_records_dropped_total", "store"): self.counters.dropped_store,
@@ -232,6 +236,6 @@ class Writer:
             if self._pid == os.getpid() and self.buffer and time.monotonic() < deadline:
                 self._drain()
             if self._pid == os.getpid():
-                self._push_metrics()
+                self._push_metrics(force=True)
         except Exception:
             errors.record("flush at exit")
