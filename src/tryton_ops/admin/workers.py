@@ -166,12 +166,15 @@ def in_flight(config: LoadedConfig, pids: list[int]) -> dict[str, Any]:
     if reason is not None:
         return {"available": False, "reason": reason, "by_pid": {}, "caches": []}
     now = time.time()
-    reports = _fresh_reports(config, now)
+    reports = {pid: r for pid, r in _fresh_reports(config, now).items() if pid in pids}
+    if pids and not reports:
+        reason = (
+            f"no worker reported in the last {FRESH_S:.0f} s (a worker reports from its first "
+            "request on, to the stack's `stat` program)"
+        )
+        return {"available": False, "reason": reason, "by_pid": {}, "caches": []}
     by_pid: dict[int, list[dict[str, Any]]] = {}
-    for pid in pids:
-        report = reports.get(pid)
-        if report is None:
-            continue
+    for pid, report in reports.items():
         late = now - report["received"]  # `since` was measured when the worker sent it
         by_pid[pid] = sorted(
             (
@@ -180,7 +183,7 @@ def in_flight(config: LoadedConfig, pids: list[int]) -> dict[str, Any]:
             ),
             key=lambda r: -r["since_s"],
         )
-    caches = [c for pid in pids if pid in reports for c in reports[pid]["caches"]]
+    caches = [c for report in reports.values() for c in report["caches"]]
     return {"available": True, "reason": None, "by_pid": by_pid, "caches": caches}
 
 
