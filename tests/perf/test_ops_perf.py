@@ -16,6 +16,7 @@ from werkzeug.wrappers import Request, Response
 from tryton_ops.client import Connection, ServerError
 from tryton_ops.deploy.local_stack import server_url
 from tryton_ops.perf import activation, profiler
+from tryton_ops.perf.guard import errors
 from tryton_ops.perf.middleware import PerfMiddleware
 from tryton_ops.perf.options import PerfOptions
 from tryton_ops.perf.report import find_call
@@ -146,6 +147,16 @@ def test_profile_without_pyinstrument_records_why(tmp_path, monkeypatch, caplog)
     assert record["profile_error"] == profiler.MISSING
     assert any("pyinstrument is not installed" in r.getMessage() for r in caplog.records)
     assert find_call(options, record["id"])["profile_error"] == profiler.MISSING
+
+    # a profiler that cannot start (another one runs in the thread...): the call goes on
+    def broken(interval_ms):
+        raise RuntimeError("profiler busy")
+
+    monkeypatch.setattr(profiler, "start", broken)
+    before = errors.count
+    response = Client(middleware).post("/db/rpc/", headers={"Authorization": f"Session {session}"})
+    assert response.get_data() == b"[]" and errors.count > before
+    response.close()
 
 
 def find_call_all(options: PerfOptions) -> list[dict]:

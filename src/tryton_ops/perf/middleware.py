@@ -126,7 +126,7 @@ class PerfMiddleware:
 
         collector = state[0]
         token = current.set(collector)
-        sampling = profiler.start(self.options.profile_interval_ms) if state[3] else None
+        sampling = self._start_profile() if state[3] else None
         try:
             result = self.app(environ, start)
         except BaseException:
@@ -164,6 +164,13 @@ class PerfMiddleware:
         collector.track_user = rest is not None
         profile = full and options.profiling
         return collector, time.time(), claimed, profile, rest
+
+    def _start_profile(self):
+        try:
+            return profiler.start(self.options.profile_interval_ms)
+        except Exception:  # e.g. another profiler already runs in this thread
+            errors.record("profiler")
+            return None
 
     @staticmethod
     def _stop_profile(collector, sampling) -> None:
