@@ -88,12 +88,24 @@ def test_increments_add_up_in_the_store_and_render_as_prometheus_text(kind, tmp_
     assert {"tryton_ops_perf_records_dropped", "tryton_ops_perf_analyzer_errors"} <= set(fams)
 
 
-def test_method_labels_are_bounded():
+def test_labels_are_bounded():
     deltas = Deltas()
     for i in range(MAX_METHODS + 50):
         deltas.observe(_record(method=f"model.m{i}.read"), {})
     methods = {key.split('"method":"')[1].split('"')[0] for key in deltas.take()}
     assert len(methods) == MAX_METHODS + 1 and "other" in methods
+    # unauthenticated callers choose the URL and the method name: neither becomes a label
+    deltas = Deltas()
+    deltas.observe(_record(), {})  # db1 seen with a verified user
+    deltas.take()
+    deltas.observe(_record(method="common.db.login", uid=None, db="made-up-1"), {})
+    deltas.observe(_record(method="common.made.up", uid=None, db="db1"), {})
+    sums = [key for key in deltas.take() if key.startswith("rpc_duration_seconds_sum ")]
+    labels = {key.split(" ", 1)[1] for key in sums}
+    assert labels == {
+        '{"db":"other","method":"common.db.login"}',
+        '{"db":"db1","method":"other"}',
+    }
 
 
 def test_access_token_or_allowed_network():

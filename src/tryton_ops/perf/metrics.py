@@ -6,8 +6,9 @@ store's lock. Any worker of any host then serves the totals at `PATH`. Nothing l
 worker's memory beyond the last unsent increments, so recycled workers (gunicorn
 `max_requests`) lose nothing and hosts sharing a Redis need no per-host scraping.
 
-Label values are bounded: an unverified caller's method becomes `other`, and so does any method
-past `MAX_METHODS` in one process; the store resets the totals past `MAX_SERIES` series
+Label values are bounded: an unverified caller's method (unless public, like login) and a
+database no verified user called become `other`, and so does any method past `MAX_METHODS` in
+one process; the store resets the totals past `MAX_SERIES` series
 (Prometheus handles a counter reset).
 """
 
@@ -24,6 +25,22 @@ PATH = "/-/perf/metrics"
 PREFIX = "tryton_ops_"
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 MAX_METHODS = 500
+MAX_DATABASES = 50
+# what an unauthenticated caller may call, labelled as such (any other name becomes `other`)
+PUBLIC_METHODS = frozenset(
+    {
+        "common.db.login",
+        "common.db.logout",
+        "common.db.reset_password",
+        "common.db.list",
+        "common.server.version",
+        "common.server.list_lang",
+        "common.authentication.services",
+        "system.listMethods",
+        "system.methodHelp",
+        "system.methodSignature",
+    }
+)
 MAX_SERIES = 20_000
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -63,25 +80,33 @@ class Deltas:
     def __init__(self) -> None:
         self.values: dict[str, float] = defaultdict(float)
         self.methods: set[str] = set()
+        self.databases: set[str] = set()  # seen with a verified user
 
     def add(self, name: str, labels: dict[str, str], amount: float) -> None:
         if amount:
             self.values[series_key(name, labels)] += amount
 
-    def _method(self, record: dict) -> str:
+    def _labels(self, record: dict) -> dict[str, str]:
+        """db and method, or `other` where an unverified caller could have chosen them."""
         method = record.get("method") or "other"
-        public = method.startswith(("common.", "system."))
-        if record.get("uid") is None and not public:
-            return "other"  # nobody verified: any string could come here
+        db = record.get("db") or ""
+        if record.get("uid") is None:  # nobody verified: any string could come here
+            if method not in PUBLIC_METHODS:
+                method = "other"
+            if db not in self.databases:
+                db = "other"
+        elif db not in self.databases and len(self.databases) < MAX_DATABASES:
+            self.databases.add(db)
         if method not in self.methods:
             if len(self.methods) >= MAX_METHODS:
-                return "other"
-            self.methods.add(method)
-        return method
+                method = "other"
+            else:
+                self.methods.add(method)
+        return {"db": db if db in self.databases else "other", "method": method}
 
     def observe(self, record: dict, caches: dict[str, list[int]]) -> None:
         """Count one finished call; `caches` is its collector's name -> [hits, misses]."""
-        labels = {"db": record.get("db") or "", "method": self._method(record)}
+        labels = self._labels(record)
         seconds = record.get("duration_ms", 0) / 1000
         self.add("rpc_duration_seconds_bucket", {**labels, "le": bucket_of(seconds)}, 1)
         self.add("rpc_duration_seconds_sum", labels, seconds)  # _count is the +Inf bucket
