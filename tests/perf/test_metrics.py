@@ -12,7 +12,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tryton_ops.client import ServerError
-from tryton_ops.perf.metrics import MAX_METHODS, Deltas, access, render
+from tryton_ops.deploy.nginx_conf import ADMIN_PREFIX
+from tryton_ops.perf.metrics import MAX_METHODS, PATH, Deltas, access, render
 from tryton_ops.perf.options import PerfOptions
 from tryton_ops.perf.store import FileStore, RedisStore
 
@@ -109,6 +110,8 @@ def test_labels_are_bounded():
 
 
 def test_access_token_or_allowed_network():
+    # nginx limits tryton-ops' own paths to the allowed networks: the metrics are one of them
+    assert PATH.startswith(ADMIN_PREFIX)
     local = {"REMOTE_ADDR": "127.0.0.1"}
     remote = {"REMOTE_ADDR": "192.0.2.7"}
     open_ = PerfOptions(metrics_networks="127.0.0.0/8,::1/128")
