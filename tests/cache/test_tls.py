@@ -1,4 +1,5 @@
-"""RedisCache over TLS (`rediss://`), against a private Redis with a self-signed certificate."""
+"""RedisCache over TLS (`rediss://`) with signed values, against a private Redis with a
+self-signed certificate."""
 
 from __future__ import annotations
 
@@ -58,10 +59,17 @@ def test_untrusted_certificate_is_unavailable_not_a_crash(tls_redis):
         store.get_value("any")
 
 
-def test_contract_over_tls(make_trytond_db, tls_redis):
+def test_contract_over_tls_with_signed_values(make_trytond_db, tls_redis, tmp_path):
+    """The whole contract; its case of a forged value checks the signature is enforced."""
     database = make_trytond_db("sqlite")
+    key_file = tmp_path / "signing-key"
+    key_file.write_text("0123456789abcdef0123456789abcdef\n")
     config = cache_config(
-        database, tls_redis, redis_uri=tls_redis.tls_uri, tls_ca_file=str(tls_redis.ca_file)
+        database,
+        tls_redis,
+        redis_uri=tls_redis.tls_uri,
+        tls_ca_file=str(tls_redis.ca_file),
+        signing_key_file=str(key_file),
     )
     env = trytond_env(config, OPS_TEST_DB=database.name, OPS_TEST_REDIS_PID=str(tls_redis.pid))
     proc = subprocess.run(

@@ -34,6 +34,7 @@ from tryton_ops.cache.store import (
     StoreUnavailable,
     digest,
     pack_entry,
+    read_signing_key,
     unpack_entry,
 )
 
@@ -117,6 +118,11 @@ def _load_settings() -> StoreSettings:
         raise RuntimeError(
             "[cache] class is tryton_ops.cache.RedisCache but [cache] redis_uri is not set"
         )
+    key_file = config.get("cache", "redis_signing_key_file")
+    try:
+        signing_key = read_signing_key(key_file) if key_file else None
+    except ValueError as exc:
+        raise RuntimeError(f"[cache] redis_signing_key_file: {exc}") from None
     return StoreSettings(
         uri=uri,
         prefix=config.get("cache", "redis_prefix") or "tryton",
@@ -127,6 +133,7 @@ def _load_settings() -> StoreSettings:
         lease=_config_float("redis_commit_lease", 60.0),
         max_value_size=int(_config_float("redis_max_value_size", 4 * 1024 * 1024)),
         tls_ca_file=config.get("cache", "redis_tls_ca_file") or None,
+        signing_key=signing_key,
     )
 
 
@@ -289,7 +296,8 @@ class RedisCache(MemoryCache):
             return False, None
         if data is None:
             return False, None
-        entry = unpack_entry(data, key_bytes)
+        data = store.unseal(redis_key, data)
+        entry = None if data is None else unpack_entry(data, key_bytes)
         if entry is None:
             self.corrupt += 1
             return False, None
@@ -320,7 +328,7 @@ class RedisCache(MemoryCache):
             ttl = min(ttl, max(expire - time.time(), 0.001))
         redis_key = store.value_key(dbname, tag[0], self._name, tag[1], digest(key_bytes))
         try:
-            store.set_value(redis_key, data, int(ttl * 1000))
+            store.set_value(redis_key, store.seal(redis_key, data), int(ttl * 1000))
         except StoreUnavailable:
             self.l2_error += 1
 

@@ -16,7 +16,9 @@ a failure the circuit breaker short-circuits calls for `cooldown` seconds.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import hmac
 import logging
 import os
 import threading
@@ -24,6 +26,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -34,6 +37,8 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 FORMAT_VERSION = 1
+MAC_SIZE = 16  # bytes of the keyed BLAKE2b tag in front of a signed value
+MIN_SIGNING_KEY = 16  # bytes of secret a signing key file must hold
 POOL_NAME = "@pool"  # pseudo cache name bumped by refresh_pool()
 
 # Heals keys of the wrong type (planted garbage): dropping the generation hash, or losing the
@@ -155,6 +160,21 @@ class StoreSettings:
     lease: float = 60.0
     max_value_size: int = 4 * 1024 * 1024
     tls_ca_file: str | None = None
+    signing_key: bytes | None = dataclasses.field(default=None, repr=False)  # never logged
+
+
+def read_signing_key(path: str | Path) -> bytes:
+    """The value-signing key derived from a secret file; ValueError says what is wrong."""
+    try:
+        secret = Path(path).read_bytes().strip()
+    except OSError as exc:
+        raise ValueError(f"cannot read the cache signing key file {path}: {exc.strerror}") from None
+    if len(secret) < MIN_SIGNING_KEY:
+        raise ValueError(
+            f"the cache signing key file {path} holds {len(secret)} bytes; put at least "
+            f"{MIN_SIGNING_KEY} random bytes in it (e.g. `openssl rand -hex 32 > {path}`)"
+        )
+    return hashlib.blake2b(secret, digest_size=32, person=b"tryton-ops-cache").digest()
 
 
 @dataclass(frozen=True)
@@ -299,6 +319,28 @@ class RedisStore:
         self._call(lambda: self.client().delete(self.gens_key(db)))
 
     # -- values ---------------------------------------------------------------------------
+    def seal(self, key: str, data: bytes) -> bytes:
+        """`data` as stored under `key`: prefixed by a tag binding it to that key when signing."""
+        if self.settings.signing_key is None:
+            return data
+        return self._tag(key, data) + data
+
+    def unseal(self, key: str, stored: bytes) -> bytes | None:
+        """The data of a value read from `key`; None when its tag is missing or wrong."""
+        if self.settings.signing_key is None:
+            return stored
+        tag, data = stored[:MAC_SIZE], stored[MAC_SIZE:]
+        if len(tag) != MAC_SIZE or not hmac.compare_digest(tag, self._tag(key, data)):
+            return None
+        return data
+
+    def _tag(self, key: str, data: bytes) -> bytes:
+        mac = hashlib.blake2b(key=self.settings.signing_key, digest_size=MAC_SIZE)
+        mac.update(key.encode())
+        mac.update(b"\0")
+        mac.update(data)
+        return mac.digest()
+
     def get_value(self, key: str) -> bytes | None:
         return self._call(lambda: self.client().get(key))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import configparser
 
+from tryton_ops.cache.store import read_signing_key
 from tryton_ops.config.loader import ConfigError, LoadedConfig
 
 CLASS = "tryton_ops.cache.RedisCache"
@@ -42,3 +43,9 @@ def contribute(config: LoadedConfig, parser: configparser.ConfigParser) -> None:
     section["redis_commit_lease"] = str(cache.commit_lease)
     if cache.tls_ca_file:
         section["redis_tls_ca_file"] = str(cache.tls_ca_file)
+    if cache.signing_key_file:
+        try:
+            read_signing_key(cache.signing_key_file)  # only its path goes into trytond.conf
+        except ValueError as exc:
+            raise ConfigError(f"cache.signing_key_file: {exc}") from None
+        section["redis_signing_key_file"] = str(cache.signing_key_file)

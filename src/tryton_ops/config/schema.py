@@ -214,6 +214,9 @@ class Cache(Section):
         60.0, ge=1, le=3600, description="upper bound of a SQL commit's duration, in seconds"
     )
     tls_ca_file: Path | None = Field(None, description="CA bundle for rediss:// URIs")
+    signing_key_file: Path | None = Field(
+        None, description="secret file: values in Redis are signed, unsigned ones ignored"
+    )
     clean_timeout: int | None = Field(
         None, ge=0, description="stock MemoryCache only: 0 = PostgreSQL NOTIFY, else polling"
     )

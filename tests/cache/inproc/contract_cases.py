@@ -275,6 +275,23 @@ class Contract(unittest.TestCase):
             self.assertIsNone(cache.get("b"))
             self.assertEqual(cache.get("a"), "value-of-a")
 
+    def test_value_forged_for_the_right_key(self):
+        """A well-formed entry written by someone else: served unless values are signed."""
+        from tryton_ops.cache import serializer
+        from tryton_ops.cache.store import pack_entry
+
+        with start() as transaction:
+            cache.set("forged", "genuine")
+            key = l2_key(cache, "forged", transaction)
+            entry = pack_entry(encode_key(cache._key("forged")), None, serializer.encode("forged"))
+        RedisCache.store().client().set(key, entry)
+        forget_l1()
+        signed = RedisCache.store().settings.signing_key is not None
+        corrupt = cache.corrupt
+        with start():
+            self.assertEqual(cache.get("forged"), None if signed else "forged")
+        self.assertEqual(cache.corrupt, corrupt + (1 if signed else 0))
+
     def test_garbage_generation_hash_is_healed_without_stale_reads(self):
         with start():
             cache.set("k", "old")
