@@ -6,7 +6,8 @@ For each setting, on its own copy of a `party` database on one private PostgreSQ
 
 - stack A: gunicorn with 2 sync workers; warmed up, then the warm throughput of
   `fields_view_get` (party form), `search_read` (5 parties) and `res.user.get_preferences` is
-  measured with one client, `--calls` calls per round, best of `--rounds`;
+  measured with one client, `--calls` calls per round, best of `--rounds`; all stacks run at
+  once and the rounds alternate between settings, so other load hits every setting alike;
 - stack B: 1 worker started while A is warm ("a freshly started worker, another worker already
   warm"); the time of its first `fields_view_get` of a set of views is measured, on `--fresh`
   successive new stacks B (median);
@@ -62,14 +63,11 @@ OPS = {
 }
 
 
-def throughput(conn, call: tuple, calls: int, rounds: int) -> float:
-    best = 0.0
-    for _ in range(rounds):
-        began = time.perf_counter()
-        for _ in range(calls):
-            conn.call(*call)
-        best = max(best, calls / (time.perf_counter() - began))
-    return best
+def rate(conn, call: tuple, calls: int) -> float:
+    began = time.perf_counter()
+    for _ in range(calls):
+        conn.call(*call)
+    return calls / (time.perf_counter() - began)
 
 
 def first_views(conn) -> float:
@@ -107,48 +105,66 @@ def stale_reads(writer, reader, view_id: int, pairs: int) -> int:
     return stale
 
 
-def measure(templates, base: Path, name: str, cache: dict, args) -> dict:
-    redis = None
-    stacks: list[TestStack] = []
-    try:
+class Setting:
+    """One cache setting: its own database copy, Redis, warm stack A and fresh stacks B."""
+
+    def __init__(self, templates, base: Path, name: str, cache: dict):
+        self.name, self.cache = name, cache
+        self.polling = cache.get("clean_timeout") == 300  # only its stale reads are measured
+        self.redis = None
+        self.stack_b: TestStack | None = None
         if cache["backend"] == "redis":
-            redis = RedisServer().start()
-            cache = {**cache, "redis_uri": redis.uri, "commit_lease": 1}
-        database = templates.copy("postgresql", ("party",), base / re.sub(r"\W+", "-", name))
-        stack_a = TestStack(database, workers=2, cache=cache).start()
-        stacks.append(stack_a)
+            self.redis = RedisServer().start()
+            self.cache = {**cache, "redis_uri": self.redis.uri, "commit_lease": 1}
+        slug = re.sub(r"\W+", "-", name)
+        self.database = templates.copy("postgresql", ("party",), base / slug)
+        self.stack_a = TestStack(self.database, workers=2, cache=self.cache).start()
         time.sleep(1.2)  # a new Redis namespace is trusted after commit_lease
-        conn_a = stack_a.connect()
-        view_id = probe_view(conn_a)
+        self.conn_a = self.stack_a.connect()
+        self.view_id = probe_view(self.conn_a)
         for _ in range(10):  # both workers warm
-            for model, view_type in VIEWS:
-                conn_a.call(f"model.{model}.fields_view_get", None, view_type, {})
+            first_views(self.conn_a)
             for call in OPS.values():
-                conn_a.call(*call)
-        result: dict = {}
-        if cache.get("clean_timeout") != 300:
+                self.conn_a.call(*call)
+        self.result: dict = {"firsts": []}
+
+    def fresh_worker(self):
+        """A new stack B (1 worker) while A is warm; returns its admin session."""
+        if self.stack_b is not None:
+            self.stack_b.stop()
+        self.stack_b = TestStack(self.database, workers=1, cache=self.cache).start()
+        return self.stack_b.connect()
+
+    def stop(self) -> None:
+        for stack in (self.stack_b, self.stack_a):
+            if stack is not None:
+                stack.stop()
+        if self.redis is not None:
+            self.redis.destroy()
+
+
+def run(settings: list[Setting], args) -> None:
+    """Timed phases interleave the settings, so load from elsewhere hits them alike."""
+    timed = [s for s in settings if not s.polling]
+    for round_ in range(args.rounds):
+        for setting in timed if round_ % 2 == 0 else timed[::-1]:
             for op, call in OPS.items():
-                result[op] = throughput(conn_a, call, args.calls, args.rounds)
-        firsts = []
-        for _ in range(args.fresh if cache.get("clean_timeout") != 300 else 1):
-            if len(stacks) > 1:
-                stacks.pop().stop()
-            stack_b = TestStack(database, workers=1, cache=cache).start()
-            stacks.append(stack_b)
-            conn_b = stack_b.connect()
-            firsts.append(first_views(conn_b))
-        if cache.get("clean_timeout") != 300:
-            result["first views (s)"] = statistics.median(firsts)
-            result["warm views (s)"] = first_views(conn_b)
-        pairs = args.pairs if cache.get("clean_timeout") != 300 else min(args.pairs, 100)
-        result["stale reads"] = stale_reads(conn_a, conn_b, view_id, pairs)
-        result["pairs"] = pairs
-        return result
-    finally:
-        for stack in stacks:
-            stack.stop()
-        if redis is not None:
-            redis.destroy()
+                best = setting.result.get(op, 0.0)
+                setting.result[op] = max(best, rate(setting.conn_a, call, args.calls))
+    for round_ in range(args.fresh):
+        for setting in timed if round_ % 2 == 0 else timed[::-1]:
+            conn_b = setting.fresh_worker()
+            setting.result["firsts"].append(first_views(conn_b))
+            if round_ == args.fresh - 1:
+                setting.result["warm views (s)"] = first_views(conn_b)
+    for setting in settings:
+        print(f"... stale reads, {setting.name}", flush=True)
+        conn_b = setting.fresh_worker() if setting.stack_b is None else setting.stack_b.connect()
+        pairs = min(args.pairs, 100) if setting.polling else args.pairs
+        setting.result["stale reads"] = stale_reads(setting.conn_a, conn_b, setting.view_id, pairs)
+        setting.result["pairs"] = pairs
+        if setting.result["firsts"]:
+            setting.result["first views (s)"] = statistics.median(setting.result["firsts"])
 
 
 def main() -> None:
@@ -160,16 +176,19 @@ def main() -> None:
     args = parser.parse_args()
     base = Path(tempfile.mkdtemp(prefix="cache-bench-"))
     postgres = PostgresServer().start()
+    settings: list[Setting] = []
     try:
         templates = DatabaseTemplates(base / "templates", postgres=lambda: postgres)
-        results = {}
         for name, cache in SETTINGS.items():
-            print(f"... {name}", flush=True)
-            results[name] = measure(templates, base, name, cache, args)
+            print(f"... starting {name}", flush=True)
+            settings.append(Setting(templates, base, name, cache))
+        run(settings, args)
     finally:
+        for setting in settings:
+            setting.stop()
         postgres.destroy()
         shutil.rmtree(base, ignore_errors=True)
-    report(results)
+    report({s.name: s.result for s in settings})
 
 
 def report(results: dict) -> None:
