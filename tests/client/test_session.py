@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -128,3 +130,13 @@ def test_timeouts_retry_only_safe_calls():
             assert len(server.accepted) == 4  # a write is never sent twice
     finally:
         server.close()
+
+
+def test_imports_nothing_from_trytond():
+    """A middleware installs the client without trytond: importing it must not pull trytond."""
+    code = (
+        "import sys, tryton_ops.client; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'trytond'))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

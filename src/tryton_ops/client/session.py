@@ -158,7 +158,8 @@ class Session:
 
 
 class Client(Session):
-    """Blocking session over a pooled httpx client; safe to share between threads."""
+    """Blocking session over a pooled httpx client; threads may share it for calls (records
+    themselves are not locked)."""
 
     def __init__(self, url: str, database: str, **options: Any):
         super().__init__(url, database, **options)
