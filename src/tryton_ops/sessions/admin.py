@@ -54,7 +54,8 @@ def list_sessions(config: LoadedConfig, database: str | None = None) -> list[dic
     logins = _logins(config, database)
     with _service(config) as service:
         store = service.store
-        live = store.sessions_of(database, store.users(database))
+        found = store.sessions_of(database, store.users(database))
+        live = {uid: records for uid, records in found.items() if records}
         counters = store.audit(database, today())
     rows = []
     for uid in sorted(set(live) | set(counters)):
