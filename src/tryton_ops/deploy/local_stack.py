@@ -275,13 +275,22 @@ def _all_running(config: LoadedConfig, state: StackState) -> bool:
     return all(states.get(name, {}).get("statename") == "RUNNING" for name in state.programs)
 
 
+ERROR_LINE = re.compile(r"Error|Exception|Traceback")
+
+
 def log_tail(config: LoadedConfig, name: str = "server.log", lines: int = 20) -> str:
+    """The end of a log, ending a few lines after its last error: a program restarted after a
+    failure prints a fresh start-up banner (uWSGI's is 30 lines) that must not push the reason
+    out of view."""
     path = config.run_dir / "logs" / name
     try:
         text = path.read_text(errors="replace")
     except OSError:
         return f"(no {name})"
-    return "\n".join(text.strip().splitlines()[-lines:])
+    found = text.strip().splitlines()
+    errors = [index for index, line in enumerate(found) if ERROR_LINE.search(line)]
+    end = min(len(found), errors[-1] + 6) if errors else len(found)
+    return "\n".join(found[max(0, end - lines) : end])
 
 
 def stop(config: LoadedConfig, timeout: float | None = None) -> str:
