@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import stat
+import tomllib
 from pathlib import Path
 from typing import NamedTuple
 
@@ -14,6 +15,7 @@ from tests.deploy.test_render import GOLDEN, assert_golden
 from tests.deploy.test_up_down import cli
 from tryton_ops.cli import main
 from tryton_ops.config import ConfigError, load_config
+from tryton_ops.config.schema import Host
 
 
 class Result(NamedTuple):
@@ -198,3 +200,17 @@ def test_up_refuses_a_multi_host_config(tmp_path):
     assert result.returncode == 1
     assert "describes several hosts" in result.stderr and "--host NAME" in result.stderr
     assert not (tmp_path / "run").exists()  # nothing was started or written
+
+
+def test_config_show_prints_hosts_as_tables(tmp_path):
+    config = write(tmp_path)
+    result = CliRunner().invoke(main, ["-c", str(config), "config", "show"])
+    assert result.exit_code == 0, result.output
+    shown = tomllib.loads(result.stdout)["hosts"]  # valid TOML: one [hosts.NAME] table each
+    assert shown["app1"] == {
+        "address": "10.0.0.11",
+        "roles": ["app", "cron", "queue"],
+        "workers": 4,
+    }
+    hosts = load_config(config).settings.hosts
+    assert {name: Host.model_validate(values) for name, values in shown.items()} == hosts

@@ -47,18 +47,17 @@ def show(ctx: click.Context, as_json: bool) -> None:
     _echo_toml(data)
 
 
-def _echo_toml(data: dict) -> None:
-    scalars = {k: v for k, v in data.items() if not isinstance(v, dict)}
-    for key, value in scalars.items():
-        click.echo(f"{key} = {_toml_value(value)}")
+def _echo_toml(data: dict, prefix: str = "") -> None:
+    """Scalars, then one table per section; nested tables such as [hosts.NAME] too."""
+    for key, value in data.items():
+        if value is None:
+            click.echo(f"# {key} is unset")
+        elif not isinstance(value, dict):
+            click.echo(f"{key} = {_toml_value(value)}")
     for section, values in data.items():
-        if isinstance(values, dict):
-            click.echo(f"\n[{section}]")
-            for key, value in values.items():
-                if value is None:
-                    click.echo(f"# {key} is unset")
-                else:
-                    click.echo(f"{key} = {_toml_value(value)}")
+        if isinstance(values, dict) and values:
+            click.echo(f"\n[{prefix}{section}]")
+            _echo_toml(values, f"{prefix}{section}.")
 
 
 def _toml_value(value) -> str:
