@@ -1,8 +1,8 @@
 """The local stack behind `tryton-ops up` / `down` / `status` / `reload`.
 
-supervisord runs every program of the deployment (gunicorn, nginx, cron, queue workers) and
-restarts them after a crash. Every process of the stack carries the environment variable
-`TRYTON_OPS_STACK=<run dir>`, so `down` can find and end all of them even after supervisord
+supervisord runs every program of the deployment (gunicorn or uWSGI, nginx, cron, queue
+workers) and restarts them after a crash. Every process of the stack carries the environment
+variable `TRYTON_OPS_STACK=<run dir>`, so `down` can find and end all of them even after supervisord
 itself was killed. In the foreground, supervisord also gets SIGTERM when `up` dies (Linux
 parent-death signal), so no server outlives its `up`.
 """
@@ -413,14 +413,16 @@ def processes(config: LoadedConfig) -> list[dict]:
 def reload(config: LoadedConfig) -> list[str]:
     """Pick up new config and code without failing a request; returns what was reloaded.
 
-    Configs are rendered again, then gunicorn and nginx are sent SIGHUP: both start new workers
-    and let the old ones finish the requests in flight. cron and queue workers serve no HTTP
+    Configs are rendered again, then the app server, the bus and nginx are sent SIGHUP:
+    gunicorn and nginx start new workers and let the old ones finish the requests in flight;
+    the uWSGI master lets its workers finish, re-executes itself and starts new ones, while
+    new requests wait in the socket's backlog. cron and queue workers serve no HTTP
     requests and are restarted.
     """
     state = running(config)
     if state is None:
         raise StackError("not running; `tryton-ops up` starts it")
-    found = programs(config)  # renders trytond.conf, gunicorn.conf.py and nginx.conf again
+    found = programs(config)  # renders trytond.conf, the app server's and nginx's configs again
     if [program.name for program in found] != state.programs:
         raise StackError(
             "the set of programs changed (front, cron or queue workers); "
