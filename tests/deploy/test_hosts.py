@@ -214,3 +214,18 @@ def test_config_show_prints_hosts_as_tables(tmp_path):
     }
     hosts = load_config(config).settings.hosts
     assert {name: Host.model_validate(values) for name, values in shown.items()} == hosts
+
+
+def test_doctor_knows_app_hosts_are_behind_the_front(tmp_path):
+    """num_proxies = 1 on app hosts is right: nginx runs on the front host, not here."""
+    from tryton_ops.admin.doctor import Context, run
+    from tryton_ops.config import render_trytond_conf
+    from tryton_ops.deploy.hosts import host_config
+
+    # front.enabled only says whether this machine runs nginx; with [hosts] the front host does
+    config = load_config(write(tmp_path, CONFIG.replace("[front]\n", '[front]\nenabled = "off"\n')))
+    conf = tmp_path / "trytond.conf"
+    conf.write_text(render_trytond_conf(host_config(config, "app1")))
+    assert "num_proxies = 1" in conf.read_text()
+    found = {finding.code for finding in run(Context(config, trytond_conf=conf, environ={}))}
+    assert not {"server.num-proxies", "server.no-front"} & found

@@ -49,6 +49,11 @@ def front_enabled(config: LoadedConfig) -> bool:
     return front.enabled == "on"
 
 
+def behind_front(config: LoadedConfig) -> bool:
+    """Clients reach trytond through nginx: on this machine, or on the front host of [hosts]."""
+    return front_enabled(config) or bool(config.settings.hosts)
+
+
 def uses_gunicorn(config: LoadedConfig) -> bool:
     """gunicorn runs the app, or the bus (always gunicorn: its gevent worker serves long polls)."""
     return config.settings.server.app_server == "gunicorn" or config.settings.bus.enabled

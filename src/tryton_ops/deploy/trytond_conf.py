@@ -8,9 +8,9 @@ from tryton_ops.config import LoadedConfig
 
 
 def contribute(config: LoadedConfig, parser: configparser.ConfigParser) -> None:
-    from tryton_ops.deploy.programs import front_enabled
+    from tryton_ops.deploy.programs import behind_front
 
-    if front_enabled(config) or config.settings.hosts:
+    if behind_front(config):
         # sessions are bound to the client address: trust exactly one proxy, nginx
         parser["web"]["num_proxies"] = "1"
     if config.settings.bus.enabled:

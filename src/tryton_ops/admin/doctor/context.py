@@ -89,9 +89,9 @@ class Context:
 
     @cached_property
     def front(self) -> bool:
-        from tryton_ops.deploy.programs import front_enabled
+        from tryton_ops.deploy.programs import behind_front
 
-        return front_enabled(self.config)
+        return behind_front(self.config)
 
     @property
     def database(self) -> str:
