@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import stat
 import sys
 from pathlib import Path
@@ -166,3 +167,11 @@ def test_uwsgi_not_installed_is_a_clear_error(tmp_path, monkeypatch):
     assert result.exit_code == 1
     assert "error: server.app_server = 'uwsgi' but uwsgi is not installed" in result.output
     assert not out.exists()  # nothing written
+    previous = signal.getsignal(signal.SIGTERM)  # `up` installs its own handler
+    try:
+        result = CliRunner().invoke(main, ["-c", str(config), "up", "--detach"])
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert result.exit_code == 1
+    assert "error: server.app_server = 'uwsgi' but uwsgi is not installed" in result.output
+    assert not (tmp_path / "run").exists() and not (tmp_path / "data").exists()

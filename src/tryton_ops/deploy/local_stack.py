@@ -27,7 +27,7 @@ import psutil
 
 from tryton_ops.client import Connection, RPCError
 from tryton_ops.config import LoadedConfig
-from tryton_ops.deploy.programs import Program, front_enabled, programs
+from tryton_ops.deploy.programs import Program, front_enabled, programs, uwsgi_binary
 from tryton_ops.deploy.supervisor_conf import render_supervisor_conf, socket_path
 
 STATE_FILE = "stack.json"
@@ -156,6 +156,8 @@ def preflight(config: LoadedConfig) -> None:
             "tryton-ops.toml describes several hosts ([hosts]) and `up` runs everything on this "
             "machine; render each host's files with `tryton-ops deploy render --host NAME`"
         )
+    if config.settings.server.app_server == "uwsgi":
+        uwsgi_binary()  # before anything is created
     if (state := running(config)) is not None:
         raise StackError(
             f"deployment {config.settings.name!r} is already running (pid {state.pid}, "

@@ -59,18 +59,24 @@ def uses_gunicorn(config: LoadedConfig) -> bool:
     return config.settings.server.app_server == "gunicorn" or config.settings.bus.enabled
 
 
+def uwsgi_binary() -> str:
+    """uwsgi of this environment, or an error saying how to install it."""
+    binary = bin_path("uwsgi")
+    if not Path(binary).exists():
+        from tryton_ops.deploy.local_stack import StackError
+
+        raise StackError(
+            "server.app_server = 'uwsgi' but uwsgi is not installed in this environment "
+            "(pip install 'tryton-ops[uwsgi]'; it compiles with gcc and the Python headers)"
+        )
+    return binary
+
+
 def _app_argv(config: LoadedConfig, conf_dir: Path | None, gunicorn_conf: str) -> list[str]:
     if config.settings.server.app_server == "uwsgi":
         from tryton_ops.deploy.uwsgi_conf import write_uwsgi_ini
 
-        binary = bin_path("uwsgi")
-        if not Path(binary).exists():
-            from tryton_ops.deploy.local_stack import StackError
-
-            raise StackError(
-                "server.app_server = 'uwsgi' but uwsgi is not installed in this environment "
-                "(pip install 'tryton-ops[uwsgi]'; it compiles with gcc and the Python headers)"
-            )
+        binary = uwsgi_binary()
         ini = write_uwsgi_ini(config) if conf_dir is None else conf_dir / "uwsgi.ini"
         return [binary, "--ini", str(ini)]
     return [sys.executable, "-m", "gunicorn", "-c", gunicorn_conf, WSGI_APP]
