@@ -53,13 +53,17 @@ def test_concurrent_write_is_refused(stack, client):
 
 def test_warning_names_what_to_skip(client):
     Party = client.model("party.party")
-    source, destination = Party.create([{"name": unique("src")}, {"name": unique("dst")}])
-    (session_id, _, _) = client.call("wizard.party.replace.create", client.context)
-    data = {"ask": {"source": source, "destination": destination}}
-    context = {**client.context, "active_model": "party.party", "active_id": source}
+    source, destination = Party.new(name=unique("src")), Party.new(name=unique("dst"))
+    Party.save([source, destination])
+    replace = client.wizard("party.replace", [source])
+    data = {"ask": {"source": source.id, "destination": destination.id}}
     with pytest.raises(ServerWarning) as info:
-        client.call("wizard.party.replace.execute", session_id, data, "replace", context)
-    assert info.value.name == f"party.replace name {source} {destination}"
+        replace.execute("replace", data)
+    assert info.value.name == f"party.replace name {source.id} {destination.id}"
     assert "different" in info.value.message.lower()
     with pytest.raises(ServerError):  # unexpected server exceptions stay ServerError
-        client.call("wizard.party.replace.execute", session_id, data, "nosuchstate", context)
+        replace.execute("nosuchstate", data)
+    client.acknowledge(info.value)
+    replace.execute("replace", data)  # acknowledged: the wizard runs
+    replace.delete()
+    assert Party.read([source.id], ["replaced_by"])[0]["replaced_by"] == destination.id

@@ -32,9 +32,11 @@ def test_every_type_round_trips_through_the_server(client):
     (cron,) = client.model("ir.cron").find([], limit=1)
     cron.next_call = dt.datetime(2031, 12, 31, 23, 59, 58)  # a DateTime field keeps seconds
     cron.save()
-    config = client.model("party.configuration").browse([1])[0]
-    config.identifier_eu_vat_validation_period = dt.timedelta(days=3, seconds=7, microseconds=5)
-    config.save()
+    started = dt.datetime(2030, 1, 1, 8, 0, 0)
+    log = client.model("ir.cron.log").new(
+        cron=cron, started=started, ended=started + dt.timedelta(days=3, seconds=7)
+    )
+    log.save()
 
     rate.fetch(["date", "rate", "currency"])
     assert (rate.date, rate.rate, rate.currency) == (
@@ -46,9 +48,10 @@ def test_every_type_round_trips_through_the_server(client):
     assert attachment.data == data and attachment.resource is currency
     assert cron.next_call == dt.datetime(2031, 12, 31, 23, 59, 58)
     assert isinstance(cron.write_date, dt.datetime)  # a Timestamp, with microseconds
-    assert config.identifier_eu_vat_validation_period == dt.timedelta(
-        days=3, seconds=7, microseconds=5
-    )
+    assert (log.started, log.ended) == (started, started + dt.timedelta(days=3, seconds=7))
+    assert log.duration == dt.timedelta(days=3, seconds=7)  # a timedelta computed by the server
+    delay = dt.timedelta(hours=1, microseconds=5)  # a timedelta decoded by the server
+    assert client.model("ir.trigger").search([("minimum_time_delay", "=", delay)]) == []
     aware = dt.datetime(2031, 1, 1, 12, tzinfo=dt.timezone(dt.timedelta(hours=2)))
     cron.next_call = aware
     cron.save()

@@ -16,12 +16,13 @@ import weakref
 from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from tryton_ops.client.errors import SessionExpired
+from tryton_ops.client.errors import ServerWarning, SessionExpired
 from tryton_ops.client.transport import LOGIN, AsyncHttpTransport, Auth, Call, HttpTransport
 
 if TYPE_CHECKING:
     from tryton_ops.client.model import Model
     from tryton_ops.client.record import Record
+    from tryton_ops.client.wizard import Wizard
 
 Op = Generator[Any, Any, Any]
 
@@ -112,6 +113,20 @@ class Session:
         from tryton_ops.client.model import Model
 
         return Model(self, name, context)
+
+    def acknowledge(self, warning: ServerWarning, always: bool = False):
+        """Let the call that raised `warning` pass when sent again (as Tryton's client does:
+        a `res.user.warning` for this user; with `always` for every later call too)."""
+        values = {"user": self.user_id, "name": warning.name, "always": always}
+        return self._run(self._g_call("model.res.user.warning.create", [values], self.context))
+
+    def wizard(
+        self, name: str, records: list[Record] | None = None, context: dict | None = None
+    ) -> Wizard:
+        """A run of wizard `name` on records (they become active_model/active_ids)."""
+        from tryton_ops.client.wizard import Wizard
+
+        return Wizard(self, name, records, context)
 
     # --- operations ---------------------------------------------------------------------------
 
