@@ -96,12 +96,14 @@ def fill(model: Model, rows: list[dict[str, Any]], descriptions: dict[str, dict]
             desc = descriptions.get(key)
             record._values[key] = _convert(model, desc, value, targets[key]) if desc else value
         for key, value in row.items():
-            if key.endswith(".") and value:
-                nested[key[:-1]].extend(value if isinstance(value, list) else [value])
-            if key.endswith(".") and key[:-1] not in row:  # only 'addresses.city' was asked
+            name = key[:-1]
+            if not key.endswith(".") or "relation" not in descriptions.get(name, {}):
+                continue  # references have no single target model: left as read
+            if value:
+                nested[name].extend(value if isinstance(value, list) else [value])
+            if name not in row:  # only 'addresses.city' was asked
                 ids = [v["id"] for v in value] if isinstance(value, list) else value and value["id"]
-                desc = descriptions[key[:-1]]
-                record._values[key[:-1]] = _convert(model, desc, ids, targets[key[:-1]])
+                record._values[name] = _convert(model, descriptions[name], ids, targets[name])
     for name, sub_rows in nested.items():
         target = model.session.model(descriptions[name]["relation"], model.context)
         target._fill_rows(sub_rows)
