@@ -348,8 +348,13 @@ class Load:
                 started = time.monotonic()
                 ok, upstream, detail = False, "", ""
                 try:
-                    response = http.post(self.url, content=payload, headers=headers)
-                    upstream = response.headers.get("X-Upstream", "").split(",")[-1].strip()
+                    # streamed so that the upstream is known even when the body is cut short
+                    # (nginx has sent A's headers when A dies before its body)
+                    with http.stream(
+                        "POST", self.url, content=payload, headers=headers
+                    ) as response:
+                        upstream = response.headers.get("X-Upstream", "").split(",")[-1].strip()
+                        response.read()
                     body = response.json() if response.status_code == 200 else {}
                     ok = response.status_code == 200 and body.get("error") is None
                     detail = f"HTTP {response.status_code} {str(body.get('error'))[:100]}"
