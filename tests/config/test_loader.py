@@ -134,3 +134,17 @@ def test_error_never_shows_a_password(tmp_path):
 def test_sample_file_is_valid_and_matches_defaults():
     sample = tomllib.loads(files("tryton_ops.config").joinpath("sample.toml").read_text())
     assert Settings.model_validate(sample) == Settings()
+
+
+def test_each_part_uses_its_redis_or_the_deployments(tmp_path):
+    path = tmp_path / "tryton-ops.toml"
+    path.write_text(
+        '[redis]\nuri = "redis://10.0.0.1:6379/0"\n'
+        '[sessions]\nredis_uri = "redis://10.0.0.2:6379/1"\n'
+    )
+    settings = load_config(path).settings
+    assert settings.redis_uri_of("cache") == "redis://10.0.0.1:6379/0"
+    assert settings.redis_uri_of("sessions") == "redis://10.0.0.2:6379/1"
+    assert settings.redis_uris() == ["redis://10.0.0.1:6379/0", "redis://10.0.0.2:6379/1"]
+    path.write_text("")
+    assert load_config(path).settings.redis_uris() == []

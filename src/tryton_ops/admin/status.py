@@ -53,11 +53,6 @@ def database_status(config: LoadedConfig, name: str) -> dict[str, Any]:
     return out
 
 
-def redis_uris(config: LoadedConfig) -> list[str]:
-    settings = config.settings
-    return list(dict.fromkeys(u for u in (settings.cache.redis_uri, settings.redis.uri) if u))
-
-
 def redis_status(uri: str) -> dict[str, Any]:
     import redis
 
@@ -140,7 +135,7 @@ def gather(config: LoadedConfig) -> dict[str, Any]:
         "requests": sorted(requests, key=lambda r: -r["since_s"]),
         "requests_source": {"available": workers["available"], "reason": workers["reason"]},
         "database": database_status(config, name),
-        "redis": [redis_status(uri) for uri in redis_uris(config)],
+        "redis": [redis_status(uri) for uri in config.settings.redis_uris()],
         "cache": cache_status(config) or worker_cache_status(workers["caches"]),
         "last_backup": last_backup(config, name),
         "accelerators": [

@@ -7,7 +7,6 @@ from collections import defaultdict
 from typing import Any
 
 from tryton_ops.cache.store import RedisStore, StoreSettings, StoreUnavailable
-from tryton_ops.cache.trytond_conf import redis_uri
 from tryton_ops.config import LoadedConfig
 
 SCAN_LIMIT = 200_000  # keys examined at most by one stats or flush call
@@ -19,7 +18,7 @@ class CacheError(Exception):
 
 def open_store(config: LoadedConfig) -> RedisStore:
     cache = config.settings.cache
-    uri = redis_uri(config)
+    uri = config.settings.redis_uri_of("cache")
     if cache.backend != "redis" or not uri:
         raise CacheError(
             'the shared cache is not enabled: set cache.backend = "redis" and a Redis URI '

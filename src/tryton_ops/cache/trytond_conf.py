@@ -10,12 +10,6 @@ from tryton_ops.config.loader import ConfigError, LoadedConfig
 CLASS = "tryton_ops.cache.RedisCache"
 
 
-def redis_uri(config: LoadedConfig) -> str | None:
-    """The cache's Redis: `[cache] redis_uri`, else the deployment's `[redis] uri`."""
-    settings = config.settings
-    return settings.cache.redis_uri or settings.redis.uri
-
-
 def contribute(config: LoadedConfig, parser: configparser.ConfigParser) -> None:
     cache = config.settings.cache
     if not parser.has_section("cache"):
@@ -26,7 +20,7 @@ def contribute(config: LoadedConfig, parser: configparser.ConfigParser) -> None:
         section["clean_timeout"] = str(cache.clean_timeout)
     if cache.backend != "redis":
         return
-    uri = redis_uri(config)
+    uri = config.settings.redis_uri_of("cache")
     if not uri:
         raise ConfigError(
             "cache.backend is 'redis' but no Redis is configured: set cache.redis_uri "

@@ -351,6 +351,15 @@ class Settings(Section):
         default_factory=dict, description="several machines (docs/deploy.md); none: this one"
     )
 
+    def redis_uri_of(self, part: Literal["cache", "sessions"]) -> str | None:
+        """A part's Redis: its own `redis_uri`, else the deployment's `[redis] uri`."""
+        return getattr(self, part).redis_uri or self.redis.uri
+
+    def redis_uris(self) -> list[str]:
+        """Every distinct Redis the deployment uses (status and doctor check each)."""
+        uris = (self.redis_uri_of("cache"), self.redis_uri_of("sessions"), self.redis.uri)
+        return list(dict.fromkeys(u for u in uris if u))
+
     @field_validator("hosts")
     @classmethod
     def _hosts_consistent(cls, hosts: dict[str, Host], info: ValidationInfo) -> dict[str, Host]:

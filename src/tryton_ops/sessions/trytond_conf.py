@@ -14,12 +14,6 @@ from tryton_ops.sessions.options import SECTION
 MODULE = "ops_session"
 
 
-def redis_uri(config: LoadedConfig) -> str | None:
-    """The sessions' Redis: `[sessions] redis_uri`, else the deployment's `[redis] uri`."""
-    settings = config.settings
-    return settings.sessions.redis_uri or settings.redis.uri
-
-
 def contribute(config: LoadedConfig, parser: configparser.ConfigParser) -> None:
     sessions = config.settings.sessions
     trytond_session = {
@@ -33,7 +27,7 @@ def contribute(config: LoadedConfig, parser: configparser.ConfigParser) -> None:
         parser["session"].update(trytond_session)
     if sessions.store != "redis":
         return
-    uri = redis_uri(config)
+    uri = config.settings.redis_uri_of("sessions")
     if not uri:
         raise ConfigError(
             "sessions.store is 'redis' but no Redis is configured: set sessions.redis_uri "

@@ -6,13 +6,13 @@ from collections.abc import Iterator
 
 from tryton_ops.admin.doctor.context import Context
 from tryton_ops.admin.doctor.finding import Finding
-from tryton_ops.admin.status import redis_status, redis_uris
+from tryton_ops.admin.status import redis_status
 
 EVICTING = ("allkeys-lru", "allkeys-lfu", "volatile-lru", "volatile-lfu", "volatile-ttl")
 
 
 def check(ctx: Context) -> Iterator[Finding]:
-    for uri in redis_uris(ctx.config):
+    for uri in ctx.config.settings.redis_uris():
         info = redis_status(uri)
         where = info["uri"]
         if "error" in info:
@@ -20,9 +20,9 @@ def check(ctx: Context) -> Iterator[Finding]:
                 "redis.unreachable",
                 "error",
                 f"Redis {where} does not answer",
-                f"{info['error']}. The shared cache degrades to the database (slow) while it is "
-                "down.",
-                "Start Redis or fix the URI (cache.redis_uri / redis.uri).",
+                f"{info['error']}. While it is down the shared cache is bypassed (slow) and "
+                "Redis sessions refuse authenticated calls.",
+                "Start Redis or fix the URI (cache.redis_uri / sessions.redis_uri / redis.uri).",
             )
             continue
         if not info.get("maxmemory"):
