@@ -132,3 +132,21 @@ def test_database_server_down(postgres_factory, tmp_path):
         assert line.startswith(f"error: PostgreSQL server unreachable at {masked}: "), line
         assert "start it, or fix database.uri in tryton-ops.toml" in line
         assert "s3cret" not in line and "does not exist" not in line
+
+
+def test_redis_sessions_configured_but_module_not_activated(make_trytond_db, redis_server):
+    def with_redis_sessions(db):
+        modules = ["party", "ops_session"]
+        sections = {"database": {"modules": modules}, "redis": {"uri": redis_server.uri}}
+        return derive(db.config, {**sections, "sessions": {"store": "redis"}})
+
+    party_only = with_redis_sessions(make_trytond_db("sqlite"))
+    found = run(Context(party_only, environ=CLEAN_ENV))
+    inactive = [f for f in found if f.code == "sessions.store-inactive"]
+    assert inactive and inactive[0].severity == "error"
+    assert "tryton-ops db update" in inactive[0].fix and "ops_session" in inactive[0].fix
+
+    activated = with_redis_sessions(make_trytond_db("sqlite", ("ops_session",)))
+    assert "sessions.store-inactive" not in codes(activated)
+    stock = derive(party_only, {"sessions": {"store": "database"}})
+    assert "sessions.store-inactive" not in codes(stock)

@@ -1,11 +1,15 @@
-"""[session] timeouts."""
+"""[session] timeouts, and Redis sessions asked for but not in effect."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
+from tryton_ops.admin.database import DatabaseError
 from tryton_ops.admin.doctor.context import Context
 from tryton_ops.admin.doctor.finding import Finding
+from tryton_ops.admin.sql import activated_modules, connect
+from tryton_ops.sessions.options import SECTION
+from tryton_ops.sessions.trytond_conf import MODULE
 
 DAY = 86400
 
@@ -18,6 +22,32 @@ def _int(ctx: Context, option: str, default: int) -> int | None:
 
 
 def check(ctx: Context) -> Iterator[Finding]:
+    yield from _timeouts(ctx)
+    yield from _redis_store(ctx)
+
+
+def _redis_store(ctx: Context) -> Iterator[Finding]:
+    """trytond only uses the Redis store once ops_session is activated in the database."""
+    if ctx.conf(SECTION, "store") != "redis":
+        return
+    name = ctx.database
+    try:
+        with connect(ctx.config, name) as session:
+            active = session.table_exists("ir_module") and MODULE in activated_modules(session)
+    except DatabaseError:
+        return  # no database yet, or unreachable: the backups check reports the server
+    if not active:
+        yield Finding(
+            "sessions.store-inactive",
+            "error",
+            f"Redis sessions are configured but {MODULE} is not activated in {name!r}",
+            "trytond keeps using its ir_session table: no hashed keys, no exclusive login, "
+            "and every request still writes to the database.",
+            f"Run `tryton-ops db update {name} {MODULE}` (docs/sessions.md).",
+        )
+
+
+def _timeouts(ctx: Context) -> Iterator[Finding]:
     timeout = _int(ctx, "timeout", 300)
     max_age = _int(ctx, "max_age", 30 * DAY)
     if timeout is None or max_age is None:
