@@ -201,7 +201,10 @@ def show(ctx, call_id: str, as_json: bool) -> None:
     if statements is None:
         click.echo("(summary only: enable full capture with `tryton-ops perf enable --user ...`)")
         return
-    click.echo(f"\n{len(statements)} statements ({record.get('statements_dropped', 0)} dropped)")
+    counts = f"{record.get('statements_dropped', 0)} dropped"
+    if record.get("statements_before_key"):  # REST: detailed from the key's verification on
+        counts += f", {record['statements_before_key']} before the key check"
+    click.echo(f"\n{len(statements)} statements ({counts})")
     for st in statements:
         click.echo(
             f"+{st['at_ms']:>9.1f} ms  {st['ms']:>8.2f} ms  rows={st['rows']}  {st['shape']}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextvars
 import sys
+from collections.abc import Callable
 from time import perf_counter
 
 from tryton_ops.perf.stack import app_stack
@@ -23,11 +24,15 @@ class Collector:
     """What one request did in SQL; `full` adds every statement with its timing."""
 
     __slots__ = (
+        "before_full",
         "caches",
         "error",
         "full",
+        "full_uid",
         "max_statements",
+        "on_user",
         "profile",
+        "sampling",
         "slow",
         "slow_s",
         "sql_count",
@@ -70,6 +75,14 @@ class Collector:
         # REST calls: no session names the user; the SQL they run tells it (`note_user`)
         self.track_user = False
         self.user: int | None = None
+        # REST calls while some user is under full capture: called once with the verified user
+        self.on_user: Callable[[Collector, int], None] | None = None
+        # the user whose verification switched full capture on mid-call, and the statements
+        # run before (the key check: counted in the summary, not detailed)
+        self.full_uid: int | None = None
+        self.before_full = 0
+        # a profiler started mid-call (at the verification), stopped by the middleware
+        self.sampling = None
 
     def on_connection(self) -> None:
         self.transactions += 1
@@ -98,13 +111,30 @@ class Collector:
             self.statements.append((started - self.started, elapsed, sql, rows, stack))
 
     def note_user(self) -> None:
-        """The user of the current trytond transaction, if any (read only: never start one)."""
+        """The first user the call's trytond transaction runs as (read only: never start one).
+
+        A REST transaction starts as user 0 and checks the application key as such; trytond
+        switches it to the key's user only once the key is valid, so the first non-zero user
+        is the verified one. Later switches (code running as root or another user for a
+        moment) do not change whose call it is; tracking stops there.
+        """
         module = sys.modules.get("trytond.transaction")
         transactions = module.Transaction._local.transactions if module is not None else ()
         if transactions and transactions[-1].user:
             self.user = transactions[-1].user
+            self.track_user = False
+            if self.on_user is not None:
+                self.on_user(self, self.user)
+
+    def start_full(self, uid: int) -> None:
+        """Detail every statement from now on: the call's user `uid` was verified mid-call."""
+        self.full = True
+        self.full_uid = uid
+        self.before_full = self.sql_count
 
     def on_cache(self, name: str, hit: bool) -> None:
+        if self.track_user:  # a call doing no SQL once verified still learns its user
+            self.note_user()
         entry = self.caches.get(name)
         if entry is None:
             entry = self.caches[name] = [0, 0]

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import itertools
 import os
 import re
 import time
+from threading import get_ident
 from time import perf_counter
 
 from tryton_ops.perf import metrics, profiler
@@ -147,23 +149,41 @@ class PerfMiddleware:
     def _begin(self, environ):
         writer = self.writer
         writer.ensure_started()
+        options = self.options
+        rest = rest_method(environ)
         full = False
         claimed = None
-        if writer.active:
-            claimed = _claimed_uid(environ)
-            database = _database(environ)
-            full = database is not None and writer.is_active(database, claimed)
-        options = self.options
         collector = Collector(
-            full=full,
             slow_sql_ms=options.slow_sql_ms,
             stack_ms=options.stack_ms,
             max_statements=options.max_statements,
         )
-        rest = rest_method(environ)
-        collector.track_user = rest is not None
+        if rest is not None:
+            # no session claims a user: the key's user is known once trytond verified it
+            collector.track_user = True
+            if writer.active:
+                verified = functools.partial(self._rest_verified, _database(environ), get_ident())
+                collector.on_user = verified
+        elif writer.active:
+            claimed = _claimed_uid(environ)
+            database = _database(environ)
+            full = database is not None and writer.is_active(database, claimed)
+        collector.full = full
         profile = full and options.profiling
         return collector, time.time(), claimed, profile, rest
+
+    def _rest_verified(self, database, thread: int, collector: Collector, uid: int) -> None:
+        """trytond verified a REST call's key (its transaction now runs as `uid`).
+
+        Full capture starts here if `uid` is enabled: the key check before is not the user's
+        work. The profiler starts here too, in the request's thread only (pyinstrument must
+        be stopped in the thread that started it; the middleware stops it there).
+        """
+        if database is None or not self.writer.is_active(database, uid):
+            return
+        collector.start_full(uid)
+        if self.options.profiling and get_ident() == thread:
+            collector.sampling = self._start_profile()
 
     def _start_profile(self):
         try:
@@ -174,8 +194,12 @@ class PerfMiddleware:
 
     @staticmethod
     def _stop_profile(collector, sampling) -> None:
+        """Stop the call's profiler: started up front, or at a REST call's verification."""
+        collector.on_user = None  # trytond is done: nothing may start a profiler any more
         if sampling is None:
-            return
+            sampling, collector.sampling = collector.sampling, None
+            if sampling is None:
+                return
         try:
             collector.profile = profiler.stop(sampling)
         except Exception:
@@ -212,7 +236,10 @@ class PerfMiddleware:
                 if method is None:
                     return
             duration = perf_counter() - collector.started
-            uid = values.get("user_id") if rest is None else collector.user
+            if rest is not None:  # verified mid-call: the user who switched full capture on
+                uid, claimed = collector.user, collector.full_uid
+            else:
+                uid = values.get("user_id")
             uid = uid if isinstance(uid, int) and not isinstance(uid, bool) else None
             session = values.get("session")
             login = getattr(session, "username", None)
@@ -248,6 +275,8 @@ class PerfMiddleware:
                 "_collector": collector,
                 "_params": params if length <= MAX_FP_BODY else None,
             }
+            if full and rest is not None:  # the key check, counted but not detailed
+                raw["statements_before_key"] = collector.before_full
             self.writer.submit(raw)
         except Exception:
             errors.record("middleware end")
