@@ -5,13 +5,17 @@ from __future__ import annotations
 import base64
 import os
 import signal
+import sqlite3
 import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import psutil
 
 from tests.deploy.test_up_down import alive, all_pids, cli, pid_of, status, wait_for, write_config
 from tests.perf.helpers import wait_records
+from tryton_ops.admin.database import sqlite_file
 from tryton_ops.client import Connection
 from tryton_ops.config import load_config
 
@@ -23,6 +27,13 @@ flush_interval_ms = 100
 backend = "redis"
 redis_uri = "{redis}"
 """
+
+
+def calls_in_flight(config) -> int:
+    """Requests the app workers report in flight (trytond's status reports, every few s)."""
+    return sum(
+        r["in_flight"] or 0 for r in status(config)["processes"] if r["role"] == "app-worker"
+    )
 
 
 def app_workers(config) -> list[int]:
@@ -127,6 +138,28 @@ def test_uwsgi_serves_recovers_and_reloads_without_failures(
         assert load.failed == []
         assert pid_of(config, "app") == master  # the master re-executed itself in place
         pids = all_pids(config)
+
+        # graceful stop: SIGTERM (what systemd and supervisor send) lets a call in flight on
+        # uWSGI finish before the master exits; the supervisor then starts it again
+        direct = f"http://{loaded.settings.server.listen}/"
+        with Connection(direct, db.name) as conn, ThreadPoolExecutor(1) as pool:
+            conn.login("admin", db.password)
+            lock = sqlite3.connect(sqlite_file(loaded, db.name), isolation_level=None)
+            lock.execute("BEGIN IMMEDIATE")  # the create below waits for this write lock
+            try:
+                pending = pool.submit(
+                    conn.call, "model.party.party.create", [{"name": "During stop"}], {}
+                )
+                wait_for(lambda: calls_in_flight(config) == 1, timeout=30)
+                os.kill(master, signal.SIGTERM)
+                # uWSGI's log of the shutdown is written late: give the signal time to act (a
+                # brutal stop kills the workers, and fails the call, at once)
+                time.sleep(2)
+            finally:
+                lock.execute("ROLLBACK")
+            assert len(pending.result(timeout=60)) == 1
+        wait_for(lambda: pid_of(config, "app") != master, timeout=60)
+        assert "graceful shutdown triggered" in (loaded.run_dir / "logs" / "server.log").read_text()
     finally:
         cli(config, "down")
     assert alive(pids) == []

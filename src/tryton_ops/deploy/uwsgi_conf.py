@@ -38,7 +38,9 @@ def render_uwsgi_ini(config: LoadedConfig) -> str:
         ("lazy-apps", "true"),
         # a worker whose database did not load stops uWSGI instead of serving errors
         ("need-app", "true"),
-        ("die-on-term", "true"),  # SIGTERM (supervisor, systemd) stops; SIGHUP reloads
+        # SIGTERM (supervisor, systemd) stops gracefully: workers finish their requests (within
+        # worker-reload-mercy) as gunicorn's do; SIGHUP reloads, SIGINT/SIGQUIT stop at once
+        ("hook-master-start", "unix_signal:15 gracefully_kill_them_all"),
         ("harakiri", server.timeout + WORKER_TIMEOUT_MARGIN),
         ("worker-reload-mercy", GRACEFUL_TIMEOUT),
         ("buffer-size", 32768),  # request headers (session tokens, long URLs)
