@@ -1,4 +1,4 @@
-"""Python client for Tryton's JSON-RPC (sync and asyncio); imports nothing from trytond."""
+"""Python client for Tryton's JSON-RPC and REST (sync and asyncio); imports nothing from trytond."""
 
 from tryton_ops.client.errors import (
     AccessError,
@@ -6,6 +6,7 @@ from tryton_ops.client.errors import (
     Forbidden,
     LoginFailed,
     LoginRequired,
+    NotFound,
     RPCError,
     ServerError,
     ServerWarning,
@@ -17,11 +18,13 @@ from tryton_ops.client.errors import (
 from tryton_ops.client.jsonrpc import Connection
 from tryton_ops.client.model import Model
 from tryton_ops.client.record import NotLoaded, Record
+from tryton_ops.client.rest import AsyncRestClient, Page, Report, RestClient, RestModel
 from tryton_ops.client.session import AsyncClient, Client
 
 __all__ = [
     "AccessError",
     "AsyncClient",
+    "AsyncRestClient",
     "Client",
     "ConcurrencyError",
     "Connection",
@@ -29,9 +32,14 @@ __all__ = [
     "LoginFailed",
     "LoginRequired",
     "Model",
+    "NotFound",
     "NotLoaded",
+    "Page",
     "RPCError",
     "Record",
+    "Report",
+    "RestClient",
+    "RestModel",
     "ServerError",
     "ServerWarning",
     "SessionExpired",

@@ -1,13 +1,14 @@
 """Errors raised by the client, one class per thing a caller may want to handle differently.
 
-Two families: `TransportError` (no usable JSON-RPC answer: connection, HTTP status, timeout,
-expired session) and `ServerError` (the server answered with a Tryton exception). Tryton's
+Two families: `TransportError` (no usable answer: connection, HTTP status, timeout, expired
+session or refused key) and `ServerError` (the server answered with a Tryton exception). Tryton's
 `AccessError` travels as a plain `UserError`; it is recognised by trytond's access messages.
 """
 
 from __future__ import annotations
 
 import html
+import json
 import re
 from typing import Any
 
@@ -35,7 +36,7 @@ class Timeout(TransportError):
 
 
 class LoginFailed(TransportError):
-    """Wrong login or password (401), or too many attempts (429)."""
+    """Wrong login or password (401), or too many attempts (429); over REST a refused key."""
 
 
 class SessionExpired(TransportError):
@@ -43,7 +44,12 @@ class SessionExpired(TransportError):
 
 
 class Forbidden(TransportError):
-    """The server refused the method (403): not exposed over RPC, or a fresh session is needed."""
+    """The server refused the method (403): not exposed over RPC, or a fresh session is needed;
+    over REST also an action the user may not run."""
+
+
+class NotFound(TransportError):
+    """REST: the record does not exist or the user may not see it, or no such database (404)."""
 
 
 class ServerError(RPCError):
@@ -138,16 +144,55 @@ def from_server(error: Any) -> ServerError:
     return _KINDS.get(error[0], ServerError)(error)
 
 
-def from_status(method: str, status: int, text: str) -> TransportError:
-    """The exception for an HTTP error status; the server's text is kept when it sent one."""
+def _status_message(label: str, status: int, text: str) -> str:
+    """`label: HTTP 403: <the server's text>`, the text without its HTML."""
     text = " ".join(html.unescape(re.sub(r"<title>.*?</title>|<[^>]+>", " ", text)).split())
-    message = f"{method}: HTTP {status}" + (f": {text[:200]}" if text else "")
-    if status in (401, 429) and method == "common.db.login":
-        return LoginFailed(message, status)
-    if status == 401:
-        return SessionExpired(message + " (session expired or invalid)", status)
+    return f"{label}: HTTP {status}" + (f": {text[:200]}" if text else "")
+
+
+def _by_status(message: str, status: int) -> TransportError:
+    """What every protocol maps alike: 403, the server's timeout, the rest."""
     if status == 403:
         return Forbidden(message, status)
     if status == 504:
         return Timeout(message + " (the server's timeout)", status)
     return TransportError(message, status)
+
+
+def from_status(method: str, status: int, text: str) -> TransportError:
+    """The exception for an HTTP error status; the server's text is kept when it sent one."""
+    message = _status_message(method, status, text)
+    if status in (401, 429) and method == "common.db.login":
+        return LoginFailed(message, status)
+    if status == 401:
+        return SessionExpired(message + " (session expired or invalid)", status)
+    return _by_status(message, status)
+
+
+def from_rest_status(label: str, status: int, text: str) -> RPCError:
+    """The exception for an HTTP error status of trytond's REST API (protocols/rest.py).
+
+    A refused business rule comes as 400 with a JSON `message` and `description`: it becomes
+    the `UserError` (or `AccessError`) JSON-RPC would raise for it.
+    """
+    if status == 400:
+        body = _json_object(text)
+        if isinstance(body.get("message"), str):
+            details = [body["message"], body.get("description") or "", None]
+            return from_server(["UserError", details])
+    message = _status_message(label, status, text)
+    if status == 401:
+        return LoginFailed(
+            message + " (application key unknown, cancelled, or not for 'rest')", status
+        )
+    if status == 404:
+        return NotFound(message, status)
+    return _by_status(message, status)
+
+
+def _json_object(text: str) -> dict:
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}

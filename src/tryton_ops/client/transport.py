@@ -1,19 +1,22 @@
-"""JSON-RPC over HTTP with httpx: request encoding, error mapping, retries; sync and asyncio.
+"""HTTP to trytond with httpx: pooling, timeouts, retries; JSON-RPC encoding; sync and asyncio.
 
-One pooled httpx client per transport (keep-alive, `Accept-Encoding: gzip`, bodies over 8 KiB
-sent gzipped; trytond decodes them). A call is retried only when that cannot apply it twice:
-read-only methods on any connection error, 502/503 or timeout, other methods only when the
-connection could not even be opened.
+One pooled httpx client per transport (keep-alive, `Accept-Encoding: gzip`, JSON-RPC bodies over
+8 KiB sent gzipped; trytond decodes them). Every request is an `Exchange` (what to send, how to
+read the answer, whether sending it twice is harmless), so JSON-RPC and REST (rest.py) share the
+retry loop. A request is retried only when that cannot apply it twice: read-only ones on any
+connection error, 502/503 or timeout, others only when the connection could not even be opened.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import gzip
 import itertools
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import httpx
@@ -59,6 +62,35 @@ class Call:
         )
 
 
+@dataclass(frozen=True)
+class Exchange:
+    """One HTTP request and how to read its answer.
+
+    `label` names it in error messages (the JSON-RPC method, or `GET party.party/3` for REST);
+    headers and body stay out of the repr, they may hold credentials.
+    """
+
+    verb: str
+    url: str
+    label: str
+    read: Callable[[httpx.Response], Any] = field(repr=False)
+    headers: dict[str, str] = field(default_factory=dict, repr=False)
+    content: bytes | None = field(default=None, repr=False)
+    params: list[tuple[str, str]] | None = None
+    safe: bool = False
+
+
+def check_url(url: str) -> str:
+    """`url` without its trailing slash, or ValueError if it cannot name a trytond server."""
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError):
+        parsed = None
+    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
+        raise ValueError(f"not a server URL: {url!r} (expected http(s)://host[:port][/path])")
+    return url.rstrip("/")
+
+
 class Auth(NamedTuple):
     """A session as trytond hands it out; sent in the `Authorization: Session` header."""
 
@@ -86,7 +118,7 @@ class _Codec:
             return f"{self.url}/rpc/"
         return f"{self.url}/{self.database}/rpc/"
 
-    def request(self, call: Call, auth: Auth | None) -> tuple[str, dict[str, str], bytes]:
+    def rpc_exchange(self, call: Call, auth: Auth | None) -> Exchange:
         payload = {"id": next(self._ids), "method": call.method, "params": list(call.params)}
         body = types.dumps(payload).encode()
         headers = {"Content-Type": "application/json"}
@@ -95,7 +127,10 @@ class _Codec:
             headers["Content-Encoding"] = "gzip"
         if auth is not None and call.method != LOGIN:
             headers["Authorization"] = auth.header()
-        return self.endpoint(call.method), headers, body
+        read = functools.partial(self.result, call)
+        return Exchange(
+            "POST", self.endpoint(call.method), call.method, read, headers, body, safe=call.safe
+        )
 
     @staticmethod
     def result(call: Call, response: httpx.Response) -> Any:
@@ -106,35 +141,49 @@ class _Codec:
             raise errors.from_server(body["error"])
         return body.get("result")
 
-    def retry_delay(self, call: Call, exc: Exception, attempt: int) -> float | None:
-        """Seconds to wait before sending `call` again, or None to give up."""
+    def retry_delay(self, exchange: Exchange, exc: Exception, attempt: int) -> float | None:
+        """Seconds to wait before sending `exchange` again, or None to give up."""
         if attempt >= self.retries:
             return None
         never_sent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
         retriable = isinstance(exc, httpx.TransportError) or (
             isinstance(exc, errors.TransportError) and exc.status in RETRY_STATUSES
         )
-        if never_sent or (call.safe and retriable):
+        if never_sent or (exchange.safe and retriable):
             return 0.1 * 2**attempt
         return None
 
     @staticmethod
-    def wrap(call: Call, exc: httpx.HTTPError) -> errors.TransportError:
-        text = f"{call.method}: {exc.__class__.__name__}: {exc}"
+    def wrap(exchange: Exchange, exc: httpx.HTTPError) -> errors.TransportError:
+        text = f"{exchange.label}: {exc.__class__.__name__}: {exc}"
         if isinstance(exc, httpx.TimeoutException):
             return errors.Timeout(text)
         return errors.TransportError(text)
 
 
-def _http_options(timeout: float, verify: bool | str, max_connections: int) -> dict[str, Any]:
+def _http_options(
+    timeout: float, verify: bool | str, max_connections: int, headers: dict[str, str] | None
+) -> dict[str, Any]:
     return {
         "timeout": timeout,
         "verify": verify,
-        "headers": {"Accept-Encoding": "gzip"},
+        # httpx masks Authorization in the repr of its headers
+        "headers": {"Accept-Encoding": "gzip", **(headers or {})},
         "limits": httpx.Limits(
             max_connections=max_connections, max_keepalive_connections=max_connections
         ),
     }
+
+
+def _request(http: httpx.Client | httpx.AsyncClient, exchange: Exchange) -> Any:
+    """The response of `http` to `exchange` (an awaitable for an AsyncClient)."""
+    return http.request(
+        exchange.verb,
+        exchange.url,
+        content=exchange.content,
+        headers=exchange.headers,
+        params=exchange.params,
+    )
 
 
 class HttpTransport(_Codec):
@@ -149,20 +198,25 @@ class HttpTransport(_Codec):
         verify: bool | str = True,
         retries: int = 2,
         max_connections: int = 10,
+        headers: dict[str, str] | None = None,
     ):
         super().__init__(url, database, retries)
-        self.http = httpx.Client(**_http_options(timeout, verify, max_connections))
+        self.http = httpx.Client(**_http_options(timeout, verify, max_connections, headers))
 
     def send(self, call: Call, auth: Auth | None = None) -> Any:
+        return self.exchange(lambda: self.rpc_exchange(call, auth))
+
+    def exchange(self, build: Callable[[], Exchange]) -> Any:
+        """Send what `build()` returns (built again for each attempt); return what it reads."""
         for attempt in itertools.count():
-            url, headers, body = self.request(call, auth)
+            exchange = build()
             try:
-                return self.result(call, self.http.post(url, content=body, headers=headers))
+                return exchange.read(_request(self.http, exchange))
             except (httpx.HTTPError, errors.TransportError) as exc:
-                delay = self.retry_delay(call, exc, attempt)
+                delay = self.retry_delay(exchange, exc, attempt)
                 if delay is None:
                     if isinstance(exc, httpx.HTTPError):
-                        raise self.wrap(call, exc) from exc
+                        raise self.wrap(exchange, exc) from exc
                     raise
                 time.sleep(delay)
         raise AssertionError("unreachable")
@@ -183,21 +237,25 @@ class AsyncHttpTransport(_Codec):
         verify: bool | str = True,
         retries: int = 2,
         max_connections: int = 10,
+        headers: dict[str, str] | None = None,
     ):
         super().__init__(url, database, retries)
-        self.http = httpx.AsyncClient(**_http_options(timeout, verify, max_connections))
+        self.http = httpx.AsyncClient(**_http_options(timeout, verify, max_connections, headers))
 
     async def send(self, call: Call, auth: Auth | None = None) -> Any:
+        return await self.exchange(lambda: self.rpc_exchange(call, auth))
+
+    async def exchange(self, build: Callable[[], Exchange]) -> Any:
+        """Send what `build()` returns (built again for each attempt); return what it reads."""
         for attempt in itertools.count():
-            url, headers, body = self.request(call, auth)
+            exchange = build()
             try:
-                response = await self.http.post(url, content=body, headers=headers)
-                return self.result(call, response)
+                return exchange.read(await _request(self.http, exchange))
             except (httpx.HTTPError, errors.TransportError) as exc:
-                delay = self.retry_delay(call, exc, attempt)
+                delay = self.retry_delay(exchange, exc, attempt)
                 if delay is None:
                     if isinstance(exc, httpx.HTTPError):
-                        raise self.wrap(call, exc) from exc
+                        raise self.wrap(exchange, exc) from exc
                     raise
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable")
