@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import time
 
 import httpx
@@ -113,6 +114,12 @@ def test_rest_calls_of_an_enabled_user_full_capture_and_profile(
         assert any(f.endswith("trytond/protocols/rest.py") for f in files), files
     shown = run_cli(stack.config, tmp_path, "perf", "show", search["id"])
     assert f"{search['statements_before_key']} before the key check" in shown.output
+    # REST records name no login: `report --user alice` finds them by her id in the database
+    reported = run_cli(stack.config, tmp_path, "perf", "report", "--user", "alice", "--json")
+    methods = {row["method"] for row in json.loads(reported.output)["methods"]}
+    assert set(calls) <= methods
+    nobody = run_cli(stack.config, tmp_path, "perf", "report", "--user", "nobody", "--json")
+    assert json.loads(nobody.output)["calls"] == 0
 
     # admin (not enabled), with or without a forged claim: the summary only
     admin_calls = by_user[admin.user_id]

@@ -91,10 +91,27 @@ def list_(ctx, as_json: bool) -> None:
     click.echo(table(rows, ["database", "login", "uid", "until", "left"]) if rows else "none")
 
 
-def _filters(user, session, method, since, until) -> Filters:
+def _filters(ctx, user, session, method, since, until) -> Filters:
     return Filters(
-        user=user, session=session, method=method, since=parse_time(since), until=parse_time(until)
+        user=user,
+        session=session,
+        method=method,
+        since=parse_time(since),
+        until=parse_time(until),
+        user_ids=_user_ids(ctx, user),
     )
+
+
+def _user_ids(ctx, user: str | None) -> frozenset[tuple[str, int]]:
+    """The deployment database's id of login `user`, when it can be looked up (else none)."""
+    if not user or user.isdigit():
+        return frozenset()
+    config = get_config(ctx)
+    database = config.settings.database.name
+    try:
+        return frozenset({(database, activation.resolve_user(config, user, database))})
+    except PerfError:
+        return frozenset()
 
 
 filter_options = [
@@ -120,7 +137,7 @@ def with_filters(func):
 def report(ctx, user, session, method, since, until, top: int, as_json: bool) -> None:
     """Top methods, tables, slowest calls, slow SQL, N+1 and chatty sessions."""
     options = _options(ctx)
-    records = load(options, _filters(user, session, method, since, until))
+    records = load(options, _filters(ctx, user, session, method, since, until))
     data = summarize(records, top=top)
     if as_json:
         emit_json(data)

@@ -49,17 +49,22 @@ class Filters:
     method: str | None = None  # substring of the method
     since: float | None = None
     until: float | None = None
+    # (database, uid) of the login `user`: REST calls name no login, only the key's user id
+    user_ids: frozenset[tuple[str, int]] = frozenset()
 
     def match(self, record: dict) -> bool:
-        if self.user is not None:
-            if self.user.isdigit():
-                if record.get("uid") != int(self.user):
-                    return False
-            elif record.get("login") != self.user:
-                return False
+        if self.user is not None and not self._match_user(record):
+            return False
         if self.session is not None and record.get("session") != self.session:
             return False
         return not (self.method is not None and self.method not in (record.get("method") or ""))
+
+    def _match_user(self, record: dict) -> bool:
+        if self.user.isdigit():
+            return record.get("uid") == int(self.user)
+        if record.get("login") == self.user:
+            return True
+        return (record.get("db"), record.get("uid")) in self.user_ids
 
 
 def load(options: PerfOptions, filters: Filters) -> list[dict]:
