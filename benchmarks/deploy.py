@@ -2,7 +2,7 @@
 same behind nginx, on PostgreSQL, in one run; uWSGI beside gunicorn with `--app-servers`.
 
     .venv/8.2/bin/python benchmarks/deploy.py [--seconds 5] [--clients 1,8,32]
-        [--workers 1,2,4] [--parties 100] [--app-servers gunicorn,uwsgi]
+        [--workers 1,2,4] [--parties 100] [--app-servers gunicorn,uwsgi] [--accel]
 
 One private PostgreSQL and one `party` database (`--parties` parties). Servers, one at a time:
 - `stock`: trytond's own server (`trytond -c trytond.conf -d DB`: one process, werkzeug threads);
@@ -10,7 +10,8 @@ One private PostgreSQL and one `party` database (`--parties` parties). Servers, 
   with N sync workers and nginx in front (front on, rate limits raised out of the way), measured
   on gunicorn's own port (`gunicorn-N`) and through nginx (`gunicorn-N+nginx`): both paths hit
   the very same workers. `uwsgi-N` and `uwsgi-N+nginx`: the same with `server.app_server =
-  "uwsgi"`.
+  "uwsgi"`. With `--accel`, each app server also with the accelerators on (`gunicorn-N+accel`,
+  `gunicorn-N+accel+nginx`): the recommended production setting.
 
 Workload: `search_read` of 80 parties with 4 fields (name, code, lang, active), and
 `fields_view_get` of the party form.
@@ -26,8 +27,8 @@ Per cell: req/s, p50/p99 latency, errors, and CPU per call measured with psutil 
 before/after: `app` (trytond or gunicorn master + workers), `nginx` (through-nginx cells only),
 `pg` (postmaster, its live backends, and reaped backends via the postmaster's children times)
 and `client` (this process). The CPU ceiling of an operation is 2 cores / machine CPU per call
-(app + nginx + pg + client) of the gunicorn cell that served it most cheaply (the lowest cost
-seen: a demanding ceiling);
+(app + nginx + pg + client) of the app server cell running the same code (stock code, or with
+the accelerators) that served it most cheaply (the lowest cost seen: a demanding ceiling);
 "ceil%" is req/s divided by that ceiling. Other load on the machine is shown as "other%"
 (machine busy time not spent by the processes above), to tell a noisy run.
 """
@@ -237,7 +238,12 @@ def start_stock(database: TestDatabase, base: Path) -> ManagedProcess:
     return server.start()
 
 
-def start_app_server(database: TestDatabase, app_server: str, workers: int) -> TestStack:
+ACCEL = {"json_response": True, "view_cache": True, "record_init": True}
+
+
+def start_app_server(
+    database: TestDatabase, app_server: str, workers: int, accel: bool = False
+) -> TestStack:
     front = {
         "enabled": "on",
         "listen": f"127.0.0.1:{free_port()}",
@@ -245,13 +251,14 @@ def start_app_server(database: TestDatabase, app_server: str, workers: int) -> T
         "login_rate_per_minute": 100_000,
     }
     server = {"app_server": app_server}
-    return TestStack(database, workers=workers, front=front, server=server).start()
+    sections = {"front": front, "server": server} | ({"accel": ACCEL} if accel else {})
+    return TestStack(database, workers=workers, **sections).start()
 
 
 # --- report ---------------------------------------------------------------------------------
 
 HEADER = (
-    f"{'setup':<17}{'op':<16}{'cl':>3}{'req/s':>8}{'p50 ms':>8}{'p99 ms':>8}{'err':>5}"
+    f"{'setup':<23}{'op':<16}{'cl':>3}{'req/s':>8}{'p50 ms':>8}{'p99 ms':>8}{'err':>5}"
     f"{'app':>7}{'nginx':>7}{'pg':>6}{'client':>7}{'total':>7}  {'x stock':>7}{'ceil%':>6}"
     f"{'other%':>7}"
 )
@@ -261,7 +268,7 @@ def print_cell(cell: Cell, stock: Cell | None, ceiling: float | None) -> None:
     ratio = f"{cell.rate / stock.rate:7.2f}" if stock else f"{'-':>7}"
     reached = f"{100 * cell.rate / ceiling:6.0f}" if ceiling else f"{'-':>6}"
     print(
-        f"{cell.setup:<17}{cell.operation:<16}{cell.clients:>3}{cell.rate:8.1f}"
+        f"{cell.setup:<23}{cell.operation:<16}{cell.clients:>3}{cell.rate:8.1f}"
         f"{cell.percentile(0.5):8.1f}{cell.percentile(0.99):8.1f}{cell.errors:>5}"
         f"{cell.ms_per_call('app'):7.2f}{cell.ms_per_call('nginx'):7.2f}"
         f"{cell.ms_per_call('pg'):6.2f}{cell.ms_per_call('client'):7.2f}"
@@ -270,35 +277,48 @@ def print_cell(cell: Cell, stock: Cell | None, ceiling: float | None) -> None:
     )
 
 
-def references(cells: list[Cell]) -> dict[str, Cell]:
-    """Per operation, the app server cell with the lowest machine CPU per call."""
-    found: dict[str, Cell] = {}
+def family(setup: str) -> str:
+    """Setups that run the same application code share a CPU ceiling (accelerators or not)."""
+    return "accel" if "+accel" in setup else "stock code"
+
+
+def references(cells: list[Cell]) -> dict[tuple[str, str], Cell]:
+    """Per operation and family, the app server cell with the lowest machine CPU per call."""
+    found: dict[tuple[str, str], Cell] = {}
     for cell in cells:
         if cell.setup != "stock" and cell.calls:
-            best = found.get(cell.operation)
+            key = (cell.operation, family(cell.setup))
+            best = found.get(key)
             if best is None or cell.machine_ms < best.machine_ms:
-                found[cell.operation] = cell
+                found[key] = cell
     return found
+
+
+def ceiling_of(refs: dict[tuple[str, str], Cell], cell: Cell) -> float | None:
+    ref = refs.get((cell.operation, family(cell.setup)))
+    return CORES * 1000 / ref.machine_ms if ref else None
 
 
 def summarize(cells: list[Cell], servers: Iterable[str], clients: list[int]) -> None:
     by_key = {(c.setup, c.operation, c.clients): c for c in cells}
     print("\nCPU ms per call = CPU seconds of the role over the cell / calls served.")
-    print("ceiling = cores / lowest machine CPU per call of any app server cell.\n")
+    print(
+        "ceiling = cores / lowest machine CPU per call of any app server cell running the same "
+        "code (stock code, or with the accelerators).\n"
+    )
     refs = references(cells)
-    for operation in OPERATIONS:
-        ref = refs.get(operation)
-        if ref is None:
-            continue
+    for (operation, kind), ref in refs.items():
         ceiling = CORES * 1000 / ref.machine_ms
         print(
-            f"{operation}: {ref.machine_ms:.2f} ms of machine CPU per call "
+            f"{operation}, {kind}: {ref.machine_ms:.2f} ms of machine CPU per call "
             f"(app {ref.ms_per_call('app'):.2f}, pg {ref.ms_per_call('pg'):.2f}, "
             f"client {ref.ms_per_call('client'):.2f}; {ref.setup}, {ref.clients} clients) -> "
             f"ceiling {CORES} cores / "
             f"{ref.machine_ms:.2f} ms = {ceiling:.0f} req/s"
         )
         for setup in ["stock", *servers]:
+            if setup != "stock" and family(setup) != kind:
+                continue
             row = [by_key.get((setup, operation, n)) for n in clients]
             best = max((c for c in row if c), key=lambda c: c.rate, default=None)
             if best is None:
@@ -308,7 +328,7 @@ def summarize(cells: list[Cell], servers: Iterable[str], clients: list[int]) -> 
             reached = 100 * best.rate / ceiling
             free = max(1 - best.other_pct / 100, 0.01)  # share of the CPU other load left us
             print(
-                f"  {setup:<17} best {best.rate:7.1f} req/s with {best.clients:>2} clients = "
+                f"  {setup:<23} best {best.rate:7.1f} req/s with {best.clients:>2} clients = "
                 f"{reached:4.0f}% of ceiling ({reached / free:4.0f}% of the CPU left by other "
                 f"load){ratio}"
             )
@@ -320,7 +340,7 @@ def summarize(cells: list[Cell], servers: Iterable[str], clients: list[int]) -> 
         if direct:
             p50, base = cell.percentile(0.5), direct.percentile(0.5)
             print(
-                f"  {cell.setup:<17}{cell.operation:<16}{cell.clients:>3} clients: "
+                f"  {cell.setup:<23}{cell.operation:<16}{cell.clients:>3} clients: "
                 f"p50 {base:7.1f} -> {p50:7.1f} ms ({100 * (p50 / base - 1):+5.1f}%)"
             )
 
@@ -355,6 +375,12 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2,4")
     parser.add_argument("--parties", type=int, default=100)
     parser.add_argument("--app-servers", default="gunicorn", help="gunicorn, uwsgi or both")
+    parser.add_argument(
+        "--accel",
+        action="store_true",
+        help="also each app server with the accelerators on (json_response, view_cache, "
+        "record_init): setups named <server>-N+accel",
+    )
     args = parser.parse_args()
     clients = [int(n) for n in args.clients.split(",")]
     workers = [int(n) for n in args.workers.split(",")]
@@ -395,23 +421,27 @@ def main() -> None:
             )
         ]
         # every server runs for the whole run; idle ones cost nothing
-        for app_server, count in ((a, w) for w in workers for a in app_servers):
-            stack = start_app_server(database, app_server, count)
+        variants = [False, True] if args.accel else [False]
+        for app_server, count, accel in (
+            (a, w, x) for w in workers for a in app_servers for x in variants
+        ):
+            stack = start_app_server(database, app_server, count, accel)
             stacks.append(stack)
+            name = f"{app_server}-{count}" + ("+accel" if accel else "")
             supervisor = psutil.Process(stack.state.pid)
             app = {"app": lambda s=supervisor: _named(s, ("nginx",), exclude=True)}
             front = {"nginx": lambda s=supervisor: _named(s, ("nginx",), exclude=False)}
             direct_url = local_stack.server_url(stack.config)
             setups.append(
                 (
-                    f"{app_server}-{count}",
+                    name,
                     [clone(s, direct_url) for s in sessions],
                     CPUProbe(app | common),
                 )
             )
             setups.append(
                 (
-                    f"{app_server}-{count}+nginx",
+                    f"{name}+nginx",
                     [clone(s, stack.url) for s in sessions],
                     CPUProbe(app | front | common),
                 )
@@ -441,9 +471,9 @@ def main() -> None:
         print("\nwith ratios to the CPU ceiling:\n" + HEADER)
         refs = references(cells)
         for cell in cells:
-            ref = refs.get(cell.operation)
-            ceiling = CORES * 1000 / ref.machine_ms if ref else None
-            print_cell(cell, stock_cells.get((cell.operation, cell.clients)), ceiling)
+            print_cell(
+                cell, stock_cells.get((cell.operation, cell.clients)), ceiling_of(refs, cell)
+            )
         summarize(cells, [name for name, _, _ in setups[1:]], clients)
         print(f"\ntotal run time {time.monotonic() - started_run:.0f} s")
     finally:
