@@ -42,6 +42,9 @@ __all__ = ["CacheInvalidationError", "RedisCache"]
 logger = logging.getLogger(__name__)
 
 STATS_INTERVAL = 5.0  # seconds between two pushes of a process's counters to Redis
+# L1 marker of a key whose value trytond.cache.immutable() cannot copy (stock's view of a form
+# with sub-views): nobody can store it, so looking it up in Redis again is a wasted round trip
+_UNCACHEABLE = object()
 
 
 class CacheInvalidationError(Exception):
@@ -223,6 +226,9 @@ class RedisCache(MemoryCache):
         l1 = self._shared_l1(dbname, tag) if self.l1_enabled() else None
         if l1 is not None:
             found, value = self._lookup(l1, key)
+            if found and value is _UNCACHEABLE:
+                self.miss += 1
+                return default
             if found:
                 self.hit += 1
                 self.l1_hit += 1
@@ -244,35 +250,44 @@ class RedisCache(MemoryCache):
         try:
             # Looked up at call time, as MemoryCache does, so that the accelerator
             # `view_cache` (which replaces trytond.cache.immutable) applies here too.
-            value = trytond_cache.immutable(value)
+            stored = trytond_cache.immutable(value)
         except TypeError:
+            self._mark_uncacheable(transaction, key)
             return value
-        expire = time.time() + self.duration.total_seconds() if self.duration else None
+        return self._set(transaction, key, stored)
+
+    def _shared_target(self, transaction):
+        """(tag, L1 or None) where this transaction may share a value; None: keep it private."""
         state = self._states.get(transaction)
         name = self._name
-        shared = (
-            state is not None
-            and state.shared
-            and name not in state.private
-            and name not in state.pending
-        )
-        l1 = None
-        if shared:
-            tag = state.tag(name)
-            dbname = transaction.database.name
-            if self.l1_enabled():
-                l1 = self._shared_l1(dbname, tag)
-                shared = l1 is not None
-        if not shared:
+        if state is None or not state.shared or name in state.private or name in state.pending:
+            return None
+        tag = state.tag(name)
+        if not self.l1_enabled():
+            return tag, None
+        l1 = self._shared_l1(transaction.database.name, tag)
+        return None if l1 is None else (tag, l1)
+
+    def _mark_uncacheable(self, transaction, key) -> None:
+        target = self._shared_target(transaction)
+        if target is not None and target[1] is not None:
+            with contextlib.suppress(TypeError):
+                target[1][key] = (None, _UNCACHEABLE)
+
+    def _set(self, transaction, key, value):
+        expire = time.time() + self.duration.total_seconds() if self.duration else None
+        target = self._shared_target(transaction)
+        if target is None:
             with contextlib.suppress(TypeError):
                 self._private(transaction, create=True)[key] = (expire, value)
             return value
+        tag, l1 = target
         if l1 is not None:
             try:
                 l1[key] = (expire, value)
             except TypeError:
                 return value
-        self._l2_set(dbname, tag, key, expire, value)
+        self._l2_set(transaction.database.name, tag, key, expire, value)
         return value
 
     def clear(self):

@@ -107,6 +107,28 @@ class Contract(unittest.TestCase):
         finally:
             trytond.cache.immutable = trytond.cache.immutable.__wrapped__
 
+    def test_uncacheable_value_is_not_looked_up_in_redis_again(self):
+        """A value immutable() cannot copy is remembered as such in L1 for its generation."""
+        nested = {"sub": MappingProxyType({"a": 1})}
+        client = RedisCache.store().client()
+
+        def redis_gets() -> int:
+            return client.info("commandstats").get("cmdstat_get", {}).get("calls", 0)
+
+        with start():
+            self.assertIsNone(cache.get("uncacheable"))  # a miss in L1 and in Redis
+            cache.set("uncacheable", nested)
+            before, misses = redis_gets(), cache.miss
+            self.assertIsNone(cache.get("uncacheable"))
+        with start():
+            self.assertIsNone(cache.get("uncacheable"))
+            self.assertEqual(redis_gets(), before)  # answered by the L1 marker
+            self.assertEqual(cache.miss, misses + 2)
+        other_process_commit(cache._name)
+        with start():
+            self.assertIsNone(cache.get("uncacheable"))  # a new generation asks Redis again
+            self.assertEqual(redis_gets(), before + 1)
+
     def test_mutating_the_original_does_not_change_the_cache(self):
         with start():
             value = ["a"]
