@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import hashlib
 import json
 import os
 import re
@@ -415,16 +416,20 @@ def processes(config: LoadedConfig) -> list[dict]:
 def reload(config: LoadedConfig) -> list[str]:
     """Pick up new config and code without failing a request; returns what was reloaded.
 
-    Configs are rendered again, then the app server, the bus and nginx are sent SIGHUP:
-    gunicorn and nginx start new workers and let the old ones finish the requests in flight;
-    the uWSGI master lets its workers finish, re-executes itself and starts new ones, while
-    new requests wait in the socket's backlog. cron and queue workers serve no HTTP
-    requests and are restarted.
+    Configs are rendered again, then the app server, the bus and (if its config or certificate
+    changed) nginx are sent SIGHUP: gunicorn and nginx start new workers and let the old ones
+    finish the requests in flight; the uWSGI master lets its workers finish, re-executes itself
+    and starts new ones, while new requests wait in the socket's backlog. cron and queue
+    workers serve no HTTP requests and are restarted. nginx is left alone when nothing of it
+    changed: its old workers would close the clients' idle keep-alive connections, and a
+    request a client sends on one at that moment fails.
     """
     state = running(config)
     if state is None:
         raise StackError("not running; `tryton-ops up` starts it")
+    front_before = _front_fingerprint(config)
     found = programs(config)  # renders trytond.conf, the app server's and nginx's configs again
+    front_changed = _front_fingerprint(config) != front_before
     if [program.name for program in found] != state.programs:
         raise StackError(
             "the set of programs changed (front, cron or queue workers); "
@@ -434,6 +439,8 @@ def reload(config: LoadedConfig) -> list[str]:
     rpc = supervisor(config).supervisor
     done = []
     for program in found:
+        if program.name == "front" and not front_changed:
+            continue
         if program.name in ("app", "front", "bus"):
             rpc.signalProcess(program.name, program.reload_signal)
         else:
@@ -441,6 +448,18 @@ def reload(config: LoadedConfig) -> list[str]:
             rpc.startProcess(program.name)
         done.append(program.name)
     return done
+
+
+def _front_fingerprint(config: LoadedConfig) -> str:
+    """Digest of what nginx reads: its rendered config and the TLS certificate and key."""
+    from tryton_ops.deploy.nginx_conf import certificate_paths, nginx_dir
+
+    digest = hashlib.sha256()
+    for path in (nginx_dir(config) / "nginx.conf", *certificate_paths(config)):
+        with contextlib.suppress(OSError):
+            digest.update(path.read_bytes())
+        digest.update(b"\0")
+    return digest.hexdigest()
 
 
 def wait_foreground(config: LoadedConfig, state: StackState) -> int:
