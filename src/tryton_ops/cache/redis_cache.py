@@ -47,6 +47,16 @@ STATS_INTERVAL = 5.0  # seconds between two pushes of a process's counters to Re
 _UNCACHEABLE = object()
 
 
+def _same(current, value) -> bool:
+    """Whether a value set again equals the one L1 holds (any doubt: not the same)."""
+    if current is _UNCACHEABLE:
+        return False
+    try:
+        return bool(current == value)
+    except Exception:  # an __eq__ that raises: write it through
+        return False
+
+
 class CacheInvalidationError(Exception):
     """A commit that must invalidate caches while Redis cannot record it: it is rolled back."""
 
@@ -283,9 +293,14 @@ class RedisCache(MemoryCache):
             return value
         tag, l1 = target
         if l1 is not None:
+            found, current = self._lookup(l1, key)
             try:
                 l1[key] = (expire, value)
             except TypeError:
+                return value
+            if found and _same(current, value):
+                # trytond sets some keys again on every call with the same value (the session
+                # check's reset timestamp): Redis already holds it, skip the round trip
                 return value
         self._l2_set(transaction.database.name, tag, key, expire, value)
         return value

@@ -8,6 +8,9 @@ Per database, three kinds of keys (`P` is the key prefix, `D` the database name)
   generation counters.
 - `P:{D}:p`, a sorted set of commits in progress: member `<token>:<cache name>`, score = the
   lease deadline in ms (Redis clock).
+- `P:{D}:s`, a summary string `<epoch>|<v>|<commits in progress>|<fresh>` rewritten by every
+  script, so that a process whose view is current learns it with one GET (the common case)
+  instead of running the sync script.
 - `P:D:v:<epoch>:<cache name>:<generation>:<key digest>`, one value, with a TTL.
 
 Every call either succeeds or raises `StoreUnavailable` within the configured timeouts; after
@@ -65,9 +68,27 @@ end
 if redis.call('HSETNX', KEYS[1], 'epoch', ARGV[1]) == 1 then
   redis.call('HSET', KEYS[1], 'fresh', now + lease, 'v', 0)
 end
+local fresh = tonumber(redis.call('HGET', KEYS[1], 'fresh'))
+if fresh ~= 0 and now >= fresh then
+  redis.call('HSET', KEYS[1], 'fresh', 0)
+end
 """
 
-# KEYS: gens, pending. ARGV: candidate epoch, lease ms, known epoch, known v.
+# Ends every script: the summary a current process checks with one GET (KEYS[3]).
+# A pending set of the wrong type counts as -1: readers then run the script, which heals it.
+_SUMMARY = """
+local s = redis.call('HMGET', KEYS[1], 'epoch', 'v', 'fresh')
+local tpn = redis.call('TYPE', KEYS[2]).ok
+local n = -1
+if tpn == 'none' then
+  n = 0
+elseif tpn == 'zset' then
+  n = redis.call('ZCARD', KEYS[2])
+end
+redis.call('SET', KEYS[3], s[1] .. '|' .. s[2] .. '|' .. n .. '|' .. s[3])
+"""
+
+# KEYS: gens, pending, summary. ARGV: candidate epoch, lease ms, known epoch, known v.
 SYNC_LUA = (
     _PROLOGUE
     + """
@@ -78,11 +99,14 @@ local full = false
 if meta[1] ~= ARGV[3] or meta[2] ~= ARGV[4] then
   full = redis.call('HGETALL', KEYS[1])
 end
+"""
+    + _SUMMARY
+    + """
 return {now, meta[1], meta[2], meta[3], pending, full}
 """
 )
 
-# KEYS: gens, pending. ARGV: candidate epoch, lease ms, token, phase ('pre'|'post'), names...
+# KEYS: gens, pending, summary. ARGV: candidate epoch, lease ms, token, phase, names...
 BUMP_LUA = (
     _PROLOGUE
     + """
@@ -102,16 +126,25 @@ for i = 5, #ARGV do
   end
 end
 redis.call('HINCRBY', KEYS[1], 'v', 1)
+"""
+    + _SUMMARY
+    + """
 return redis.call('HGET', KEYS[1], 'epoch')
 """
 )
 
-# KEYS: gens. ARGV: new epoch. A new, immediately trusted namespace (pending set kept).
-DROP_LUA = """
+# KEYS: gens, pending, summary. ARGV: new epoch. A new, immediately trusted namespace (pending
+# set kept).
+DROP_LUA = (
+    """
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'epoch', ARGV[1], 'v', 0, 'fresh', 0)
+"""
+    + _SUMMARY
+    + """
 return ARGV[1]
 """
+)
 
 
 class StoreUnavailable(Exception):
@@ -260,6 +293,12 @@ class RedisStore:
     def pending_key(self, db: str) -> str:
         return f"{self.settings.prefix}:{{{db}}}:p"
 
+    def summary_key(self, db: str) -> str:
+        return f"{self.settings.prefix}:{{{db}}}:s"
+
+    def _control_keys(self, db: str) -> list[str]:
+        return [self.gens_key(db), self.pending_key(db), self.summary_key(db)]
+
     def value_prefix(self, db: str, epoch: str) -> str:
         return f"{self.settings.prefix}:{db}:v:{epoch}:"
 
@@ -271,11 +310,16 @@ class RedisStore:
 
     # -- generations ----------------------------------------------------------------------
     def sync(self, db: str, known_epoch: str | None, known_version: str | None) -> SyncResult:
+        if known_epoch and known_version:
+            current = f"{known_epoch}|{known_version}|0|0".encode()
+            if self._call(lambda: self.client().get(self.summary_key(db))) == current:
+                # what the script would answer: same view, nothing in progress, not young
+                return SyncResult(0, known_epoch, known_version, 0, frozenset(), None)
         lease_ms = int(self.settings.lease * 1000)
 
         def run():
             return self._script("sync")(
-                keys=[self.gens_key(db), self.pending_key(db)],
+                keys=self._control_keys(db),
                 args=[uuid.uuid4().hex, lease_ms, known_epoch or "", known_version or ""],
             )
 
@@ -302,7 +346,7 @@ class RedisStore:
 
         def run():
             return self._script("bump")(
-                keys=[self.gens_key(db), self.pending_key(db)],
+                keys=self._control_keys(db),
                 args=[uuid.uuid4().hex, lease_ms, token, phase, *names],
             )
 
@@ -311,12 +355,12 @@ class RedisStore:
     def drop(self, db: str) -> str:
         """A new namespace for `db`, trusted at once: every cached value of it is gone."""
         epoch = uuid.uuid4().hex
-        self._call(lambda: self._script("drop")(keys=[self.gens_key(db)], args=[epoch]))
+        self._call(lambda: self._script("drop")(keys=self._control_keys(db), args=[epoch]))
         return epoch
 
     def reset(self, db: str) -> None:
         """Like a data loss: the namespace is recreated young (commits may be in flight)."""
-        self._call(lambda: self.client().delete(self.gens_key(db)))
+        self._call(lambda: self.client().delete(self.gens_key(db), self.summary_key(db)))
 
     # -- values ---------------------------------------------------------------------------
     def seal(self, key: str, data: bytes) -> bytes:

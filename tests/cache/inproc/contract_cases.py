@@ -110,10 +110,14 @@ class Contract(unittest.TestCase):
     def test_uncacheable_value_is_not_looked_up_in_redis_again(self):
         """A value immutable() cannot copy is remembered as such in L1 for its generation."""
         nested = {"sub": MappingProxyType({"a": 1})}
-        client = RedisCache.store().client()
+        store = RedisCache.store()
+        read = store.get_value
+        looked_up: list[str] = []
+        store.get_value = lambda key: looked_up.append(key) or read(key)  # counts value reads
+        self.addCleanup(delattr, store, "get_value")
 
         def redis_gets() -> int:
-            return client.info("commandstats").get("cmdstat_get", {}).get("calls", 0)
+            return len(looked_up)
 
         with start():
             self.assertIsNone(cache.get("uncacheable"))  # a miss in L1 and in Redis
@@ -128,6 +132,24 @@ class Contract(unittest.TestCase):
         with start():
             self.assertIsNone(cache.get("uncacheable"))  # a new generation asks Redis again
             self.assertEqual(redis_gets(), before + 1)
+
+    def test_setting_an_equal_value_again_skips_redis(self):
+        """trytond sets some keys again with the same value on every call: one write only."""
+        store = RedisCache.store()
+        write = store.set_value
+        written: list[str] = []
+        store.set_value = lambda key, data, ttl: written.append(key) or write(key, data, ttl)
+        self.addCleanup(delattr, store, "set_value")
+        with start():
+            cache.set("again", ("a", 1))
+        with start():
+            cache.set("again", ["a", 1])  # equal once made immutable
+            self.assertEqual(len(written), 1)
+            cache.set("again", ("a", 2))
+            self.assertEqual(len(written), 2)
+        forget_l1()
+        with start():
+            self.assertEqual(cache.get("again"), ("a", 2))  # the changed value reached Redis
 
     def test_mutating_the_original_does_not_change_the_cache(self):
         with start():
@@ -315,25 +337,70 @@ class Contract(unittest.TestCase):
         self.assertEqual(cache.corrupt, corrupt + (1 if signed else 0))
 
     def test_garbage_generation_hash_is_healed_without_stale_reads(self):
-        with start():
-            cache.set("k", "old")
+        """Garbage written straight into the hash is healed by the next script that reads it: a
+        writer's bump (the summary then names a new epoch), or the sync script of a reader that
+        finds no summary or knows no version yet; nothing cached before is served afterwards.
+        (A garbage field under an unchanged version is not read by a process whose view is
+        current; what it keeps is not stale: no commit happened.)"""
         client = RedisCache.store().client()
         store = RedisCache.store()
-        for garbage in ("string", "list"):
+        cases = [
+            ("string", "writer"),
+            ("string", "reader"),
+            ("list", "writer"),
+            ("list", "reader"),
+            ("field", "writer"),
+            ("field", "new process"),
+        ]
+        for garbage, healer in cases:
+            RedisCache.drop(DB)  # a trusted namespace (a healed one is young)
+            with start():
+                cache.set("k", "old")
+            with start():
+                self.assertEqual(cache.get("k"), "old")  # served before the garbage
             if garbage == "string":
                 client.set(store.gens_key(DB), "garbage")
-            else:
+            elif garbage == "list":
                 client.delete(store.gens_key(DB))
                 client.rpush(store.gens_key(DB), "garbage")
+            else:
+                client.hset(store.gens_key(DB), f"g:{cache._name}", "not-a-number")
+            if healer == "writer":
+                other_process_commit(cache._name)
+            elif healer == "reader":
+                client.delete(store.summary_key(DB))
+            else:
+                RedisCache._known.pop(DB, None)
             with start():
-                self.assertIsNone(cache.get("k"))  # new epoch: nothing old is served
+                self.assertIsNone(cache.get("k"), (garbage, healer))
             store.breaker.success()
-        client.hset(store.gens_key(DB), f"g:{cache._name}", "not-a-number")
+            with start():
+                self.assertIsNone(cache.get("k"), (garbage, healer))
+
+    def test_current_view_costs_one_get(self):
+        """The common sync is one GET of the summary; any change sends the script again."""
+        client = RedisCache.store().client()
         with start():
-            self.assertIsNone(cache.get("k"))
-        store.breaker.success()
+            cache.set("k", "v")
+
+        def calls() -> tuple[int, int]:
+            stats = client.info("commandstats")
+            return (
+                stats.get("cmdstat_get", {}).get("calls", 0),
+                stats.get("cmdstat_evalsha", {}).get("calls", 0),
+            )
+
         with start():
-            self.assertIsNone(cache.get("k"))
+            pass  # learns the current version
+        before = calls()
+        with start():
+            self.assertEqual(cache.get("k"), "v")  # an L1 hit: no lookup in Redis either
+        self.assertEqual(calls(), (before[0] + 1, before[1]))
+        other_process_commit("ops.other.cache")
+        before = calls()
+        with start():
+            self.assertEqual(cache.get("k"), "v")  # another cache's generation moved
+        self.assertEqual(calls(), (before[0] + 1, before[1] + 1))
 
     def test_data_loss_makes_the_namespace_young(self):
         with start():
