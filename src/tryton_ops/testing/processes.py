@@ -152,9 +152,17 @@ class ManagedProcess:
         self.proc.wait()
         self._reap_group()
 
-    def _reap_group(self) -> None:
-        # children of the server may outlive their leader for a moment
+    def _reap_group(self, timeout: float = 5.0) -> None:
+        """SIGKILL what is left of the group and wait until it is gone: a killed server's
+        workers (nginx's, gunicorn's) hold its sockets until the kernel has ended them."""
         self._signal_group(signal.SIGKILL)
+        deadline = time.monotonic() + timeout
+        while self.proc is not None and time.monotonic() < deadline:
+            try:
+                os.killpg(self.proc.pid, 0)
+            except (ProcessLookupError, PermissionError):
+                return
+            time.sleep(0.01)
 
     def pause(self) -> None:
         """SIGSTOP: the server keeps its sockets but answers nothing (a hung server)."""
