@@ -84,6 +84,21 @@ class _Known:
         self.epoch, self.version, self.gens = epoch, version, gens
 
 
+class _RequestView:
+    """The view read by the first transaction of an HTTP request, reused by its other ones.
+
+    trytond runs 2-3 transactions per RPC (session check, the call, session reset), each
+    passing the request's `context` dict as `_request`; one Redis round trip serves them all
+    unless this process bumped a generation in between (see docs/cache.md, "request view").
+    """
+
+    __slots__ = ("bumps", "known", "pending", "request", "young")
+
+    def __init__(self, request: dict, bumps: int, known: _Known, pending, young: bool):
+        self.request, self.bumps, self.known = request, bumps, known
+        self.pending, self.young = pending, young
+
+
 class _PostCommit:
     """Data manager whose `tpc_finish` (after the SQL commit) does the second bump."""
 
@@ -159,6 +174,9 @@ class RedisCache(MemoryCache):
     _known: dict[str, _Known] = {}
     _memory_seen: dict[str, dict[str, tuple]] = {}  # dbname -> name -> signature
     _pool_seen: dict[str, tuple[str, int]] = {}
+    _request_views = threading.local()  # .views: dbname -> _RequestView of this thread
+    _bumps = 0  # generation bumps made by this process (a request view older than one is void)
+    _l1_on = True  # [cache] redis_l1, read with the store (a config lookup per get costs µs)
     _stats_pushed = 0.0
     _stats_lock = threading.Lock()
 
@@ -174,12 +192,9 @@ class RedisCache(MemoryCache):
         if cls._store is None:
             with cls._store_lock:
                 if cls._store is None:
+                    RedisCache._l1_on = config.getboolean("cache", "redis_l1", default=True)
                     cls._store = RedisStore(_load_settings())
         return cls._store
-
-    @staticmethod
-    def l1_enabled() -> bool:
-        return config.getboolean("cache", "redis_l1", default=True)
 
     # -- helpers --------------------------------------------------------------------------
     def _new_lru(self):
@@ -233,7 +248,7 @@ class RedisCache(MemoryCache):
             return default
         dbname = transaction.database.name
         tag = state.tag(self._name)
-        l1 = self._shared_l1(dbname, tag) if self.l1_enabled() else None
+        l1 = self._shared_l1(dbname, tag) if self._l1_on else None
         if l1 is not None:
             found, value = self._lookup(l1, key)
             if found and value is _UNCACHEABLE:
@@ -273,7 +288,7 @@ class RedisCache(MemoryCache):
         if state is None or not state.shared or name in state.private or name in state.pending:
             return None
         tag = state.tag(name)
-        if not self.l1_enabled():
+        if not self._l1_on:
             return tag, None
         l1 = self._shared_l1(transaction.database.name, tag)
         return None if l1 is None else (tag, l1)
@@ -366,8 +381,36 @@ class RedisCache(MemoryCache):
     @classmethod
     def sync(cls, transaction):
         dbname = transaction.database.name
+        request = transaction.context.get("_request")
+        view = cls._request_view(dbname, request)
+        if view is None:
+            view = cls._read_view(transaction, dbname, request)
+            if view is None:
+                return
+        # A snapshot taken before this read (SELECT ... FOR UPDATE of locked records in
+        # Transaction.start) could predate a commit whose generation we now see.
+        shared = not view.young and not getattr(transaction, "_locked_records", None)
+        known = view.known
+        cls._states[transaction] = _TxState(known.epoch, known.gens, view.pending, shared)
+        MemoryCache._clean_last = dt.datetime.now()
+        cls._maybe_push_stats(dbname)
+
+    @classmethod
+    def _request_view(cls, dbname: str, request) -> _RequestView | None:
+        """The view an earlier transaction of this request read, if still usable."""
+        if request is None:
+            return None
+        view = getattr(cls._request_views, "views", {}).get(dbname)
+        if view is None or view.request is not request or view.bumps != cls._bumps:
+            return None
+        return view
+
+    @classmethod
+    def _read_view(cls, transaction, dbname: str, request) -> _RequestView | None:
+        """The view read from Redis (None: unreachable, caches bypassed)."""
         store = cls.store()
         known = cls._known.get(dbname)
+        bumps = cls._bumps
         try:
             result = store.sync(
                 dbname, known.epoch if known else None, known.version if known else None
@@ -375,19 +418,19 @@ class RedisCache(MemoryCache):
         except StoreUnavailable:
             cls._states[transaction] = None
             cls._clear_memory_instances(dbname)
-            return
+            return None
         if result.gens is not None or known is None:
             known = _Known(result.epoch, result.version, result.gens or {})
             cls._known[dbname] = known
         young = result.now_ms < result.fresh_until_ms
-        # A snapshot taken before this read (SELECT ... FOR UPDATE of locked records in
-        # Transaction.start) could predate a commit whose generation we now see.
-        shared = not young and not getattr(transaction, "_locked_records", None)
-        cls._states[transaction] = _TxState(known.epoch, known.gens, result.pending, shared)
+        view = _RequestView(request, bumps, known, result.pending, young)
+        if request is not None:
+            if not hasattr(cls._request_views, "views"):
+                cls._request_views.views = {}
+            cls._request_views.views[dbname] = view
         cls._sync_memory_instances(dbname, known, result.pending, young)
         cls._sync_pool(transaction, dbname, known)
-        MemoryCache._clean_last = dt.datetime.now()
-        cls._maybe_push_stats(dbname)
+        return view
 
     @classmethod
     def commit(cls, transaction):
@@ -397,6 +440,7 @@ class RedisCache(MemoryCache):
         names = frozenset(reset)
         reset.clear()
         dbname = transaction.database.name
+        cls._count_bump()
         for name in names:
             inst = cls._instances.get(name)
             if isinstance(inst, RedisCache):
@@ -416,6 +460,12 @@ class RedisCache(MemoryCache):
         transaction.join(_PostCommit(store, dbname, names, token))
 
     @classmethod
+    def _count_bump(cls) -> None:
+        """Voids every request view of this process: later transactions read a new one."""
+        with cls._store_lock:
+            RedisCache._bumps += 1
+
+    @classmethod
     def rollback(cls, transaction):
         cls._reset.pop(transaction, None)
 
@@ -433,6 +483,7 @@ class RedisCache(MemoryCache):
                 inst._l1.pop(dbname, None)
         cls._known.pop(dbname, None)
         cls._memory_seen.pop(dbname, None)
+        cls._count_bump()
         try:
             cls.store().drop(dbname)
         except StoreUnavailable as exc:

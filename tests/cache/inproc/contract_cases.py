@@ -60,6 +60,15 @@ def l2_key(inst: RedisCache, key, transaction: Transaction) -> str:
     return RedisCache.store().value_key(DB, epoch, inst._name, gen, digest(key_bytes))
 
 
+def redis_calls() -> tuple[int, int]:
+    """(GETs, script calls) Redis has served so far."""
+    stats = RedisCache.store().client().info("commandstats")
+    return (
+        stats.get("cmdstat_get", {}).get("calls", 0),
+        stats.get("cmdstat_evalsha", {}).get("calls", 0),
+    )
+
+
 class Contract(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -379,17 +388,9 @@ class Contract(unittest.TestCase):
 
     def test_current_view_costs_one_get(self):
         """The common sync is one GET of the summary; any change sends the script again."""
-        client = RedisCache.store().client()
         with start():
             cache.set("k", "v")
-
-        def calls() -> tuple[int, int]:
-            stats = client.info("commandstats")
-            return (
-                stats.get("cmdstat_get", {}).get("calls", 0),
-                stats.get("cmdstat_evalsha", {}).get("calls", 0),
-            )
-
+        calls = redis_calls
         with start():
             pass  # learns the current version
         before = calls()
@@ -401,6 +402,44 @@ class Contract(unittest.TestCase):
         with start():
             self.assertEqual(cache.get("k"), "v")  # another cache's generation moved
         self.assertEqual(calls(), (before[0] + 1, before[1] + 1))
+
+    def test_transactions_of_one_request_share_its_view(self):
+        """trytond passes the request's context dict to each transaction of an RPC."""
+        request = {"remote_addr": "127.0.0.1"}
+        with start(context={"_request": request}):
+            cache.set("k", "old")
+        other_process_commit(cache._name)  # acknowledged while that request is running
+        before = redis_calls()
+        with start(context={"_request": request}):
+            self.assertEqual(cache.get("k"), "old")  # concurrent with the commit: same view
+        self.assertEqual(redis_calls(), before)  # no round trip at all
+        with start(context={"_request": dict(request)}):  # a request sent after the commit
+            self.assertIsNone(cache.get("k"))
+
+    def test_own_commit_voids_the_request_view(self):
+        request = {"remote_addr": "127.0.0.1"}
+        with start(context={"_request": request}):
+            cache.set("k", "old")
+        with start(context={"_request": request}) as transaction:
+            cache.clear()
+            transaction.commit()
+        before = redis_calls()
+        with start(context={"_request": request}):
+            self.assertIsNone(cache.get("k"))
+        self.assertGreater(redis_calls(), before)
+
+    def test_request_view_keeps_commits_in_progress_private(self):
+        token = uuid.uuid4().hex
+        request = {"remote_addr": "127.0.0.1"}
+        RedisCache.store().bump(DB, [cache._name], token, "pre")
+        with start(context={"_request": request}):
+            pass
+        RedisCache.store().bump(DB, [cache._name], token, "post")
+        with start(context={"_request": request}):
+            cache.set("k", "maybe-stale")  # the request's view still shows the commit pending
+        forget_l1()
+        with start():
+            self.assertIsNone(cache.get("k"))
 
     def test_data_loss_makes_the_namespace_young(self):
         with start():
