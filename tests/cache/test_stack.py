@@ -110,6 +110,29 @@ def test_write_then_read_elsewhere_is_never_stale(two_stacks, redis_server):
         assert read_version(reader_a) == PAIRS + 1
 
 
+def test_a_warm_rpc_costs_one_redis_round_trip(make_trytond_db, redis_server, tryton_stack):
+    """The session check, the call and the session reset of an RPC share one view."""
+    cache = {**CACHE, "redis_uri": redis_server.uri, "commit_lease": 1}
+    conn = tryton_stack(make_trytond_db("postgresql"), workers=1, cache=cache).connect()
+    client = redis_server.client()
+    call = ("model.party.party.search_read", [], 0, 5, None, ["name"], {})
+    ignored = {"info", "hincrby", "hset", "expire"}  # this count and the 5 s statistics push
+
+    def commands() -> dict[str, int]:
+        stats = client.info("commandstats")
+        return {k[8:]: v["calls"] for k, v in stats.items() if k[8:] not in ignored}
+
+    time.sleep(1.2)  # a new namespace is trusted once older than the commit lease
+    for _ in range(5):
+        conn.call(*call)
+    before = commands()
+    for _ in range(20):
+        conn.call(*call)
+    after = commands()
+    delta = {k: n - before.get(k, 0) for k, n in after.items() if n != before.get(k, 0)}
+    assert delta == {"get": 20}
+
+
 class Load:
     """Reads and plain writes in a thread, recording every failure."""
 

@@ -26,7 +26,7 @@ from trytond.cache import MemoryCache
 from trytond.pool import Pool
 from trytond.transaction import Transaction
 
-from tryton_ops.cache import serializer
+from tryton_ops.cache import request_scope, serializer
 from tryton_ops.cache.store import (
     POOL_NAME,
     RedisStore,
@@ -87,9 +87,9 @@ class _Known:
 class _RequestView:
     """The view read by the first transaction of an HTTP request, reused by its other ones.
 
-    trytond runs 2-3 transactions per RPC (session check, the call, session reset), each
-    passing the request's `context` dict as `_request`; one Redis round trip serves them all
-    unless this process bumped a generation in between (see docs/cache.md, "request view").
+    The request is the marker of `request_scope`, else the `_request` context dict trytond
+    gives its session transactions; one Redis round trip serves the whole request unless this
+    process bumped a generation in between (see docs/cache.md, "One view per request").
     """
 
     __slots__ = ("bumps", "known", "pending", "request", "young")
@@ -381,7 +381,7 @@ class RedisCache(MemoryCache):
     @classmethod
     def sync(cls, transaction):
         dbname = transaction.database.name
-        request = transaction.context.get("_request")
+        request = request_scope.current() or transaction.context.get("_request")
         view = cls._request_view(dbname, request)
         if view is None:
             view = cls._read_view(transaction, dbname, request)

@@ -6,8 +6,10 @@ import configparser
 
 from tryton_ops.cache.store import read_signing_key
 from tryton_ops.config.loader import ConfigError, LoadedConfig
+from tryton_ops.config.trytond_conf import add_middleware
 
 CLASS = "tryton_ops.cache.RedisCache"
+MIDDLEWARE = "tryton_ops.cache.request_scope.RequestScope"
 
 
 def contribute(config: LoadedConfig, parser: configparser.ConfigParser) -> None:
@@ -27,6 +29,7 @@ def contribute(config: LoadedConfig, parser: configparser.ConfigParser) -> None:
             "or redis.uri (e.g. redis://127.0.0.1:6379/0)"
         )
     section["class"] = CLASS
+    add_middleware(parser, "tryton_ops_cache", MIDDLEWARE)
     section["redis_uri"] = uri
     section["redis_prefix"] = cache.key_prefix
     section["redis_l1"] = "true" if cache.l1 else "false"
