@@ -1,13 +1,15 @@
 """RedisCache vs stock MemoryCache vs pure-Redis mode, side by side in one run (PostgreSQL).
 
-    .venv/8.2/bin/python benchmarks/cache.py [--calls 200] [--rounds 3] [--fresh 3] [--pairs 500]
+    .venv/8.2/bin/python benchmarks/cache.py [--calls 50] [--rounds 12] [--fresh 5] [--pairs 500]
 
 For each setting, on its own copy of a `party` database on one private PostgreSQL:
 
 - stack A: gunicorn with 2 sync workers; warmed up, then the warm throughput of
   `fields_view_get` (party form), `search_read` (5 parties) and `res.user.get_preferences` is
   measured with one client, `--calls` calls per round, best of `--rounds`; all stacks run at
-  once and the rounds alternate between settings, so other load hits every setting alike;
+  once and the rounds alternate between settings, so other load hits every setting alike (many
+  short rounds: on a shared VM whole seconds run 30 % slower, and the best round is the one
+  such a phase did not hit);
 - stack B: 1 worker started while A is warm ("a freshly started worker, another worker already
   warm"); the time of its first `fields_view_get` of a set of views is measured, on `--fresh`
   successive new stacks B (median);
@@ -169,9 +171,9 @@ def run(settings: list[Setting], args) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--calls", type=int, default=200)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--fresh", type=int, default=3, help="fresh workers measured (median)")
+    parser.add_argument("--calls", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=12)
+    parser.add_argument("--fresh", type=int, default=5, help="fresh workers measured (median)")
     parser.add_argument("--pairs", type=int, default=500)
     args = parser.parse_args()
     base = Path(tempfile.mkdtemp(prefix="cache-bench-"))

@@ -6,7 +6,7 @@ import re
 from collections import defaultdict
 from typing import Any
 
-from tryton_ops.cache.store import RedisStore, StoreSettings, StoreUnavailable
+from tryton_ops.cache.store import BATCH_INDEX, RedisStore, StoreSettings, StoreUnavailable
 from tryton_ops.config import LoadedConfig
 
 SCAN_LIMIT = 200_000  # keys examined at most by one stats or flush call
@@ -81,8 +81,8 @@ def stats(config: LoadedConfig, database: str | None = None) -> dict[str, Any]:
             for n, key in enumerate(client.scan_iter(match=_glob_escape(prefix) + "*", count=1000)):
                 if n >= SCAN_LIMIT:
                     break
-                name, gen, _ = key.decode()[len(prefix) :].rsplit(":", 2)
-                if int(gen) == current.get(name, 0):
+                name, gen, last = key.decode()[len(prefix) :].rsplit(":", 2)
+                if last != BATCH_INDEX and int(gen) == current.get(name, 0):
                     l2[name] += 1
         return epoch, counters, procs, memory, l2
 

@@ -183,6 +183,7 @@ class RedisCache(MemoryCache):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._l1: dict[str, tuple[tuple[str, int], object]] = {}
+        self._batches: dict[str, tuple[tuple[str, int], dict[str, bytes]]] = {}
         self.l1_hit = self.l2_hit = self.l2_error = self.uncacheable = self.corrupt = 0
         self._pushed = {"hit": 0, "miss": 0, "l1_hit": 0, "l2_hit": 0}
 
@@ -258,7 +259,7 @@ class RedisCache(MemoryCache):
                 self.hit += 1
                 self.l1_hit += 1
                 return value
-        found, value = self._l2_get(dbname, tag, key)
+        found, value = self._l2_get(dbname, tag, key, batch=l1 is not None)
         if found:
             self.hit += 1
             self.l2_hit += 1
@@ -327,15 +328,31 @@ class RedisCache(MemoryCache):
             state.private.add(self._name)
 
     # -- L2 -------------------------------------------------------------------------------
-    def _l2_get(self, dbname, tag, key):
+    def _batched(self, store: RedisStore, dbname: str, tag: tuple[str, int]) -> dict:
+        """The values of this generation fetched in one batch at this process's first L2 read.
+
+        A new or recycled worker would otherwise pay one round trip per lookup while warming
+        up (about 250 for the first views of a form); values written after the batch was
+        fetched are still found by a GET.
+        """
+        batch = self._batches.get(dbname)
+        if batch is None or batch[0] != tag:
+            index = store.batch_index_key(dbname, tag[0], self._name, tag[1])
+            batch = self._batches[dbname] = (tag, store.load_batch(index))
+        return batch[1]
+
+    def _l2_get(self, dbname, tag, key, batch: bool):
         store = self.store()
         try:
             key_bytes = serializer.encode_key(key)
         except serializer.Unserializable:
             return False, None
-        redis_key = store.value_key(dbname, tag[0], self._name, tag[1], digest(key_bytes))
+        key_digest = digest(key_bytes)
+        redis_key = store.value_key(dbname, tag[0], self._name, tag[1], key_digest)
         try:
-            data = store.get_value(redis_key)
+            data = self._batched(store, dbname, tag).pop(key_digest, None) if batch else None
+            if data is None:
+                data = store.get_value(redis_key)
         except StoreUnavailable:
             self.l2_error += 1
             return False, None
@@ -372,8 +389,9 @@ class RedisCache(MemoryCache):
         if expire is not None:
             ttl = min(ttl, max(expire - time.time(), 0.001))
         redis_key = store.value_key(dbname, tag[0], self._name, tag[1], digest(key_bytes))
+        index = store.batch_index_key(dbname, tag[0], self._name, tag[1]) if self._l1_on else None
         try:
-            store.set_value(redis_key, store.seal(redis_key, data), int(ttl * 1000))
+            store.set_value(redis_key, store.seal(redis_key, data), int(ttl * 1000), index)
         except StoreUnavailable:
             self.l2_error += 1
 
@@ -481,6 +499,7 @@ class RedisCache(MemoryCache):
         for inst in list(cls._instances.values()):
             if isinstance(inst, RedisCache):
                 inst._l1.pop(dbname, None)
+                inst._batches.pop(dbname, None)
         cls._known.pop(dbname, None)
         cls._memory_seen.pop(dbname, None)
         cls._count_bump()

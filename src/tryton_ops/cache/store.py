@@ -12,6 +12,9 @@ Per database, three kinds of keys (`P` is the key prefix, `D` the database name)
   script, so that a process whose view is current learns it with one GET (the common case)
   instead of running the sync script.
 - `P:D:v:<epoch>:<cache name>:<generation>:<key digest>`, one value, with a TTL.
+- `P:D:v:<epoch>:<cache name>:<generation>:i`, the batch index of that generation: a list of
+  `<key digest>:<size>` of the values written, newest last, capped; a process's first L2 read
+  of a generation fetches the newest of them in one `MGET` (see `load_batch`).
 
 Every call either succeeds or raises `StoreUnavailable` within the configured timeouts; after
 a failure the circuit breaker short-circuits calls for `cooldown` seconds.
@@ -43,6 +46,9 @@ FORMAT_VERSION = 1
 MAC_SIZE = 16  # bytes of the keyed BLAKE2b tag in front of a signed value
 MIN_SIGNING_KEY = 16  # bytes of secret a signing key file must hold
 POOL_NAME = "@pool"  # pseudo cache name bumped by refresh_pool()
+BATCH_INDEX = "i"  # in place of a key digest: the batch index of a generation
+BATCH_ENTRIES = 512  # newest values a batch index remembers and a batch load may fetch
+BATCH_BYTES = 1024 * 1024  # most value bytes one batch load fetches (kept until used)
 
 # Heals keys of the wrong type (planted garbage): dropping the generation hash, or losing the
 # pending set, is handled like a Redis data loss (new epoch, young namespace).
@@ -305,6 +311,9 @@ class RedisStore:
     def value_key(self, db: str, epoch: str, name: str, gen: int, key_digest: str) -> str:
         return f"{self.value_prefix(db, epoch)}{name}:{gen}:{key_digest}"
 
+    def batch_index_key(self, db: str, epoch: str, name: str, gen: int) -> str:
+        return self.value_key(db, epoch, name, gen, BATCH_INDEX)
+
     def stats_key(self, db: str) -> str:
         return f"{self.settings.prefix}:{db}:stats"
 
@@ -388,8 +397,53 @@ class RedisStore:
     def get_value(self, key: str) -> bytes | None:
         return self._call(lambda: self.client().get(key))
 
-    def set_value(self, key: str, data: bytes, ttl_ms: int) -> None:
-        self._call(lambda: self.client().set(key, data, px=max(ttl_ms, 1)))
+    def set_value(self, key: str, data: bytes, ttl_ms: int, index: str | None = None) -> None:
+        """Store a value; with `index` (its generation's batch index) record it there too."""
+        ttl_ms = max(ttl_ms, 1)
+        if index is None:
+            self._call(lambda: self.client().set(key, data, px=ttl_ms))
+            return
+        entry = f"{key.rpartition(':')[2]}:{len(data)}"
+
+        def run():
+            pipe = self.client().pipeline(transaction=False)
+            pipe.set(key, data, px=ttl_ms)
+            pipe.rpush(index, entry)
+            pipe.ltrim(index, -BATCH_ENTRIES, -1)
+            pipe.pexpire(index, self.settings.ttl * 1000)
+            # a planted index of another type fails alone; the value is stored all the same
+            pipe.execute(raise_on_error=False)
+
+        self._call(run)
+
+    def load_batch(self, index: str) -> dict[str, bytes]:
+        """The newest values a batch index lists, up to BATCH_BYTES: {key digest: stored data}.
+
+        Two round trips (one when the index is empty) instead of one per value; values that
+        expired or were evicted are simply absent, an unreadable index is an empty batch.
+        """
+        prefix = index[: -len(BATCH_INDEX)]
+
+        def listed():
+            pipe = self.client().pipeline(transaction=False)
+            pipe.lrange(index, 0, -1)
+            (entries,) = pipe.execute(raise_on_error=False)
+            return entries if isinstance(entries, list) else []
+
+        digests: dict[str, None] = {}  # newest first, each once
+        budget = BATCH_BYTES
+        for entry in reversed(self._call(listed)):
+            key_digest, _, size = entry.decode("ascii", "replace").partition(":")
+            if not size.isdigit() or key_digest in digests:
+                continue
+            if int(size) > budget:
+                break
+            budget -= int(size)
+            digests[key_digest] = None
+        if not digests:
+            return {}
+        values = self._call(lambda: self.client().mget([prefix + d for d in digests]))
+        return {d: v for d, v in zip(digests, values, strict=True) if v is not None}
 
     def add_stats(self, db: str, counters: dict[str, int], sizes: dict[str, int]) -> None:
         """Add hit/miss counters and publish this process's L1 sizes (expire with it)."""

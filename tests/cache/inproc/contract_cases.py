@@ -24,7 +24,7 @@ from trytond.transaction import Transaction
 
 from tryton_ops.cache.redis_cache import CacheInvalidationError, RedisCache
 from tryton_ops.cache.serializer import encode_key
-from tryton_ops.cache.store import digest
+from tryton_ops.cache.store import BATCH_BYTES, digest
 
 DB = os.environ["OPS_TEST_DB"]
 REDIS_PID = int(os.environ["OPS_TEST_REDIS_PID"])
@@ -40,10 +40,11 @@ def start(**kwargs) -> Transaction:
 
 
 def forget_l1() -> None:
-    """What another process sees: an empty L1, the shared L2."""
+    """What another process sees: an empty L1 (and no batch fetched yet), the shared L2."""
     for inst in RedisCache._instances.values():
         if isinstance(inst, RedisCache):
             inst._l1.clear()
+            inst._batches.clear()
 
 
 def other_process_commit(*names: str) -> None:
@@ -53,20 +54,26 @@ def other_process_commit(*names: str) -> None:
     RedisCache.store().bump(DB, names, token, "post")
 
 
+def cache_tag() -> tuple[str, int]:
+    """The (epoch, generation) of `cache` in the current transaction's view."""
+    return RedisCache._states[Transaction()].tag(cache._name)
+
+
+def l2_key_parts(inst: RedisCache, transaction: Transaction) -> tuple[str, str, int]:
+    epoch, gen = RedisCache._states[transaction].tag(inst._name)
+    return epoch, inst._name, gen
+
+
 def l2_key(inst: RedisCache, key, transaction: Transaction) -> str:
-    state = RedisCache._states[transaction]
-    epoch, gen = state.tag(inst._name)
-    key_bytes = encode_key(inst._key(key))
-    return RedisCache.store().value_key(DB, epoch, inst._name, gen, digest(key_bytes))
+    key_digest = digest(encode_key(inst._key(key)))
+    return RedisCache.store().value_key(DB, *l2_key_parts(inst, transaction), key_digest)
 
 
-def redis_calls() -> tuple[int, int]:
-    """(GETs, script calls) Redis has served so far."""
+def redis_calls(*commands: str) -> tuple[int, ...]:
+    """How many of each command Redis has served so far (default: GETs, script calls)."""
     stats = RedisCache.store().client().info("commandstats")
-    return (
-        stats.get("cmdstat_get", {}).get("calls", 0),
-        stats.get("cmdstat_evalsha", {}).get("calls", 0),
-    )
+    commands = commands or ("get", "evalsha")
+    return tuple(stats.get(f"cmdstat_{c}", {}).get("calls", 0) for c in commands)
 
 
 class Contract(unittest.TestCase):
@@ -147,7 +154,7 @@ class Contract(unittest.TestCase):
         store = RedisCache.store()
         write = store.set_value
         written: list[str] = []
-        store.set_value = lambda key, data, ttl: written.append(key) or write(key, data, ttl)
+        store.set_value = lambda key, *rest: written.append(key) or write(key, *rest)
         self.addCleanup(delattr, store, "set_value")
         with start():
             cache.set("again", ("a", 1))
@@ -390,18 +397,60 @@ class Contract(unittest.TestCase):
         """The common sync is one GET of the summary; any change sends the script again."""
         with start():
             cache.set("k", "v")
-        calls = redis_calls
         with start():
             pass  # learns the current version
-        before = calls()
+        before = redis_calls()
         with start():
             self.assertEqual(cache.get("k"), "v")  # an L1 hit: no lookup in Redis either
-        self.assertEqual(calls(), (before[0] + 1, before[1]))
+        self.assertEqual(redis_calls(), (before[0] + 1, before[1]))
         other_process_commit("ops.other.cache")
-        before = calls()
+        before = redis_calls()
         with start():
             self.assertEqual(cache.get("k"), "v")  # another cache's generation moved
-        self.assertEqual(calls(), (before[0] + 1, before[1] + 1))
+        self.assertEqual(redis_calls(), (before[0] + 1, before[1] + 1))
+
+    def test_a_new_process_reads_a_generation_in_one_batch(self):
+        with start():
+            for i in range(20):
+                cache.set(f"k{i}", {"n": i})
+        forget_l1()
+        with start():
+            pass  # this process knows the view: the next transaction's sync is one GET
+        before = redis_calls("get", "lrange", "mget")
+        with start():
+            for i in range(20):
+                self.assertEqual(cache.get(f"k{i}"), {"n": i})
+        self.assertEqual(redis_calls("get", "lrange", "mget"), tuple(n + 1 for n in before))
+        forget_l1()
+        with start():
+            self.assertEqual(cache.get("k0"), {"n": 0})  # fetches the batch
+        with start():
+            cache.set("later", 1)
+        cache._l1.clear()  # the batch fetched above stays, and predates "later"
+        with start():
+            self.assertEqual(cache.get("later"), 1)
+
+    def test_batch_is_bounded_and_garbage_in_its_index_is_ignored(self):
+        big = "x" * (BATCH_BYTES // 3)
+        with start() as transaction:
+            for i in range(4):
+                cache.set(f"big{i}", big)
+            index = RedisCache.store().batch_index_key(DB, *l2_key_parts(cache, transaction))
+        client = RedisCache.store().client()
+        client.rpush(index, "not-an-entry", b"\xff\xfe", "digest:notasize")
+        forget_l1()
+        with start():
+            self.assertEqual(len(cache._batched(RedisCache.store(), DB, cache_tag())), 2)
+            for i in range(4):  # the older two beyond the byte budget come from single GETs
+                self.assertEqual(cache.get(f"big{i}"), big)
+        client.delete(index)
+        client.set(index, "planted string")  # wrong type: an empty batch, Redis still used
+        forget_l1()
+        with start():
+            self.assertEqual(cache.get("big0"), big)
+            self.assertEqual(cache._batched(RedisCache.store(), DB, cache_tag()), {})
+            cache.set("after", 2)
+        self.assertTrue(RedisCache.store().breaker.allow())
 
     def test_transactions_of_one_request_share_its_view(self):
         """trytond passes the request's context dict to each transaction of an RPC."""
