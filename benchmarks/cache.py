@@ -1,6 +1,7 @@
 """RedisCache vs stock MemoryCache vs pure-Redis mode, side by side in one run (PostgreSQL).
 
     .venv/8.2/bin/python benchmarks/cache.py [--calls 50] [--rounds 12] [--fresh 5] [--pairs 500]
+        [--accel]
 
 For each setting, on its own copy of a `party` database on one private PostgreSQL:
 
@@ -19,7 +20,10 @@ For each setting, on its own copy of a `party` database on one private PostgreSQ
 
 Settings: stock MemoryCache with `clean_timeout = 0` (NOTIFY) and with the default 300 s
 (polling; stale reads only), RedisCache in pure-Redis mode (`l1 = false`, every lookup a round
-trip) and RedisCache (L1 + L2). Sizes are small for a 2-core machine; not run in CI.
+trip) and RedisCache (L1 + L2). With `--accel`, every setting runs with the accelerators on
+(the recommended production setting, as in benchmarks/deploy.py): trytond then caches the party
+form itself and encodes responses in one shot, so the cache is a larger part of each call.
+Sizes are small for a 2-core machine; not run in CI.
 """
 
 from __future__ import annotations
@@ -32,10 +36,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from tryton_ops.accel.registry import ACCELERATORS
 from tryton_ops.testing.databases import DatabaseTemplates
 from tryton_ops.testing.servers import PostgresServer, RedisServer
 from tryton_ops.testing.stack import TestStack
 
+ACCEL = dict.fromkeys(ACCELERATORS, True)  # every accelerator on
 VIEWS = [
     ("party.party", "form"),
     ("party.party", "tree"),
@@ -110,8 +116,9 @@ def stale_reads(writer, reader, view_id: int, pairs: int) -> int:
 class Setting:
     """One cache setting: its own database copy, Redis, warm stack A and fresh stacks B."""
 
-    def __init__(self, templates, base: Path, name: str, cache: dict):
+    def __init__(self, templates, base: Path, name: str, cache: dict, accel: bool):
         self.name, self.cache = name, cache
+        self.sections = {"accel": ACCEL} if accel else {}
         self.polling = cache.get("clean_timeout") == 300  # only its stale reads are measured
         self.redis = None
         self.stack_b: TestStack | None = None
@@ -120,7 +127,8 @@ class Setting:
             self.cache = {**cache, "redis_uri": self.redis.uri, "commit_lease": 1}
         slug = re.sub(r"\W+", "-", name)
         self.database = templates.copy("postgresql", ("party",), base / slug)
-        self.stack_a = TestStack(self.database, workers=2, cache=self.cache).start()
+        self.stack_a = TestStack(self.database, workers=2, cache=self.cache, **self.sections)
+        self.stack_a.start()
         time.sleep(1.2)  # a new Redis namespace is trusted after commit_lease
         self.conn_a = self.stack_a.connect()
         self.view_id = probe_view(self.conn_a)
@@ -134,7 +142,8 @@ class Setting:
         """A new stack B (1 worker) while A is warm; returns its admin session."""
         if self.stack_b is not None:
             self.stack_b.stop()
-        self.stack_b = TestStack(self.database, workers=1, cache=self.cache).start()
+        self.stack_b = TestStack(self.database, workers=1, cache=self.cache, **self.sections)
+        self.stack_b.start()
         return self.stack_b.connect()
 
     def stop(self) -> None:
@@ -175,6 +184,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=12)
     parser.add_argument("--fresh", type=int, default=5, help="fresh workers measured (median)")
     parser.add_argument("--pairs", type=int, default=500)
+    parser.add_argument("--accel", action="store_true", help="accelerators on in every setting")
     args = parser.parse_args()
     base = Path(tempfile.mkdtemp(prefix="cache-bench-"))
     postgres = PostgresServer().start()
@@ -183,7 +193,7 @@ def main() -> None:
         templates = DatabaseTemplates(base / "templates", postgres=lambda: postgres)
         for name, cache in SETTINGS.items():
             print(f"... starting {name}", flush=True)
-            settings.append(Setting(templates, base, name, cache))
+            settings.append(Setting(templates, base, name, cache, args.accel))
         run(settings, args)
     finally:
         for setting in settings:

@@ -50,6 +50,7 @@ from pathlib import Path
 
 import psutil
 
+from tryton_ops.accel.registry import ACCELERATORS
 from tryton_ops.client import Connection, RPCError
 from tryton_ops.config.trytond_conf import trytond_env
 from tryton_ops.deploy import local_stack
@@ -238,7 +239,7 @@ def start_stock(database: TestDatabase, base: Path) -> ManagedProcess:
     return server.start()
 
 
-ACCEL = {"json_response": True, "view_cache": True, "record_init": True}
+ACCEL = dict.fromkeys(ACCELERATORS, True)  # every accelerator on
 
 
 def start_app_server(

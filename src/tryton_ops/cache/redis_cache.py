@@ -42,14 +42,16 @@ __all__ = ["CacheInvalidationError", "RedisCache"]
 logger = logging.getLogger(__name__)
 
 STATS_INTERVAL = 5.0  # seconds between two pushes of a process's counters to Redis
-# L1 marker of a key whose value trytond.cache.immutable() cannot copy (stock's view of a form
-# with sub-views): nobody can store it, so looking it up in Redis again is a wasted round trip
-_UNCACHEABLE = object()
+# L1 marker of a key that is a miss for this generation without asking Redis again: Redis had
+# no value for it (trytond looks up some keys on every call that nobody ever sets, e.g. the
+# estimated count of ir.session on 8.0), or immutable() cannot copy its value (stock's view of
+# a form with sub-views). A miss is always correct; setting the key replaces the marker.
+_KNOWN_MISS = object()
 
 
 def _same(current, value) -> bool:
     """Whether a value set again equals the one L1 holds (any doubt: not the same)."""
-    if current is _UNCACHEABLE:
+    if current is _KNOWN_MISS:
         return False
     try:
         return bool(current == value)
@@ -252,20 +254,24 @@ class RedisCache(MemoryCache):
         l1 = self._shared_l1(dbname, tag) if self._l1_on else None
         if l1 is not None:
             found, value = self._lookup(l1, key)
-            if found and value is _UNCACHEABLE:
+            if found and value is _KNOWN_MISS:
                 self.miss += 1
                 return default
             if found:
                 self.hit += 1
                 self.l1_hit += 1
                 return value
+        errors = self.l2_error
         found, value = self._l2_get(dbname, tag, key, batch=l1 is not None)
         if found:
             self.hit += 1
             self.l2_hit += 1
-            if l1 is not None:
-                with contextlib.suppress(TypeError):
-                    l1[key] = value
+        elif self.l2_error == errors:  # an answer from Redis: remember the miss
+            value = (None, _KNOWN_MISS)
+        if l1 is not None and value is not None:
+            with contextlib.suppress(TypeError):
+                l1[key] = value
+        if found:
             return value[1]
         self.miss += 1
         return default
@@ -298,7 +304,7 @@ class RedisCache(MemoryCache):
         target = self._shared_target(transaction)
         if target is not None and target[1] is not None:
             with contextlib.suppress(TypeError):
-                target[1][key] = (None, _UNCACHEABLE)
+                target[1][key] = (None, _KNOWN_MISS)
 
     def _set(self, transaction, key, value):
         expire = time.time() + self.duration.total_seconds() if self.duration else None

@@ -126,11 +126,7 @@ class Contract(unittest.TestCase):
     def test_uncacheable_value_is_not_looked_up_in_redis_again(self):
         """A value immutable() cannot copy is remembered as such in L1 for its generation."""
         nested = {"sub": MappingProxyType({"a": 1})}
-        store = RedisCache.store()
-        read = store.get_value
-        looked_up: list[str] = []
-        store.get_value = lambda key: looked_up.append(key) or read(key)  # counts value reads
-        self.addCleanup(delattr, store, "get_value")
+        looked_up = self.value_reads()
 
         def redis_gets() -> int:
             return len(looked_up)
@@ -148,6 +144,33 @@ class Contract(unittest.TestCase):
         with start():
             self.assertIsNone(cache.get("uncacheable"))  # a new generation asks Redis again
             self.assertEqual(redis_gets(), before + 1)
+
+    def value_reads(self) -> list[str]:
+        """The keys of the single value reads (GET) from Redis made from now on."""
+        store = RedisCache.store()
+        read = store.get_value
+        looked_up: list[str] = []
+        store.get_value = lambda key: looked_up.append(key) or read(key)
+        self.addCleanup(delattr, store, "get_value")
+        return looked_up
+
+    def test_key_missing_in_redis_is_asked_once_per_generation(self):
+        """trytond looks up some keys on every call that nobody sets (8.0: ir.session count)."""
+        looked_up = self.value_reads()
+        with start():
+            self.assertIsNone(cache.get("never-set"))
+        with start():
+            self.assertIsNone(cache.get("never-set"))
+        self.assertEqual(len(looked_up), 1)
+        with start():
+            cache.set("never-set", 1)  # replaces the marker
+        with start():
+            self.assertEqual(cache.get("never-set"), 1)
+        other_process_commit(cache._name)
+        with start():
+            self.assertIsNone(cache.get("never-set"))
+            self.assertIsNone(cache.get("never-set"))
+        self.assertEqual(len(looked_up), 2)
 
     def test_setting_an_equal_value_again_skips_redis(self):
         """trytond sets some keys again with the same value on every call: one write only."""
