@@ -17,9 +17,10 @@ from urllib.parse import urlsplit
 from tryton_ops.admin.modules import install_hint, missing_modules
 from tryton_ops.config import LoadedConfig
 from tryton_ops.config.trytond_conf import database_path, trytond_env
+from tryton_ops.errors import OpsError
 
 
-class DatabaseError(Exception):
+class DatabaseError(OpsError):
     """A database operation that failed; the message says why and what to do."""
 
 

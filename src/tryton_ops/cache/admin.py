@@ -8,11 +8,12 @@ from typing import Any
 
 from tryton_ops.cache.store import BATCH_INDEX, RedisStore, StoreSettings, StoreUnavailable
 from tryton_ops.config import LoadedConfig
+from tryton_ops.errors import OpsError
 
 SCAN_LIMIT = 200_000  # keys examined at most by one stats or flush call
 
 
-class CacheError(Exception):
+class CacheError(OpsError):
     """The cache cannot be inspected or flushed; the message says why."""
 
 

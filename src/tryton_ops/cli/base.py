@@ -8,17 +8,10 @@ from typing import Any
 
 import click
 
-from tryton_ops.admin.database import DatabaseError
-from tryton_ops.cache.admin import CacheError
-from tryton_ops.config import ConfigError, LoadedConfig, load_config
-from tryton_ops.debug.errors import DebugError
-from tryton_ops.deploy.local_stack import StackError
-from tryton_ops.deploy.render import RenderError
-from tryton_ops.perf.errors import PerfError
-from tryton_ops.sessions.errors import SessionsError
+from tryton_ops.config import LoadedConfig, load_config
+from tryton_ops.errors import EXIT_FAILED, EXIT_USAGE, OpsError
 
-EXIT_FAILED = 1
-EXIT_USAGE = 2
+__all__ = ["EXIT_FAILED", "EXIT_USAGE"]
 
 
 class TrytonOpsGroup(click.Group):
@@ -27,20 +20,9 @@ class TrytonOpsGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except ConfigError as exc:
+        except OpsError as exc:
             click.secho(f"error: {exc}", fg="red", err=True)
-            sys.exit(EXIT_USAGE)
-        except (
-            StackError,
-            RenderError,
-            DatabaseError,
-            PerfError,
-            CacheError,
-            DebugError,
-            SessionsError,
-        ) as exc:
-            click.secho(f"error: {exc}", fg="red", err=True)
-            sys.exit(EXIT_FAILED)
+            sys.exit(exc.exit_code)
 
 
 def get_config(ctx: click.Context) -> LoadedConfig:

@@ -17,13 +17,14 @@ from pydantic import BaseModel, ValidationError
 
 from tryton_ops.config.masking import mask_value
 from tryton_ops.config.schema import Settings
+from tryton_ops.errors import UsageError
 
 ENV_PREFIX = "TRYTON_OPS_"
 CONFIG_ENV = "TRYTON_OPS_CONFIG"
 DEFAULT_FILE = "tryton-ops.toml"
 
 
-class ConfigError(Exception):
+class ConfigError(UsageError):
     """A configuration that cannot be used; the message says what and where."""
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
+from tryton_ops.errors import OpsError
 
-class DebugError(Exception):
+
+class DebugError(OpsError):
     """A request that cannot be served as asked; the message says why and what to try."""
 
     def __init__(self, message: str, suggestions: Iterable[str] = ()):

@@ -30,13 +30,14 @@ from tryton_ops.client import Connection, RPCError
 from tryton_ops.config import LoadedConfig
 from tryton_ops.deploy.programs import Program, front_enabled, programs, uwsgi_binary
 from tryton_ops.deploy.supervisor_conf import render_supervisor_conf, socket_path
+from tryton_ops.errors import OpsError
 
 STATE_FILE = "stack.json"
 MARKER = "TRYTON_OPS_STACK"
 PR_SET_PDEATHSIG = 1
 
 
-class StackError(Exception):
+class StackError(OpsError):
     """The stack cannot start or stop; the message says why and what to do."""
 
 

@@ -24,9 +24,10 @@ from tryton_ops.deploy.programs import Program, front_enabled, nginx_binary, pro
 from tryton_ops.deploy.supervisor_conf import render_supervisor_conf
 from tryton_ops.deploy.systemd_units import render_unit, unit_name
 from tryton_ops.deploy.uwsgi_conf import render_uwsgi_ini
+from tryton_ops.errors import OpsError
 
 
-class RenderError(Exception):
+class RenderError(OpsError):
     """A rendered file is invalid; the message holds the validator's output."""
 
 
