@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from tryton_ops.accel import ACCELERATORS, accel_status
-from tryton_ops.accel.registry import TRYTOND_SECTION, installed_trytond, series
+from tryton_ops.accel.registry import installed_trytond, series
 from tryton_ops.cli import main
 from tryton_ops.cli.config_cmd import sample_text
 from tryton_ops.config import ConfigError, load_config, render_trytond_conf
@@ -43,13 +43,13 @@ def _rendered(tmp_path, **accel) -> configparser.ConfigParser:
 
 def test_nothing_rendered_when_all_off(tmp_path):
     parser = _rendered(tmp_path)
-    assert not parser.has_section(TRYTOND_SECTION)
+    assert not parser.has_section(Accel.TRYTOND_SECTION)
     assert not parser.has_option("wsgi middleware", "tryton_ops_accel")
 
 
 def test_rendered_switches_and_middleware(tmp_path):
     parser = _rendered(tmp_path, json_response=True)
-    assert parser.getboolean(TRYTOND_SECTION, "json_response") is True
+    assert parser.getboolean(Accel.TRYTOND_SECTION, "json_response") is True
     assert parser.get("wsgi middleware", "tryton_ops_accel") == (
         "tryton_ops.accel.middleware.install"
     )

@@ -7,10 +7,13 @@ import pytest
 from tryton_ops.cache.store import RedisStore, StoreSettings, read_signing_key
 from tryton_ops.config import load_config, render_trytond_conf
 from tryton_ops.config.loader import ConfigError
+from tryton_ops.config.schema import Cache
 
 
 def store(key: bytes | None) -> RedisStore:
-    return RedisStore(StoreSettings(uri="redis://127.0.0.1:1/0", signing_key=key))
+    return RedisStore(
+        StoreSettings.from_section(Cache(redis_uri="redis://127.0.0.1:1/0"), signing_key=key)
+    )
 
 
 def key_from(tmp_path, secret: bytes) -> bytes:
@@ -40,7 +43,9 @@ def test_unsigned_store_is_unchanged():
 
 
 def test_key_never_in_repr():
-    settings = StoreSettings(uri="redis://x/0", signing_key=b"s3cret-bytes-0123456789")
+    settings = StoreSettings.from_section(
+        Cache(redis_uri="redis://x/0"), signing_key=b"s3cret-bytes-0123456789"
+    )
     assert "s3cret" not in repr(settings)
 
 
@@ -66,7 +71,7 @@ def test_rendered_config_names_the_file_not_the_secret(tmp_path):
     key_file = tmp_path / "key"
     key_file.write_text("a-secret-of-enough-length-0123456789\n")
     text = render_trytond_conf(load_config(config_with_key(tmp_path, key_file)))
-    assert f"redis_signing_key_file = {key_file}" in text
+    assert f"signing_key_file = {key_file}" in text
     assert "a-secret-of-enough-length" not in text
 
 

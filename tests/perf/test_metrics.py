@@ -114,7 +114,7 @@ def test_access_token_or_allowed_network():
     assert PATH.startswith(ADMIN_PREFIX)
     local = {"REMOTE_ADDR": "127.0.0.1"}
     remote = {"REMOTE_ADDR": "192.0.2.7"}
-    open_ = PerfOptions(metrics_networks="127.0.0.0/8,::1/128")
+    open_ = PerfOptions(metrics_networks=["127.0.0.0/8", "::1/128"])
     assert access(local, open_)[0] == 200
     assert access({"REMOTE_ADDR": "::1"}, open_)[0] == 200
     assert access(remote, open_) == (403, "client address not in the allowed networks")

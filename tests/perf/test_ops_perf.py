@@ -127,7 +127,7 @@ def trytond_like_app(environ, start_response):
 
 def test_profile_without_pyinstrument_records_why(tmp_path, monkeypatch, caplog):
     monkeypatch.setitem(sys.modules, "pyinstrument", None)  # import pyinstrument fails
-    options = PerfOptions(directory=str(tmp_path), flush_interval_ms=50, profile="true")
+    options = PerfOptions(directory=str(tmp_path), flush_interval_ms=50, profile=True)
     activation.enable_user(options, "db", 5, "alice", 60)
     middleware = PerfMiddleware(trytond_like_app, options)
     middleware.writer.ensure_started()

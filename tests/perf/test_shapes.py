@@ -1,6 +1,6 @@
 import pytest
 
-from tryton_ops.perf.durations import format_duration, parse_duration
+from tryton_ops.config.durations import format_duration, parse_duration
 from tryton_ops.perf.shapes import shape, tables
 
 

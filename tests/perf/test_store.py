@@ -26,7 +26,7 @@ def test_file_store_bounded_by_count(tmp_path):
 
 
 def test_file_store_bounded_by_age(tmp_path):
-    store = FileStore(PerfOptions(directory=str(tmp_path), max_records=100, max_age_s=60))
+    store = FileStore(PerfOptions(directory=str(tmp_path), max_records=100, max_age="60s"))
     store.write([record(1, ts=time.time() - 120), record(2)])
     assert [r["id"] for r in store.read()] == ["c2"]
     store.write([record(i) for i in range(3, 11)])  # fills the first segment (10 records)
@@ -60,7 +60,7 @@ def test_redis_store_bounded_and_windowed(redis_server):
 
 
 def test_redis_store_trims_by_age(redis_server):
-    options = PerfOptions(store="redis", redis_uri=redis_server.uri, max_age_s=60)
+    options = PerfOptions(store="redis", redis_uri=redis_server.uri, max_age="60s")
     store = RedisStore(options)
     store.write([record(1)])
     # an entry older than max_age, with an old stream id, is trimmed by MINID

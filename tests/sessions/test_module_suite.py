@@ -23,8 +23,8 @@ def test_contract_on_stock_sessions(tmp_path, db_cache):
 def test_module_suite_on_redis_sessions(tmp_path, redis_server, db_cache):
     env = {
         **db_cache,
-        "TRYTOND_OPS_SESSION__STORE": "redis",
-        "TRYTOND_OPS_SESSION__REDIS_URI": redis_server.uri,
+        "TRYTOND_OPS_SESSIONS__STORE": "redis",
+        "TRYTOND_OPS_SESSIONS__REDIS_URI": redis_server.uri,
     }
     # trytond's module checks + the 6 contract tests
     assert run_module_suite(MODULE, tmp_path, env) >= 30

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tryton_ops.config.schema import Sessions
 from tryton_ops.sessions.errors import StoreUnavailable
-from tryton_ops.sessions.options import SessionOptions
 from tryton_ops.sessions.service import SessionService
 from tryton_ops.sessions.store import SessionStore, digest, today
 
@@ -22,7 +22,9 @@ class Clock:
 
 
 def service(redis, clock: Clock, **options) -> SessionService:
-    return SessionService(SessionStore(SessionOptions(redis_uri=redis.uri, **options)), clock)
+    return SessionService(
+        SessionStore(Sessions(store="redis", redis_uri=redis.uri, **options)), clock
+    )
 
 
 def test_semantics_and_hashed_keys(redis_server):
@@ -83,7 +85,7 @@ def test_exclusive_and_clear(redis_server):
     redis = redis_server
     clock = Clock()
     plain = service(redis, clock)
-    exclusive = service(redis, clock, exclusive=True, prefix="x")
+    exclusive = service(redis, clock, exclusive=True, key_prefix="x")
     first = [plain.new(DB, 5, None, DAY) for _ in range(3)]
     assert plain.count(DB, [5]) == {5: 3}
     assert all(plain.check(DB, 5, t, None, DAY) for t in first)

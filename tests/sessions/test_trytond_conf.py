@@ -7,7 +7,10 @@ import configparser
 import pytest
 
 from tryton_ops.config import ConfigError, load_config, render_trytond_conf
-from tryton_ops.sessions.options import SECTION, SessionOptions
+from tryton_ops.config.schema import Sessions
+from tryton_ops.sessions.options import redis_sessions
+
+SECTION = Sessions.TRYTOND_SECTION
 
 BASE = '[paths]\ndata = "d"\nrun = "r"\n[database]\nmodules = ["party", "ops_session"]\n'
 
@@ -33,9 +36,15 @@ def test_redis_store_shares_the_redis_uri(tmp_path):
         '[sessions]\nstore = "redis"\nexclusive = true\nmax_age = 3600\ntimeout = 600\n',
     )
     assert parser["session"]["max_age"] == "3600" and parser["session"]["timeout"] == "600"
-    options = SessionOptions.parse(lambda option: parser.get(SECTION, option, fallback=None))
-    assert options == SessionOptions(
-        redis_uri="redis://10.0.0.5:6379/0", exclusive=True, audit=True, audit_days=30
+    options = redis_sessions(Sessions.from_mapping(parser[SECTION]))
+    assert options == Sessions(
+        store="redis",
+        redis_uri="redis://10.0.0.5:6379/0",
+        exclusive=True,
+        audit=True,
+        audit_days=30,
+        max_age=3600,
+        timeout=600,
     )
 
 

@@ -2,7 +2,7 @@
 
 trytond builds its middlewares once per process, when `trytond.wsgi` is imported (by
 `trytond.application`, by gunicorn workers, by trytond's test harness). Building this one
-applies the accelerators enabled in `[tryton_ops_accel]`, then hands back trytond's own WSGI
+applies the accelerators enabled in `[ops_accel]`, then hands back trytond's own WSGI
 callable untouched: no per-request cost.
 """
 

@@ -9,17 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from importlib import metadata
 
-from tryton_ops.config.schema import Settings
-
-# `[tryton_ops_accel]` in trytond.conf: one boolean per accelerator, read by the middleware.
-TRYTOND_SECTION = "tryton_ops_accel"
+from tryton_ops.config.schema import Accel, Settings
 
 
 @dataclass(frozen=True)
 class Accelerator:
     """One opt-in patch of one trytond hot spot."""
 
-    name: str  # the key in `[accel]` of tryton-ops.toml and in `[tryton_ops_accel]`
+    name: str  # the key in `[accel]` of tryton-ops.toml and in `[ops_accel]`
     summary: str
     target: str  # what it replaces in trytond
     changes: str  # what a client can observe
@@ -107,7 +104,12 @@ def installed_trytond() -> str | None:
 
 
 def enabled_names(settings: Settings) -> list[str]:
-    return [name for name in ACCELERATORS if getattr(settings.accel, name)]
+    return enabled_in(settings.accel)
+
+
+def enabled_in(section: Accel) -> list[str]:
+    """The accelerators an `[accel]` section switches on (in tryton-ops.toml or trytond.conf)."""
+    return [name for name in ACCELERATORS if getattr(section, name)]
 
 
 def accel_status(settings: Settings, trytond_version: str | None = None) -> list[dict]:

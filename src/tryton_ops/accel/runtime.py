@@ -6,7 +6,8 @@ import importlib
 import logging
 import threading
 
-from tryton_ops.accel.registry import ACCELERATORS, TRYTOND_SECTION
+from tryton_ops.accel.registry import ACCELERATORS, enabled_in
+from tryton_ops.config.schema import Accel
 
 logger = logging.getLogger("tryton_ops.accel")
 
@@ -16,12 +17,8 @@ _decided: dict[str, str] = {}
 
 
 def enabled_in_trytond_config() -> list[str]:
-    """The accelerators switched on in trytond.conf's `[tryton_ops_accel]`."""
-    from trytond import config
-
-    return [
-        name for name in ACCELERATORS if config.getboolean(TRYTOND_SECTION, name, default=False)
-    ]
+    """The accelerators switched on in trytond.conf's `[ops_accel]`."""
+    return enabled_in(Accel.from_trytond())
 
 
 def trytond_version() -> str:

@@ -25,16 +25,14 @@ def open_store(config: LoadedConfig) -> RedisStore:
             'the shared cache is not enabled: set cache.backend = "redis" and a Redis URI '
             "(cache.redis_uri or redis.uri)"
         )
+    section = cache.model_copy(update={"redis_uri": uri})
+    # the CLI waits longer than a worker and never backs off: one command, one answer
     return RedisStore(
-        StoreSettings(
-            uri=uri,
-            prefix=cache.key_prefix,
-            ttl=cache.ttl,
+        StoreSettings.from_section(
+            section,
             socket_timeout=max(cache.timeout, 2.0),
             connect_timeout=max(cache.connect_timeout, 2.0),
             cooldown=0.0,
-            lease=cache.commit_lease,
-            tls_ca_file=str(cache.tls_ca_file) if cache.tls_ca_file else None,
         )
     )
 

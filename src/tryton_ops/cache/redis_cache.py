@@ -21,7 +21,6 @@ import uuid
 from weakref import WeakKeyDictionary
 
 from trytond import cache as trytond_cache
-from trytond import config
 from trytond.cache import MemoryCache
 from trytond.pool import Pool
 from trytond.transaction import Transaction
@@ -137,34 +136,24 @@ class _PostCommit:
         self.done = True
 
 
-def _config_float(option: str, default: float) -> float:
-    value = config.get("cache", option)
-    return float(value) if value not in (None, "") else default
+def _load_settings() -> tuple[StoreSettings, bool]:
+    """The store settings and whether L1 is on, from trytond.conf's `[ops_cache]`."""
+    from tryton_ops.config.schema import Cache as CacheSection
 
-
-def _load_settings() -> StoreSettings:
-    uri = config.get("cache", "redis_uri")
-    if not uri:
-        raise RuntimeError(
-            "[cache] class is tryton_ops.cache.RedisCache but [cache] redis_uri is not set"
-        )
-    key_file = config.get("cache", "redis_signing_key_file")
     try:
-        signing_key = read_signing_key(key_file) if key_file else None
+        cache = CacheSection.from_trytond()
     except ValueError as exc:
-        raise RuntimeError(f"[cache] redis_signing_key_file: {exc}") from None
-    return StoreSettings(
-        uri=uri,
-        prefix=config.get("cache", "redis_prefix") or "tryton",
-        ttl=int(_config_float("redis_ttl", 3600)),
-        socket_timeout=_config_float("redis_timeout", 0.5),
-        connect_timeout=_config_float("redis_connect_timeout", 0.5),
-        cooldown=_config_float("redis_retry_interval", 1.0),
-        lease=_config_float("redis_commit_lease", 60.0),
-        max_value_size=int(_config_float("redis_max_value_size", 4 * 1024 * 1024)),
-        tls_ca_file=config.get("cache", "redis_tls_ca_file") or None,
-        signing_key=signing_key,
-    )
+        raise RuntimeError(f"[{CacheSection.TRYTOND_SECTION}] of trytond.conf: {exc}") from None
+    if not cache.redis_uri:
+        raise RuntimeError(
+            "[cache] class is tryton_ops.cache.RedisCache but "
+            f"[{CacheSection.TRYTOND_SECTION}] redis_uri is not set"
+        )
+    try:
+        key = read_signing_key(cache.signing_key_file) if cache.signing_key_file else None
+    except ValueError as exc:
+        raise RuntimeError(f"[{CacheSection.TRYTOND_SECTION}] signing_key_file: {exc}") from None
+    return StoreSettings.from_section(cache, signing_key=key), cache.l1
 
 
 class RedisCache(MemoryCache):
@@ -178,7 +167,7 @@ class RedisCache(MemoryCache):
     _pool_seen: dict[str, tuple[str, int]] = {}
     _request_views = threading.local()  # .views: dbname -> _RequestView of this thread
     _bumps = 0  # generation bumps made by this process (a request view older than one is void)
-    _l1_on = True  # [cache] redis_l1, read with the store (a config lookup per get costs µs)
+    _l1_on = True  # [ops_cache] l1, read with the store (a config lookup per get costs µs)
     _stats_pushed = 0.0
     _stats_lock = threading.Lock()
 
@@ -195,8 +184,8 @@ class RedisCache(MemoryCache):
         if cls._store is None:
             with cls._store_lock:
                 if cls._store is None:
-                    RedisCache._l1_on = config.getboolean("cache", "redis_l1", default=True)
-                    cls._store = RedisStore(_load_settings())
+                    settings, RedisCache._l1_on = _load_settings()
+                    cls._store = RedisStore(settings)
         return cls._store
 
     # -- helpers --------------------------------------------------------------------------

@@ -33,10 +33,13 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 import msgpack
+
+if TYPE_CHECKING:
+    from tryton_ops.config.schema import Cache as CacheSection
 
 logger = logging.getLogger(__name__)
 
@@ -190,16 +193,36 @@ class Breaker:
 
 @dataclass(frozen=True)
 class StoreSettings:
+    """What the store needs of `[cache]`, built from the section (where its defaults live)."""
+
     uri: str
-    prefix: str = "tryton"
-    ttl: int = 3600
-    socket_timeout: float = 0.5
-    connect_timeout: float = 0.5
-    cooldown: float = 1.0
-    lease: float = 60.0
-    max_value_size: int = 4 * 1024 * 1024
+    prefix: str
+    ttl: int
+    socket_timeout: float
+    connect_timeout: float
+    cooldown: float
+    lease: float
+    max_value_size: int
     tls_ca_file: str | None = None
     signing_key: bytes | None = dataclasses.field(default=None, repr=False)  # never logged
+
+    @classmethod
+    def from_section(cls, cache: CacheSection, **overrides: Any) -> StoreSettings:
+        """From the `[cache]` section whose `redis_uri` is resolved (see Settings.redis_uri_of)."""
+        if not cache.redis_uri:
+            raise ValueError("the cache section names no Redis (redis_uri)")
+        values: dict[str, Any] = {
+            "uri": cache.redis_uri,
+            "prefix": cache.key_prefix,
+            "ttl": cache.ttl,
+            "socket_timeout": cache.timeout,
+            "connect_timeout": cache.connect_timeout,
+            "cooldown": cache.retry_interval,
+            "lease": cache.commit_lease,
+            "max_value_size": cache.max_value_size,
+            "tls_ca_file": str(cache.tls_ca_file) if cache.tls_ca_file else None,
+        }
+        return cls(**(values | overrides))
 
 
 def read_signing_key(path: str | Path) -> bytes:

@@ -1,4 +1,4 @@
-"""Renders `[cache]` of tryton-ops.toml into trytond.conf's `[cache]` section."""
+"""The cache part in trytond.conf: trytond's own `[cache]` options and, for Redis, `[ops_cache]`."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import configparser
 
 from tryton_ops.cache.store import read_signing_key
 from tryton_ops.config.loader import ConfigError, LoadedConfig
-from tryton_ops.config.trytond_conf import add_middleware
+from tryton_ops.config.trytond_conf import Part, add_middleware, render_section
 
 CLASS = "tryton_ops.cache.RedisCache"
 MIDDLEWARE = "tryton_ops.cache.request_scope.RequestScope"
@@ -22,27 +22,16 @@ def contribute(config: LoadedConfig, parser: configparser.ConfigParser) -> None:
         section["clean_timeout"] = str(cache.clean_timeout)
     if cache.backend != "redis":
         return
-    uri = config.settings.redis_uri_of("cache")
-    if not uri:
-        raise ConfigError(
-            "cache.backend is 'redis' but no Redis is configured: set cache.redis_uri "
-            "or redis.uri (e.g. redis://127.0.0.1:6379/0)"
-        )
-    section["class"] = CLASS
-    add_middleware(parser, "tryton_ops_cache", MIDDLEWARE)
-    section["redis_uri"] = uri
-    section["redis_prefix"] = cache.key_prefix
-    section["redis_l1"] = "true" if cache.l1 else "false"
-    section["redis_ttl"] = str(cache.ttl)
-    section["redis_timeout"] = str(cache.timeout)
-    section["redis_connect_timeout"] = str(cache.connect_timeout)
-    section["redis_retry_interval"] = str(cache.retry_interval)
-    section["redis_commit_lease"] = str(cache.commit_lease)
-    if cache.tls_ca_file:
-        section["redis_tls_ca_file"] = str(cache.tls_ca_file)
     if cache.signing_key_file:
         try:
             read_signing_key(cache.signing_key_file)  # only its path goes into trytond.conf
         except ValueError as exc:
             raise ConfigError(f"cache.signing_key_file: {exc}") from None
-        section["redis_signing_key_file"] = str(cache.signing_key_file)
+    section["class"] = CLASS
+    add_middleware(parser, "tryton_ops_cache", MIDDLEWARE)
+    render_section(
+        parser, cache.model_copy(update={"redis_uri": config.settings.redis_uri_of("cache")})
+    )
+
+
+PART = Part("cache", contribute, order=20)

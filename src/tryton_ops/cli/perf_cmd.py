@@ -10,8 +10,8 @@ from pathlib import Path
 import click
 
 from tryton_ops.cli.base import emit_json, get_config, json_option, table
+from tryton_ops.config.durations import format_duration, parse_duration
 from tryton_ops.perf import activation
-from tryton_ops.perf.durations import format_duration, parse_duration
 from tryton_ops.perf.errors import PerfError
 from tryton_ops.perf.options import PerfOptions
 from tryton_ops.perf.report import Filters, find_call, load, parse_time, summarize

@@ -101,6 +101,10 @@ def _read_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte {exc.start}): save it as UTF-8, as TOML requires"
+        ) from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot be read: {exc.strerror}") from None
 
@@ -158,7 +162,7 @@ def _format_errors(
     for error in exc.errors():
         loc = tuple(str(part) for part in error["loc"])
         key = ".".join(loc) or "(top level)"
-        where = sources.get(loc) or (str(path) if path else "defaults")
+        where = sources.get(loc) or _origin(path, sources)
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
             message = "unknown key (check the spelling; `tryton-ops config init` shows every key)"
@@ -166,6 +170,12 @@ def _format_errors(
             message = f"{message} (got {mask_value(key, error['input'])!r})"
         lines.append(f"{where}: {key}: {message}")
     return "invalid configuration:\n  " + "\n  ".join(lines)
+
+
+def _origin(path: Path | None, sources: dict[tuple[str, ...], str]) -> str:
+    """Where a rule across sections got its values: the file and every override."""
+    origins = ([str(path)] if path else []) + sorted(set(sources.values()))
+    return ", ".join(origins) or "defaults"
 
 
 def sample_text() -> str:

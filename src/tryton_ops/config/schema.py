@@ -1,7 +1,8 @@
 """The schema of `tryton-ops.toml`: one model per section, strict about keys and types.
 
-Later parts add their own section model here and a field on `Settings`, so that one file
-describes a whole deployment and a typo anywhere is an error that names the key.
+A part that runs inside trytond has a `PartSection` here: the only place where its option names
+and defaults are written (rendered into trytond.conf and read back through it). Rules that span
+sections are `Settings` validators, so every config mistake is found when the file is loaded.
 """
 
 from __future__ import annotations
@@ -14,21 +15,18 @@ from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
-    ConfigDict,
     Field,
     ValidationInfo,
     field_validator,
     model_validator,
 )
 
+from tryton_ops.config.durations import parse_duration
+from tryton_ops.config.hosts import check_hosts
+from tryton_ops.config.section import PartSection, Section
+
+SESSION_MODULE = "ops_session"  # the trytond module that keeps sessions in Redis
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,62}$")
-
-
-class Section(BaseModel):
-    """Base of every section: unknown keys are errors, values are checked strictly."""
-
-    model_config = ConfigDict(extra="forbid", validate_default=True, frozen=True)
 
 
 def _check_database_uri(value: str) -> str:
@@ -144,8 +142,6 @@ class Server(Section):
 
 
 def _check_duration(value: str) -> str:
-    from tryton_ops.perf.durations import parse_duration
-
     parse_duration(value)
     return value
 
@@ -153,11 +149,15 @@ def _check_duration(value: str) -> str:
 Duration = Annotated[str, AfterValidator(_check_duration)]
 
 
-class Perf(Section):
+class Perf(PartSection):
     """Performance analyzer (tryton_ops.perf): summary of every RPC call, on-demand capture."""
 
+    TRYTOND_SECTION = "ops_perf"
     enabled: bool = Field(False, description="plug the SQL hook and the RPC middleware in")
-    store: str = Field("auto", pattern="^(auto|redis|file)$", description="auto: redis if set")
+    store: Literal["auto", "redis", "file"] = Field(
+        "auto", description="auto: redis when a Redis is configured, else files"
+    )
+    redis_uri: RedisURI | None = Field(None, description="default: [redis] uri")
     max_records: int = Field(100_000, ge=100, le=10_000_000)
     max_age: Duration = "7d"
     slow_sql_ms: int = Field(1000, ge=1)
@@ -174,9 +174,10 @@ class Perf(Section):
     profile_interval_ms: int = Field(1, ge=1, le=1000, description="profile sampling interval")
 
 
-class Accel(Section):
+class Accel(PartSection):
     """Opt-in accelerators (tryton_ops.accel): verified fixes of trytond hot spots."""
 
+    TRYTOND_SECTION = "ops_accel"
     json_response: bool = Field(
         False, description="encode JSON-RPC responses in one shot with the C encoder"
     )
@@ -194,9 +195,10 @@ def _check_key_prefix(value: str) -> str:
     return value
 
 
-class Cache(Section):
+class Cache(PartSection):
     """trytond's cache: stock in-process MemoryCache, or tryton_ops RedisCache (docs/cache.md)."""
 
+    TRYTOND_SECTION = "ops_cache"
     backend: Literal["memory", "redis"] = Field(
         "memory", description="memory: stock MemoryCache; redis: L1 in process + shared Redis L2"
     )
@@ -213,6 +215,9 @@ class Cache(Section):
     commit_lease: float = Field(
         60.0, ge=1, le=3600, description="upper bound of a SQL commit's duration, in seconds"
     )
+    max_value_size: int = Field(
+        4 * 1024 * 1024, ge=1024, le=512 * 1024 * 1024, description="bytes; larger stay in L1"
+    )
     tls_ca_file: Path | None = Field(None, description="CA bundle for rediss:// URIs")
     signing_key_file: Path | None = Field(
         None, description="secret file: values in Redis are signed, unsigned ones ignored"
@@ -222,9 +227,10 @@ class Cache(Section):
     )
 
 
-class Sessions(Section):
+class Sessions(PartSection):
     """Where sessions live: trytond's ir_session table, or Redis (docs/sessions.md)."""
 
+    TRYTOND_SECTION = "ops_sessions"
     store: Literal["database", "redis"] = Field(
         "database", description="redis: the ops_session module keeps sessions in Redis"
     )
@@ -297,9 +303,10 @@ class Queue(Section):
     workers: int = Field(0, ge=0, le=64, description="trytond-worker processes (0: tasks inline)")
 
 
-class Debug(Section):
+class Debug(PartSection):
     """Developer tools (docs/debug.md): code evaluation is off unless turned on here."""
 
+    TRYTOND_SECTION = "ops_debug"
     eval: bool = Field(False, description="allow `tryton-ops eval` and ops.debug.eval (admins)")
     eval_timeout: int = Field(30, ge=1, le=3600, description="seconds before evaluation stops")
 
@@ -351,21 +358,31 @@ class Settings(Section):
         default_factory=dict, description="several machines (docs/deploy.md); none: this one"
     )
 
-    def redis_uri_of(self, part: Literal["cache", "sessions"]) -> str | None:
+    def redis_uri_of(self, part: Literal["cache", "sessions", "perf"]) -> str | None:
         """A part's Redis: its own `redis_uri`, else the deployment's `[redis] uri`."""
         return getattr(self, part).redis_uri or self.redis.uri
 
     def redis_uris(self) -> list[str]:
         """Every distinct Redis the deployment uses (status and doctor check each)."""
-        uris = (self.redis_uri_of("cache"), self.redis_uri_of("sessions"), self.redis.uri)
+        uris = (
+            self.redis_uri_of("cache"),
+            self.redis_uri_of("sessions"),
+            self.redis_uri_of("perf"),
+            self.redis.uri,
+        )
         return list(dict.fromkeys(u for u in uris if u))
+
+    @property
+    def perf_store(self) -> Literal["redis", "file"]:
+        """Where the analyzer keeps its records: `auto` is Redis when the deployment has one."""
+        if self.perf.store == "auto":
+            return "redis" if self.redis_uri_of("perf") else "file"
+        return self.perf.store
 
     @field_validator("hosts")
     @classmethod
     def _hosts_consistent(cls, hosts: dict[str, Host], info: ValidationInfo) -> dict[str, Host]:
         if hosts:
-            from tryton_ops.deploy.hosts import check_hosts
-
             check_hosts(hosts, info.data)
         return hosts
 
@@ -375,5 +392,29 @@ class Settings(Section):
             raise ValueError(
                 "bus.enabled needs a postgresql:// database.uri "
                 "(trytond's bus uses PostgreSQL LISTEN/NOTIFY)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _redis_where_needed(self) -> Settings:
+        needs = (
+            ("cache", self.cache.backend == "redis", "cache.backend is 'redis'"),
+            ("sessions", self.sessions.store == "redis", "sessions.store is 'redis'"),
+            ("perf", self.perf.store == "redis", "perf.store is 'redis'"),
+        )
+        for part, needed, why in needs:
+            if needed and not self.redis_uri_of(part):
+                raise ValueError(
+                    f"{why} but no Redis is configured: set {part}.redis_uri or redis.uri "
+                    "(e.g. redis://127.0.0.1:6379/0)"
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _redis_sessions_need_module(self) -> Settings:
+        if self.sessions.store == "redis" and SESSION_MODULE not in self.database.modules:
+            raise ValueError(
+                f"sessions.store is 'redis' but {SESSION_MODULE!r} is not in database.modules: "
+                "add it (then `tryton-ops db update`) so that trytond uses the Redis store"
             )
         return self

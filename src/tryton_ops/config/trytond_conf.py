@@ -3,35 +3,43 @@
 from __future__ import annotations
 
 import configparser
-import importlib
 import io
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.metadata import entry_points
 from pathlib import Path
 
 from tryton_ops.config.loader import LoadedConfig
+from tryton_ops.config.section import PartSection
 
-# Each part that plugs into trytond adds "module:function" here; the function receives the
-# LoadedConfig and the ConfigParser and adds its sections. Order matters for middlewares: the
-# last one added to `[wsgi middleware]` is the outermost.
-CONTRIBUTORS: tuple[str, ...] = (
-    "tryton_ops.deploy.trytond_conf:contribute",
-    "tryton_ops.cache.trytond_conf:contribute",
-    "tryton_ops.accel.trytond_conf:contribute",
-    "tryton_ops.debug.trytond_conf:contribute",
-    "tryton_ops.sessions.trytond_conf:contribute",
-    "tryton_ops.perf.trytond_conf:contribute",  # last: its middleware is outermost
-)
-
+PARTS_GROUP = "tryton_ops.parts"
 Contributor = Callable[[LoadedConfig, configparser.ConfigParser], None]
 
 
-def _contributors() -> list[Contributor]:
-    found = []
-    for spec in CONTRIBUTORS:
-        module, _, name = spec.partition(":")
-        found.append(getattr(importlib.import_module(module), name))
-    return found
+@dataclass(frozen=True)
+class Part:
+    """A part that plugs into trytond, as registered under the `tryton_ops.parts` entry points.
+
+    The registry is the package metadata (pyproject.toml), so config, the ground layer, renders
+    trytond.conf without importing any part.
+    """
+
+    name: str
+    contribute: Contributor
+    # rendering order: the last part to add a `[wsgi middleware]` is the outermost one
+    order: int
+
+
+def parts() -> list[Part]:
+    """Every registered part, in rendering order."""
+    found = [entry.load() for entry in entry_points(group=PARTS_GROUP)]
+    return sorted(found, key=lambda part: part.order)
+
+
+def render_section(parser: configparser.ConfigParser, section: PartSection) -> None:
+    """A part's `[ops_<part>]` section, written from its model (read back with from_trytond)."""
+    parser[section.TRYTOND_SECTION] = section.trytond_items()
 
 
 def add_middleware(parser: configparser.ConfigParser, name: str, factory: str) -> None:
@@ -56,8 +64,8 @@ def render_trytond_conf(config: LoadedConfig) -> str:
     }
     parser["web"] = {"listen": settings.server.listen}
     parser["request"] = {"timeout": str(settings.server.timeout)}
-    for contribute in _contributors():
-        contribute(config, parser)
+    for part in parts():
+        part.contribute(config, parser)
     out = io.StringIO()
     out.write(f"# Rendered by tryton-ops from {config.source}; edit that file, not this one.\n")
     parser.write(out)

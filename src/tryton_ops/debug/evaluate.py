@@ -1,6 +1,6 @@
 """Guarded code evaluation inside a trytond transaction.
 
-Off unless `[ops_debug] eval = True` in trytond.conf (rendered from `[debug] eval = true`).
+Off unless `[ops_debug] eval = true` in trytond.conf (rendered from `[debug] eval = true`).
 The caller owns the transaction and rolls it back unless asked to commit; this module runs the
 code with `pool`, `Transaction`, the models at hand, captures what it prints, its result or
 its exception, and stops it after a timeout.
@@ -18,13 +18,12 @@ import time
 import traceback
 from typing import Any
 
+from tryton_ops.config.schema import Debug
 from tryton_ops.debug.errors import DebugError
 from tryton_ops.debug.records import jsonable
 
-SECTION = "ops_debug"
 MAX_OUTPUT = 1_000_000  # characters of captured print() output kept
 MAX_REPR = 20_000
-DEFAULT_TIMEOUT = 30
 
 
 class EvalTimeout(BaseException):
@@ -33,22 +32,18 @@ class EvalTimeout(BaseException):
 
 
 def eval_enabled() -> bool:
-    from trytond import config
-
-    return config.getboolean(SECTION, "eval", default=False)
+    return Debug.from_trytond().eval
 
 
 def eval_timeout() -> int:
-    from trytond import config
-
-    return config.getint(SECTION, "eval_timeout", default=DEFAULT_TIMEOUT)
+    return Debug.from_trytond().eval_timeout
 
 
 def check_enabled() -> None:
     if not eval_enabled():
         raise DebugError(
             "code evaluation is disabled: set `[debug] eval = true` in tryton-ops.toml "
-            "(it renders `[ops_debug] eval = True` into trytond.conf) and restart the server"
+            "(it renders `[ops_debug] eval = true` into trytond.conf) and restart the server"
         )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import configparser
 
 from tryton_ops.config import LoadedConfig
+from tryton_ops.config.trytond_conf import Part
 
 
 def contribute(config: LoadedConfig, parser: configparser.ConfigParser) -> None:
@@ -19,3 +20,6 @@ def contribute(config: LoadedConfig, parser: configparser.ConfigParser) -> None:
     if config.settings.queue.workers:
         # with worker = True every process only enqueues; the queue workers run the tasks
         parser["queue"] = {"worker": "True"}
+
+
+PART = Part("deploy", contribute, order=10)

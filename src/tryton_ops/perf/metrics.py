@@ -147,7 +147,7 @@ def access(environ, options: PerfOptions) -> tuple[int, str]:
         address = ipaddress.ip_address(environ.get("REMOTE_ADDR", "").split("%", 1)[0])
     except ValueError:
         return 403, "unknown client address"
-    for network in options.metrics_networks.split(","):
+    for network in options.metrics_networks:
         try:
             if address in ipaddress.ip_network(network.strip(), strict=False):
                 return 200, ""

@@ -169,7 +169,7 @@ class PerfMiddleware:
             database = _database(environ)
             full = database is not None and writer.is_active(database, claimed)
         collector.full = full
-        profile = full and options.profiling
+        profile = full and options.profile
         return collector, time.time(), claimed, profile, rest
 
     def _rest_verified(self, database, thread: int, collector: Collector, uid: int) -> None:
@@ -182,7 +182,7 @@ class PerfMiddleware:
         if database is None or not self.writer.is_active(database, uid):
             return
         collector.start_full(uid)
-        if self.options.profiling and get_ident() == thread:
+        if self.options.profile and get_ident() == thread:
             collector.sampling = self._start_profile()
 
     def _start_profile(self):

@@ -1,41 +1,47 @@
-"""The analyzer's runtime options, shared by the trytond processes and the CLI.
+"""The analyzer's options at run time, shared by the trytond processes and the CLI.
 
-The CLI derives them from `tryton-ops.toml`; trytond processes read the same values from the
-`[ops perf]` section that `perf.trytond_conf.contribute` renders into trytond.conf, so both
-sides always agree on where the store is.
+They are the `[perf]` section (config.schema.Perf, where every option and default is written)
+with the store resolved, plus where this deployment keeps its records. The CLI builds them from
+`tryton-ops.toml`; `perf.trytond_conf` renders them into trytond.conf's `[ops_perf]` and the
+trytond processes read that back through this same model, so both sides agree on the store.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Self
 
-from tryton_ops.perf.durations import parse_duration
+from pydantic import Field, model_validator
 
-SECTION = "ops perf"
+from tryton_ops.config.durations import parse_duration
+from tryton_ops.config.schema import Front, Name, Network, Perf
 
 
-@dataclass(frozen=True)
-class PerfOptions:
-    deployment: str = "default"
-    store: str = "file"  # "file" or "redis"
-    directory: str = ""
-    redis_uri: str | None = None
-    max_records: int = 100_000
-    max_age_s: int = 7 * 86400
-    slow_sql_ms: int = 1000
-    slow_rpc_ms: int = 3000
-    stack_ms: int = 10
-    n1_threshold: int = 10
-    max_statements: int = 2000
-    buffer_size: int = 10_000
-    flush_interval_ms: int = 500
-    metrics_token: str | None = None
-    # comma-separated networks allowed to read the metrics when no token is set
-    metrics_networks: str = "127.0.0.0/8,::1/128"
-    profile: str = "false"  # "true": sampling profile (pyinstrument) of full-capture calls
-    profile_interval_ms: int = 1
+class PerfOptions(Perf):
+    deployment: Name = Field("default", description="the deployment's name: its store namespace")
+    directory: str = Field("", description="file store: the directory of the records")
+    metrics_networks: list[Network] = Field(
+        default_factory=lambda: Front().allowed_networks,
+        description="networks allowed to read the metrics when no token is set",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _resolve_store(cls, values: Any) -> Any:
+        """`auto` is Redis when a Redis is named, else files: the runtime knows one store."""
+        if isinstance(values, dict) and values.get("store", "auto") == "auto":
+            values = {**values, "store": "redis" if values.get("redis_uri") else "file"}
+        return values
+
+    @model_validator(mode="after")
+    def _redis_store_has_uri(self) -> Self:
+        if self.store == "redis" and not self.redis_uri:
+            raise ValueError("perf.store = 'redis' needs redis.uri (or perf.redis_uri)")
+        return self
+
+    @property
+    def max_age_s(self) -> int:
+        return parse_duration(self.max_age)
 
     @property
     def prefix(self) -> str:
@@ -43,70 +49,20 @@ class PerfOptions:
         return f"tryton-ops:{self.deployment}:perf"
 
     @property
-    def profiling(self) -> bool:
-        return self.profile.strip().lower() in ("1", "true", "yes", "on")
-
-    @property
     def path(self) -> Path:
         return Path(self.directory)
 
     @classmethod
     def from_config(cls, config) -> PerfOptions:
-        """From a `LoadedConfig` (tryton-ops side)."""
+        """From a `LoadedConfig` (tryton-ops side): what the deployment's processes read."""
         settings = config.settings
-        perf = settings.perf
-        redis_uri = settings.redis.uri
-        store = perf.store
-        if store == "auto":
-            store = "redis" if redis_uri else "file"
-        if store == "redis" and not redis_uri:
-            raise ValueError("perf.store = 'redis' needs redis.uri")
-        return cls(
-            deployment=settings.name,
+        store = settings.perf_store
+        values = settings.perf.model_dump(exclude_unset=False)
+        values.update(
             store=store,
+            redis_uri=settings.redis_uri_of("perf") if store == "redis" else None,
+            deployment=settings.name,
             directory=str(config.run_dir / "perf"),
-            redis_uri=redis_uri if store == "redis" else None,
-            max_records=perf.max_records,
-            max_age_s=parse_duration(perf.max_age),
-            slow_sql_ms=perf.slow_sql_ms,
-            slow_rpc_ms=perf.slow_rpc_ms,
-            stack_ms=perf.stack_ms,
-            n1_threshold=perf.n1_threshold,
-            max_statements=perf.max_statements,
-            buffer_size=perf.buffer_size,
-            flush_interval_ms=perf.flush_interval_ms,
-            metrics_token=perf.metrics_token,
-            metrics_networks=",".join(settings.front.allowed_networks),
-            profile="true" if perf.profile else "false",
-            profile_interval_ms=perf.profile_interval_ms,
+            metrics_networks=list(settings.front.allowed_networks),
         )
-
-    def to_ini(self) -> dict[str, str]:
-        out = {}
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            if value is not None:
-                out[field.name] = str(value)
-        return out
-
-    @classmethod
-    def from_mapping(cls, values: dict[str, str]) -> PerfOptions:
-        kwargs = {}
-        for field in dataclasses.fields(cls):
-            if field.name not in values:
-                continue
-            raw = values[field.name]
-            kwargs[field.name] = int(raw) if field.type == "int" else raw
-        return cls(**kwargs)
-
-    @classmethod
-    def from_trytond(cls) -> PerfOptions:
-        """From trytond.config (inside a trytond process); defaults if the section is absent."""
-        from trytond import config
-
-        values = {}
-        for field in dataclasses.fields(cls):
-            value = config.get(SECTION, field.name, default=None)
-            if value is not None:
-                values[field.name] = value
-        return cls.from_mapping(values)
+        return cls.model_validate(values)

@@ -8,7 +8,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
-from tryton_ops.perf.durations import parse_duration
+from tryton_ops.config.durations import parse_duration
 from tryton_ops.perf.errors import PerfError
 from tryton_ops.perf.options import PerfOptions
 from tryton_ops.perf.store import open_store, store_errors

@@ -11,8 +11,8 @@ import configparser
 from importlib.metadata import version
 from urllib.parse import urlsplit, urlunsplit
 
-from tryton_ops.config.trytond_conf import add_middleware
-from tryton_ops.perf.options import SECTION, PerfOptions
+from tryton_ops.config.trytond_conf import Part, add_middleware, render_section
+from tryton_ops.perf.options import PerfOptions
 
 MIXIN = "tryton_ops.perf.sqlhook.PerfDatabaseMixin"
 MIDDLEWARE = "tryton_ops.perf.middleware.PerfMiddleware"
@@ -50,8 +50,7 @@ def contribute(config, parser: configparser.ConfigParser) -> None:
     perf = config.settings.perf
     if not perf.enabled:
         return
-    options = PerfOptions.from_config(config)
-    parser[SECTION] = options.to_ini()
+    render_section(parser, PerfOptions.from_config(config))
     if has_database_mixins():
         mixins = parser.get("database", "database_mixins", fallback="").strip().splitlines()
         if MIXIN not in mixins:
@@ -65,3 +64,6 @@ def contribute(config, parser: configparser.ConfigParser) -> None:
     if counting:  # another custom class is left alone (and not counted)
         parser.set("cache", "class", counting)
     add_middleware(parser, "tryton_ops_perf", MIDDLEWARE)
+
+
+PART = Part("perf", contribute, order=90)  # last: its middleware is the outermost

@@ -5,25 +5,22 @@ Users are named by login and resolved to ids in the database (ids differ between
 
 from __future__ import annotations
 
-import configparser
 import contextlib
 import time
 from collections.abc import Iterator
 
 from tryton_ops.admin import sql
 from tryton_ops.config import LoadedConfig
+from tryton_ops.config.schema import Sessions
 from tryton_ops.sessions.errors import SessionsError, StoreUnavailable
-from tryton_ops.sessions.options import SECTION, SessionOptions
+from tryton_ops.sessions.options import for_deployment
 from tryton_ops.sessions.service import SessionService
 from tryton_ops.sessions.store import COUNTERS, SessionStore, today
-from tryton_ops.sessions.trytond_conf import contribute
 
 
-def options(config: LoadedConfig) -> SessionOptions:
+def options(config: LoadedConfig) -> Sessions:
     """The options the trytond processes of this deployment get."""
-    parser = configparser.ConfigParser(interpolation=None)
-    contribute(config, parser)
-    found = SessionOptions.parse(lambda option: parser.get(SECTION, option, fallback=None))
+    found = for_deployment(config.settings)
     if found is None:
         raise SessionsError(
             "sessions.store is 'database': sessions are trytond's ir_session rows, "

@@ -1,52 +1,29 @@
-"""The `[ops_session]` section of trytond.conf, parsed once for the module and the CLI alike."""
+"""The Redis session options a deployment's trytond processes get, for the module and the CLI.
+
+They are the `[sessions]` section (config.schema.Sessions) with its Redis resolved, rendered into
+trytond.conf's `[ops_sessions]` and read back through the same model.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
-SECTION = "ops_session"
+from tryton_ops.config.schema import Sessions
 
 
-def _flag(value: str | None, default: bool) -> bool:
-    if value in (None, ""):
-        return default
-    return value.strip().lower() in ("1", "true", "yes", "on")
+def redis_sessions(section: Sessions) -> Sessions | None:
+    """The section when sessions live in Redis; None for trytond's own ir_session."""
+    if section.store != "redis":
+        return None
+    if not section.redis_uri:
+        raise ValueError(f"[{Sessions.TRYTOND_SECTION}] store = redis needs redis_uri")
+    return section
 
 
-@dataclass(frozen=True)
-class SessionOptions:
-    redis_uri: str
-    prefix: str = "tryton"
-    exclusive: bool = False
-    audit: bool = True
-    audit_days: int = 30
-    timeout: float = 0.5
-    connect_timeout: float = 0.5
-    tls_ca_file: str | None = None
+def from_trytond() -> Sessions | None:
+    """Inside a trytond process."""
+    return redis_sessions(Sessions.from_trytond())
 
-    @classmethod
-    def parse(cls, get: Callable[[str], str | None]) -> SessionOptions | None:
-        """Options from `get(option)`; None when the store is not Redis (stock sessions)."""
-        if (get("store") or "database").strip() != "redis":
-            return None
-        uri = get("redis_uri")
-        if not uri:
-            raise ValueError(f"[{SECTION}] store = redis needs redis_uri")
-        return cls(
-            redis_uri=uri,
-            prefix=get("prefix") or "tryton",
-            exclusive=_flag(get("exclusive"), False),
-            audit=_flag(get("audit"), True),
-            audit_days=int(get("audit_days") or 30),
-            timeout=float(get("timeout") or 0.5),
-            connect_timeout=float(get("connect_timeout") or 0.5),
-            tls_ca_file=get("tls_ca_file") or None,
-        )
 
-    @classmethod
-    def from_trytond(cls) -> SessionOptions | None:
-        """From trytond's loaded config (inside a trytond process)."""
-        from trytond import config
-
-        return cls.parse(lambda option: config.get(SECTION, option))
+def for_deployment(settings) -> Sessions | None:
+    """What `from_trytond` returns in the trytond processes of this deployment (CLI side)."""
+    resolved = settings.sessions.model_copy(update={"redis_uri": settings.redis_uri_of("sessions")})
+    return redis_sessions(resolved)

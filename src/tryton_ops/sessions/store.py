@@ -23,8 +23,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from tryton_ops.config.schema import Sessions
 from tryton_ops.sessions.errors import StoreUnavailable
-from tryton_ops.sessions.options import SessionOptions
 
 T = TypeVar("T")
 DAY = 86400
@@ -134,25 +134,25 @@ class SessionRecord:
             return None  # missing or planted garbage: an unknown session
 
 
-def make_client(options: SessionOptions):
+def make_client(options: Sessions):
     """A redis-py client with short timeouts and no retries (the cache part's settings)."""
     from tryton_ops.cache.store import StoreSettings
     from tryton_ops.cache.store import make_client as cache_client
+    from tryton_ops.config.schema import Cache
 
-    return cache_client(
-        StoreSettings(
-            uri=options.redis_uri,
-            socket_timeout=options.timeout,
-            connect_timeout=options.connect_timeout,
-            tls_ca_file=options.tls_ca_file,
-        )
+    section = Cache(
+        redis_uri=options.redis_uri,
+        timeout=options.redis_timeout,
+        connect_timeout=options.connect_timeout,
+        tls_ca_file=options.tls_ca_file,
     )
+    return cache_client(StoreSettings.from_section(section))
 
 
 class SessionStore:
     """Sessions of every database of one deployment; one per process, thread-safe."""
 
-    def __init__(self, options: SessionOptions):
+    def __init__(self, options: Sessions):
         self.options = options
         self._client = None
         self._pid: int | None = None
@@ -196,7 +196,7 @@ class SessionStore:
 
     # -- keys -----------------------------------------------------------------------------
     def _base(self, db: str) -> str:
-        return f"{self.options.prefix}:s:{{{db}}}:"
+        return f"{self.options.key_prefix}:s:{{{db}}}:"
 
     def session_key(self, db: str, key_digest: str) -> str:
         return f"{self._base(db)}k:{key_digest}"

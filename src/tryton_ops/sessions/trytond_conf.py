@@ -1,17 +1,15 @@
-"""Renders `[sessions]` of tryton-ops.toml into trytond.conf (a `config.trytond_conf` contributor).
+"""The sessions part in trytond.conf (a `tryton_ops.parts` entry point).
 
 `max_age`/`timeout` become trytond's own `[session]` options, whatever the store; with
-`store = "redis"` the `[ops_session]` section tells the ops_session module where Redis is.
+`store = "redis"` the `[ops_sessions]` section tells the ops_session module where Redis is.
 """
 
 from __future__ import annotations
 
 import configparser
 
-from tryton_ops.config.loader import ConfigError, LoadedConfig
-from tryton_ops.sessions.options import SECTION
-
-MODULE = "ops_session"
+from tryton_ops.config.loader import LoadedConfig
+from tryton_ops.config.trytond_conf import Part, render_section
 
 
 def contribute(config: LoadedConfig, parser: configparser.ConfigParser) -> None:
@@ -26,28 +24,11 @@ def contribute(config: LoadedConfig, parser: configparser.ConfigParser) -> None:
             parser.add_section("session")
         parser["session"].update(trytond_session)
     if sessions.store != "redis":
-        return
-    uri = config.settings.redis_uri_of("sessions")
-    if not uri:
-        raise ConfigError(
-            "sessions.store is 'redis' but no Redis is configured: set sessions.redis_uri "
-            "or redis.uri (e.g. redis://127.0.0.1:6379/0)"
-        )
-    if MODULE not in config.settings.database.modules:
-        raise ConfigError(
-            f"sessions.store is 'redis' but {MODULE!r} is not in database.modules: add it "
-            f"(then `tryton-ops db update`) so that trytond uses the Redis store"
-        )
-    section = {
-        "store": "redis",
-        "redis_uri": uri,
-        "prefix": sessions.key_prefix,
-        "exclusive": str(sessions.exclusive),
-        "audit": str(sessions.audit),
-        "audit_days": str(sessions.audit_days),
-        "timeout": str(sessions.redis_timeout),
-        "connect_timeout": str(sessions.connect_timeout),
-    }
-    if sessions.tls_ca_file:
-        section["tls_ca_file"] = str(sessions.tls_ca_file)
-    parser[SECTION] = section
+        return  # Settings checked that Redis and the ops_session module are there
+    render_section(
+        parser,
+        sessions.model_copy(update={"redis_uri": config.settings.redis_uri_of("sessions")}),
+    )
+
+
+PART = Part("sessions", contribute, order=50)

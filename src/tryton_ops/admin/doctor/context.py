@@ -8,10 +8,14 @@ import os
 from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
+from typing import TypeVar
 
 import psutil
 
 from tryton_ops.config import LoadedConfig
+from tryton_ops.config.section import PartSection
+
+S = TypeVar("S", bound=PartSection)
 
 
 class Context:
@@ -78,10 +82,14 @@ class Context:
         value = (self.conf(section, option) or "").strip().lower()
         return value in ("1", "true", "yes", "on")
 
+    def part(self, section: type[S]) -> S:
+        """A part's options as the running processes read them from their trytond.conf."""
+        return section.from_items(lambda option: self.conf(section.TRYTOND_SECTION, option))
+
     @property
     def backend(self) -> str:
-        uri = self.conf("database", "uri") or self.settings.database.uri
-        return uri.split(":", 1)[0]
+        """From the settings: the rendered URI is `postgresqlops://` on 8.0 with the analyzer."""
+        return self.settings.database.backend
 
     @property
     def workers(self) -> int:

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 from tryton_ops.admin.doctor.context import Context
 from tryton_ops.admin.doctor.finding import Finding
+from tryton_ops.config.schema import Debug
 
 
 def check(ctx: Context) -> Iterator[Finding]:
@@ -58,7 +59,7 @@ def check(ctx: Context) -> Iterator[Finding]:
             "and personal data in them.",
             'Set server.log_level = "INFO" (or WARNING).',
         )
-    if production and (settings.debug.eval or ctx.conf_bool("ops_debug", "eval")):
+    if production and (settings.debug.eval or ctx.part(Debug).eval):
         yield Finding(
             "server.debug-eval",
             "error",

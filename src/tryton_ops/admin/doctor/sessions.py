@@ -8,8 +8,8 @@ from tryton_ops.admin.database import DatabaseError
 from tryton_ops.admin.doctor.context import Context
 from tryton_ops.admin.doctor.finding import Finding
 from tryton_ops.admin.sql import activated_modules, connect
-from tryton_ops.sessions.options import SECTION
-from tryton_ops.sessions.trytond_conf import MODULE
+from tryton_ops.config.schema import SESSION_MODULE as MODULE
+from tryton_ops.config.schema import Sessions
 
 DAY = 86400
 
@@ -28,7 +28,7 @@ def check(ctx: Context) -> Iterator[Finding]:
 
 def _redis_store(ctx: Context) -> Iterator[Finding]:
     """trytond only uses the Redis store once ops_session is activated in the database."""
-    if ctx.conf(SECTION, "store") != "redis":
+    if ctx.part(Sessions).store != "redis":
         return
     name = ctx.database
     try:

@@ -13,9 +13,9 @@ from trytond.pool import Pool
 from trytond.rpc import RPC
 from trytond.transaction import Transaction, without_check_access
 
+from tryton_ops.config.durations import parse_duration
 from tryton_ops.modules.ops_debug.debug import check_admin
 from tryton_ops.perf import activation
-from tryton_ops.perf.durations import parse_duration
 from tryton_ops.perf.errors import PerfError
 from tryton_ops.perf.options import PerfOptions
 

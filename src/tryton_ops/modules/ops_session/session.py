@@ -18,8 +18,9 @@ from trytond.pool import Pool, PoolMeta
 from trytond.transaction import Transaction
 from werkzeug.exceptions import ServiceUnavailable
 
+from tryton_ops.config.schema import Sessions
+from tryton_ops.sessions import options as session_options
 from tryton_ops.sessions.errors import StoreUnavailable
-from tryton_ops.sessions.options import SessionOptions
 from tryton_ops.sessions.service import SessionService
 from tryton_ops.sessions.store import SessionStore
 
@@ -27,14 +28,14 @@ logger = logging.getLogger(__name__)
 
 UNAVAILABLE = "Session store unavailable: authenticated calls are refused until it is back."
 
-_services: dict[SessionOptions, SessionService] = {}
+_services: dict[Sessions, SessionService] = {}
 _purged: set[str] = set()
 _lock = threading.Lock()
 
 
 def active_service() -> SessionService | None:
     """The Redis session service of this process; None when stock sessions are configured."""
-    options = SessionOptions.from_trytond()
+    options = session_options.from_trytond()
     if options is None:
         return None
     with _lock:

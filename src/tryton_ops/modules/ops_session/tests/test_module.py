@@ -1,7 +1,7 @@
 """trytond's module checks plus the `ir.session` contract, whichever store is configured.
 
 Run as is, the contract tests exercise trytond's own table-backed sessions; with
-`TRYTOND_OPS_SESSION__STORE=redis` and `TRYTOND_OPS_SESSION__REDIS_URI`, the very same tests
+`TRYTOND_OPS_SESSIONS__STORE=redis` and `TRYTOND_OPS_SESSIONS__REDIS_URI`, the very same tests
 exercise the Redis store: that is the proof that both answer alike.
 `python -m unittest discover -s tryton_ops.modules.ops_session.tests`
 """
