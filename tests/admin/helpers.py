@@ -9,8 +9,8 @@ from typing import Any
 
 from click.testing import CliRunner, Result
 
+from tryton_ops.access.database import connect
 from tryton_ops.admin.backup import filestore_dir
-from tryton_ops.admin.sql import connect
 from tryton_ops.cli import main
 from tryton_ops.config import LoadedConfig
 

@@ -9,11 +9,10 @@ import tarfile
 
 import pytest
 
+from tryton_ops.access.database import DatabaseError, connect, database_exists, list_databases
 from tryton_ops.admin.backup import backup, filestore_dir, last_backup
-from tryton_ops.admin.database import DatabaseError, database_exists, list_databases
 from tryton_ops.admin.lifecycle import drop
 from tryton_ops.admin.restore import ArchiveError, restore, verify
-from tryton_ops.admin.sql import connect
 
 from .helpers import add_attachments, cli, read_filestore, table_checksums
 

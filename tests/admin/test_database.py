@@ -6,13 +6,8 @@ import stat
 
 import pytest
 
-from tryton_ops.admin.database import (
-    DatabaseError,
-    admin_password,
-    create_database,
-    database_exists,
-    list_databases,
-)
+from tryton_ops.access.database import DatabaseError, database_exists, list_databases
+from tryton_ops.admin.database import admin_password, create_database
 from tryton_ops.testing.databases import make_config
 
 

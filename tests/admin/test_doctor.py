@@ -9,6 +9,7 @@ from tryton_ops.admin.doctor import Context, exit_code, run
 from tryton_ops.admin.doctor.pgbouncer import pool_mode
 from tryton_ops.admin.doctor.startup import missing_database_names
 from tryton_ops.config.trytond_conf import render_trytond_conf
+from tryton_ops.perf.trytond_conf import has_database_mixins
 from tryton_ops.testing.databases import derive, make_config
 
 from .helpers import cli
@@ -46,6 +47,18 @@ def test_layout_findings(tmp_path, postgres_server):
     assert codes(evaluating) == {"server.debug-eval"}
     development = derive(sqlite, {"server": {"workers": 1}, "debug": {"eval": True}})
     assert not codes(development)  # one worker, no front: eval is fine there
+
+
+def test_backend_checks_fire_with_the_analyzer_on(tmp_path):
+    """On trytond 8.0 the analyzer renders `sqliteops:`: the backend comes from the settings."""
+    config = make_config(
+        tmp_path, {"server": {"workers": 3}, "front": {"enabled": "off"}, "perf": {"enabled": True}}
+    )
+    conf = render_trytond_conf(config)
+    if not has_database_mixins():
+        assert "uri = sqliteops:" in conf  # the case that hid these findings on 8.0
+    found = codes(config, conf, tmp_path=tmp_path)
+    assert {"server.sqlite-workers", "cache.stale-multiworker"} <= found
 
 
 def test_trytond_conf_findings(tmp_path):

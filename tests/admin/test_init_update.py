@@ -13,10 +13,10 @@ import time
 
 import pytest
 
+from tryton_ops.access.database import activated_modules, connect
 from tryton_ops.admin import templates
 from tryton_ops.admin.database import create_database, drop_database
 from tryton_ops.admin.lock import exclusive
-from tryton_ops.admin.sql import activated_modules, connect
 from tryton_ops.client.errors import RPCError
 from tryton_ops.config.trytond_conf import trytond_env
 from tryton_ops.deploy.local_stack import processes

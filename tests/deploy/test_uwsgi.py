@@ -15,7 +15,7 @@ import psutil
 
 from tests.deploy.test_up_down import alive, all_pids, cli, pid_of, status, wait_for, write_config
 from tests.perf.helpers import wait_records
-from tryton_ops.admin.database import sqlite_file
+from tryton_ops.access.database import sqlite_file
 from tryton_ops.client import Connection
 from tryton_ops.config import load_config
 

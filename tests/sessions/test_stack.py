@@ -6,7 +6,7 @@ import statistics
 
 import pytest
 
-from tryton_ops.admin import sql
+from tryton_ops.access import database as sql
 from tryton_ops.client import Connection
 from tryton_ops.client.errors import TransportError
 

@@ -24,12 +24,17 @@ from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 
+from tryton_ops.access.database import (
+    DatabaseError,
+    connect,
+    database_exists,
+    is_sqlite,
+    sqlite_file,
+)
 from tryton_ops.admin.checksums import recorded_checksums
-from tryton_ops.admin.database import DatabaseError, database_exists, sqlite_file
 from tryton_ops.admin.modules import module_version
 from tryton_ops.admin.names import check_name
 from tryton_ops.admin.progress import NULL, Reporter
-from tryton_ops.admin.sql import connect, is_sqlite
 from tryton_ops.admin.templates import _sqlite_copy, settle
 from tryton_ops.config import LoadedConfig
 from tryton_ops.config.trytond_conf import database_path
@@ -94,9 +99,9 @@ def pg_env(config: LoadedConfig) -> dict[str, str]:
 
 def pg_tool(config: LoadedConfig, tool: str) -> str:
     """pg_dump/pg_restore of the server's major version when installed, else the one on PATH."""
-    from tryton_ops.admin.database import _pg_connect
+    from tryton_ops.access.database import server_connect
 
-    with _pg_connect(config.settings.database.uri) as conn:
+    with server_connect(config.settings.database.uri) as conn:
         major = int(conn.execute("SHOW server_version_num").fetchone()[0]) // 10000
     candidate = Path(f"/usr/lib/postgresql/{major}/bin/{tool}")
     if candidate.exists():

@@ -10,8 +10,8 @@ import hashlib
 import time
 from pathlib import Path
 
+from tryton_ops.access.database import Session
 from tryton_ops.admin.modules import module_dir
-from tryton_ops.admin.sql import Session
 
 TABLE = "ops_module_checksum"
 SKIPPED_DIRS = {"__pycache__", "tests", ".git"}

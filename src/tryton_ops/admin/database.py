@@ -8,20 +8,20 @@ from __future__ import annotations
 
 import os
 import secrets
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
-from urllib.parse import urlsplit
 
+from tryton_ops.access.database import (
+    DatabaseError,
+    database_exists,
+    is_sqlite,
+    server_connect,
+    sqlite_file,
+)
 from tryton_ops.admin.modules import install_hint, missing_modules
 from tryton_ops.config import LoadedConfig
-from tryton_ops.config.trytond_conf import database_path, trytond_env
-from tryton_ops.errors import OpsError
-
-
-class DatabaseError(OpsError):
-    """A database operation that failed; the message says why and what to do."""
+from tryton_ops.config.trytond_conf import trytond_env
 
 
 def trytond_script(name: str) -> str:
@@ -30,81 +30,6 @@ def trytond_script(name: str) -> str:
     if candidate.exists():
         return str(candidate)
     raise DatabaseError(f"{name} not found next to {sys.executable}: is trytond installed here?")
-
-
-def sqlite_file(config: LoadedConfig, name: str) -> Path:
-    return database_path(config) / f"{name}.sqlite"
-
-
-def _pg_connect(uri: str, dbname: str = "postgres"):
-    import psycopg
-
-    try:
-        return psycopg.connect(uri, dbname=dbname, autocommit=True, connect_timeout=10)
-    except psycopg.OperationalError as exc:
-        reason = " ".join(str(exc).split())  # libpq's message spans lines
-        raise DatabaseError(
-            f"PostgreSQL server unreachable at {_safe(uri)}: {reason}; start it, or "
-            "fix database.uri in tryton-ops.toml (or TRYTON_OPS_DATABASE__URI): host, port, "
-            "user and password"
-        ) from None
-
-
-def _safe(uri: str) -> str:
-    from tryton_ops.config.masking import mask_uri
-
-    return mask_uri(uri)
-
-
-def list_databases(config: LoadedConfig) -> list[str]:
-    """Tryton databases reachable with the configured URI."""
-    uri = config.settings.database.uri
-    if urlsplit(uri).scheme == "sqlite":
-        folder = database_path(config)
-        if not folder.is_dir():
-            return []
-        return sorted(p.stem for p in folder.glob("*.sqlite") if _is_tryton_sqlite(p))
-    with _pg_connect(uri) as conn:
-        names = [
-            row[0]
-            for row in conn.execute(
-                "SELECT datname FROM pg_database WHERE NOT datistemplate ORDER BY datname"
-            )
-        ]
-    return [name for name in names if _is_tryton_pg(uri, name)]
-
-
-def _is_tryton_sqlite(path: Path) -> bool:
-    try:
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
-            row = conn.execute(
-                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='ir_module'"
-            ).fetchone()
-        return row is not None
-    except sqlite3.Error:
-        return False
-
-
-def _is_tryton_pg(uri: str, name: str) -> bool:
-    import psycopg
-
-    try:
-        with psycopg.connect(uri, dbname=name, connect_timeout=10) as conn:
-            return conn.execute("SELECT to_regclass('ir_module') IS NOT NULL").fetchone()[0]
-    except psycopg.Error:
-        return False
-
-
-def database_exists(config: LoadedConfig, name: str) -> bool:
-    """Whether `name` is a Tryton database; DatabaseError (not False) when PostgreSQL does not
-    answer, so that a stopped server is never reported as a missing database."""
-    uri = config.settings.database.uri
-    if urlsplit(uri).scheme == "sqlite":
-        path = sqlite_file(config, name)
-        return path.exists() and _is_tryton_sqlite(path)
-    with _pg_connect(uri) as conn:
-        found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
-    return found is not None and _is_tryton_pg(uri, name)
 
 
 def admin_password(config: LoadedConfig, generate: bool = True) -> tuple[str, Path]:
@@ -153,8 +78,8 @@ def create_database(config: LoadedConfig, name: str, modules: list[str] | None =
 
 def _record_checksums(config: LoadedConfig, name: str) -> None:
     """So that `db update` later knows which module files changed since this init."""
+    from tryton_ops.access.database import activated_modules, connect
     from tryton_ops.admin.checksums import current_checksums, record_checksums
-    from tryton_ops.admin.sql import activated_modules, connect
 
     with connect(config, name) as session:
         record_checksums(session, current_checksums(activated_modules(session)))
@@ -162,7 +87,7 @@ def _record_checksums(config: LoadedConfig, name: str) -> None:
 
 def _create_empty(config: LoadedConfig, name: str) -> None:
     uri = config.settings.database.uri
-    if urlsplit(uri).scheme == "sqlite":
+    if is_sqlite(config):
         path = sqlite_file(config, name)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -174,7 +99,7 @@ def _create_empty(config: LoadedConfig, name: str) -> None:
         return
     from psycopg import sql
 
-    with _pg_connect(uri) as conn:
+    with server_connect(uri) as conn:
         conn.execute(
             sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8'").format(
                 sql.Identifier(name)
@@ -184,14 +109,14 @@ def _create_empty(config: LoadedConfig, name: str) -> None:
 
 def drop_database(config: LoadedConfig, name: str) -> None:
     uri = config.settings.database.uri
-    if urlsplit(uri).scheme == "sqlite":
+    if is_sqlite(config):
         path = sqlite_file(config, name)
         for suffix in ("", "-wal", "-shm", "-journal"):  # a stale WAL would corrupt a successor
             Path(str(path) + suffix).unlink(missing_ok=True)
         return
     from psycopg import sql
 
-    with _pg_connect(uri) as conn:
+    with server_connect(uri) as conn:
         conn.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
         )

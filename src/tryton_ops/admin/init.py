@@ -5,21 +5,19 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from tryton_ops.access.database import DatabaseError, connect, database_exists
 from tryton_ops.admin import templates
 from tryton_ops.admin.database import (
-    DatabaseError,
     _create_empty,
     _load_demo,
     _record_checksums,
     _run_admin,
-    database_exists,
     drop_database,
 )
 from tryton_ops.admin.modules import install_hint, missing_modules
 from tryton_ops.admin.names import check_name
 from tryton_ops.admin.password import AdminPassword, as_file, ensure_admin_password
 from tryton_ops.admin.progress import NULL, Reporter
-from tryton_ops.admin.sql import connect
 from tryton_ops.config import LoadedConfig
 
 

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import shutil
 
-from tryton_ops.admin.backup import dump_database, filestore_dir, pg_tool, run_pg_tool, work_dir
-from tryton_ops.admin.database import (
+from tryton_ops.access.database import (
     DatabaseError,
-    _pg_connect,
     database_exists,
-    drop_database,
+    is_sqlite,
+    server_connect,
     sqlite_file,
 )
+from tryton_ops.admin.backup import dump_database, filestore_dir, pg_tool, run_pg_tool, work_dir
+from tryton_ops.admin.database import drop_database
 from tryton_ops.admin.names import check_name
 from tryton_ops.admin.progress import NULL, Reporter
-from tryton_ops.admin.sql import is_sqlite
 from tryton_ops.admin.templates import _sqlite_copy, replace_file
 from tryton_ops.config import LoadedConfig
 
@@ -60,7 +60,7 @@ def copy_database(config: LoadedConfig, source: str, target: str, reporter: Repo
 def _pg_copy(config: LoadedConfig, source: str, target: str) -> str:
     from psycopg import errors, sql
 
-    with _pg_connect(config.settings.database.uri) as conn:
+    with server_connect(config.settings.database.uri) as conn:
         try:
             conn.execute(
                 sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(

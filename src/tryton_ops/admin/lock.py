@@ -13,8 +13,7 @@ import hashlib
 import os
 from collections.abc import Iterator
 
-from tryton_ops.admin.database import DatabaseError, _pg_connect
-from tryton_ops.admin.sql import is_sqlite
+from tryton_ops.access.database import DatabaseError, is_sqlite, server_connect
 from tryton_ops.config import LoadedConfig
 from tryton_ops.config.trytond_conf import database_path
 
@@ -50,7 +49,7 @@ def exclusive(config: LoadedConfig, name: str, what: str = "update") -> Iterator
         finally:
             os.close(fd)
         return
-    with _pg_connect(config.settings.database.uri) as conn:
+    with server_connect(config.settings.database.uri) as conn:
         got = conn.execute("SELECT pg_try_advisory_lock(%s)", (_key(name),)).fetchone()[0]
         if not got:
             row = conn.execute(

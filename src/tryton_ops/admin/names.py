@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tryton_ops.admin.database import DatabaseError
+from tryton_ops.access.database import DatabaseError
 from tryton_ops.config.schema import NAME_RE
 
 RESERVED_PREFIXES = ("ops_tmpl_", "ops_restore_", "pg_")

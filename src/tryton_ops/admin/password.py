@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tryton_ops.admin.database import DatabaseError, admin_password
-from tryton_ops.admin.sql import Session
+from tryton_ops.access.database import DatabaseError, Session
+from tryton_ops.admin.database import admin_password
 from tryton_ops.config import LoadedConfig
 
 ENV_VAR = "TRYTON_ADMIN_PASSWORD"

@@ -19,6 +19,14 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from tryton_ops.access.database import (
+    DatabaseError,
+    connect,
+    database_exists,
+    is_sqlite,
+    server_connect,
+    sqlite_file,
+)
 from tryton_ops.admin.backup import (
     CHUNK,
     DUMP,
@@ -30,16 +38,9 @@ from tryton_ops.admin.backup import (
     run_pg_tool,
     work_dir,
 )
-from tryton_ops.admin.database import (
-    DatabaseError,
-    _pg_connect,
-    database_exists,
-    drop_database,
-    sqlite_file,
-)
+from tryton_ops.admin.database import drop_database
 from tryton_ops.admin.names import check_name
 from tryton_ops.admin.progress import NULL, Reporter
-from tryton_ops.admin.sql import connect, is_sqlite
 from tryton_ops.admin.templates import replace_file, settle
 from tryton_ops.config import LoadedConfig
 
@@ -202,7 +203,7 @@ def _restore_dump(config: LoadedConfig, dump: Path, scratch: str) -> None:
     from psycopg import sql
 
     run_pg_tool(config, [pg_tool(config, "pg_restore"), "--list", str(dump)], "reading the dump")
-    with _pg_connect(config.settings.database.uri) as conn:
+    with server_connect(config.settings.database.uri) as conn:
         conn.execute(
             sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8'").format(
                 sql.Identifier(scratch)
@@ -234,7 +235,7 @@ def _swap(config: LoadedConfig, scratch: str, name: str, files: Path, replace: b
         else:
             from psycopg import sql
 
-            with _pg_connect(config.settings.database.uri) as conn:
+            with server_connect(config.settings.database.uri) as conn:
                 if replace:
                     conn.execute(
                         sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(

@@ -10,9 +10,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from tryton_ops.access.database import DatabaseError, database_exists, is_sqlite, sqlite_file
 from tryton_ops.admin.backup import filestore_dir, last_backup
-from tryton_ops.admin.database import DatabaseError, database_exists, sqlite_file
-from tryton_ops.admin.sql import is_sqlite
 from tryton_ops.admin.workers import in_flight
 from tryton_ops.config import LoadedConfig
 
@@ -34,9 +33,9 @@ def database_status(config: LoadedConfig, name: str) -> dict[str, Any]:
             out["size_bytes"] = path.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
             out["connections"] = None  # SQLite has no server-side view of its users
         else:
-            from tryton_ops.admin.database import _pg_connect
+            from tryton_ops.access.database import server_connect
 
-            with _pg_connect(config.settings.database.uri) as conn:
+            with server_connect(config.settings.database.uri) as conn:
                 out["size_bytes"] = conn.execute("SELECT pg_database_size(%s)", (name,)).fetchone()[
                     0
                 ]

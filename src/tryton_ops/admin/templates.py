@@ -18,10 +18,9 @@ from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 
+from tryton_ops.access.database import DatabaseError, is_sqlite, server_connect, sqlite_file
 from tryton_ops.admin.checksums import current_checksums
-from tryton_ops.admin.database import DatabaseError, _pg_connect, sqlite_file
 from tryton_ops.admin.modules import dependency_closure
-from tryton_ops.admin.sql import is_sqlite
 from tryton_ops.config import LoadedConfig
 
 PREFIX = "ops_tmpl_"
@@ -56,7 +55,7 @@ def templates_dir(config: LoadedConfig) -> Path:
 def exists(config: LoadedConfig, key: TemplateKey) -> bool:
     if is_sqlite(config):
         return (templates_dir(config) / f"{key.name}.sqlite").is_file()
-    with _pg_connect(config.settings.database.uri) as conn:
+    with server_connect(config.settings.database.uri) as conn:
         row = conn.execute(
             "SELECT 1 FROM pg_database WHERE datname = %s AND datistemplate", (key.name,)
         ).fetchone()
@@ -67,7 +66,7 @@ def list_templates(config: LoadedConfig) -> list[str]:
     if is_sqlite(config):
         folder = templates_dir(config)
         return sorted(p.stem for p in folder.glob(f"{PREFIX}*.sqlite")) if folder.is_dir() else []
-    with _pg_connect(config.settings.database.uri) as conn:
+    with server_connect(config.settings.database.uri) as conn:
         rows = conn.execute(
             "SELECT datname FROM pg_database WHERE datistemplate AND datname LIKE %s "
             "ORDER BY datname",
@@ -93,7 +92,7 @@ def save(config: LoadedConfig, key: TemplateKey, source: str) -> None:
         return
     from psycopg import errors, sql
 
-    with _pg_connect(config.settings.database.uri) as conn:
+    with server_connect(config.settings.database.uri) as conn:
         try:
             conn.execute(
                 sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
@@ -122,7 +121,7 @@ def clone(config: LoadedConfig, key: TemplateKey, target: str) -> None:
         return
     from psycopg import errors, sql
 
-    with _pg_connect(config.settings.database.uri) as conn:
+    with server_connect(config.settings.database.uri) as conn:
         try:
             conn.execute(
                 sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
@@ -142,7 +141,7 @@ def drop(config: LoadedConfig, name: str) -> None:
         return
     from psycopg import sql
 
-    with _pg_connect(config.settings.database.uri) as conn:
+    with server_connect(config.settings.database.uri) as conn:
         conn.execute(sql.SQL("ALTER DATABASE {} IS_TEMPLATE false").format(sql.Identifier(name)))
         conn.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))

@@ -12,15 +12,16 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tryton_ops.access.database import (
+    DatabaseError,
+    activated_modules,
+    connect,
+    database_exists,
+    is_sqlite,
+)
 from tryton_ops.admin.backup import backup as make_backup
 from tryton_ops.admin.checksums import changed_modules, current_checksums, recorded_checksums
-from tryton_ops.admin.database import (
-    DatabaseError,
-    _record_checksums,
-    _run,
-    database_exists,
-    trytond_script,
-)
+from tryton_ops.admin.database import _record_checksums, _run, trytond_script
 from tryton_ops.admin.lock import exclusive
 from tryton_ops.admin.modules import (
     dependency_closure,
@@ -30,7 +31,6 @@ from tryton_ops.admin.modules import (
 )
 from tryton_ops.admin.names import check_name
 from tryton_ops.admin.progress import NULL, Reporter
-from tryton_ops.admin.sql import activated_modules, connect, is_sqlite
 from tryton_ops.config import LoadedConfig
 from tryton_ops.config.trytond_conf import trytond_env
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from tryton_ops.admin.database import DatabaseError, list_databases
+from tryton_ops.access.database import DatabaseError, list_databases
 from tryton_ops.cli.base import emit_json, get_config, json_option
 
 
@@ -235,7 +235,7 @@ def restore(ctx, archive, name, replace, deactivate_cron, yes, as_json) -> None:
     The archive is verified completely and restored aside first: a corrupt, truncated or
     foreign archive is refused and the existing database is left untouched.
     """
-    from tryton_ops.admin.database import database_exists
+    from tryton_ops.access.database import database_exists
     from tryton_ops.admin.restore import restore as do_restore
     from tryton_ops.admin.restore import verify as check
 
@@ -294,7 +294,7 @@ def copy(ctx, source, target) -> None:
 @click.pass_context
 def drop(ctx, name, yes) -> None:
     """Drop database NAME and its attachment filestore (asks first unless --yes)."""
-    from tryton_ops.admin.database import database_exists
+    from tryton_ops.access.database import database_exists
     from tryton_ops.admin.lifecycle import drop as do_drop
     from tryton_ops.admin.names import check_name
 

@@ -6,7 +6,8 @@ import signal
 
 import click
 
-from tryton_ops.admin.database import admin_password, create_database, database_exists
+from tryton_ops.access.database import database_exists
+from tryton_ops.admin.database import admin_password, create_database
 from tryton_ops.cli.base import EXIT_FAILED, emit_json, get_config, json_option, table
 from tryton_ops.deploy import local_stack
 from tryton_ops.deploy.programs import front_enabled, nginx_binary

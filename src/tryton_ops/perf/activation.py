@@ -7,9 +7,7 @@ login and resolved to its id here, once (ids differ between databases: never gue
 
 from __future__ import annotations
 
-import sqlite3
 import time
-from urllib.parse import urlsplit
 
 from tryton_ops.perf.errors import PerfError
 from tryton_ops.perf.options import PerfOptions
@@ -18,30 +16,17 @@ from tryton_ops.perf.store import open_store, store_errors
 
 def resolve_user(config, login: str, database: str | None = None) -> int:
     """The id of the active user `login` in the deployment's database."""
-    from tryton_ops.admin.database import sqlite_file
+    from tryton_ops.access.database import DatabaseError, connect
 
     database = database or config.settings.database.name
-    uri = config.settings.database.uri
-    query = "SELECT id FROM res_user WHERE login = {} AND active"
     try:
-        if urlsplit(uri).scheme == "sqlite":
-            path = sqlite_file(config, database)
-            if not path.exists():
-                raise PerfError(f"database {database!r} not found ({path})")
-            with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
-                row = conn.execute(query.format("?"), (login,)).fetchone()
-        else:
-            import psycopg
-
-            with psycopg.connect(uri, dbname=database, connect_timeout=10) as conn:
-                row = conn.execute(query.format("%s"), (login,)).fetchone()
-    except PerfError:
-        raise
-    except Exception as exc:
-        raise PerfError(f"cannot look up user {login!r} in {database!r}: {exc}") from None
-    if row is None:
+        with connect(config, database) as session:
+            uid = session.scalar("SELECT id FROM res_user WHERE login = %s AND active", (login,))
+    except DatabaseError as exc:
+        raise PerfError(f"cannot look up user {login!r}: {exc}") from None
+    if uid is None:
         raise PerfError(f"no active user with login {login!r} in database {database!r}")
-    return int(row[0])
+    return int(uid)
 
 
 def _live(entries: list[dict], now: float) -> list[dict]:

@@ -9,7 +9,7 @@ import contextlib
 import time
 from collections.abc import Iterator
 
-from tryton_ops.admin import sql
+from tryton_ops.access import database as sql
 from tryton_ops.config import LoadedConfig
 from tryton_ops.config.schema import Sessions
 from tryton_ops.sessions.errors import SessionsError, StoreUnavailable

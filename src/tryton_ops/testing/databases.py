@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tryton_ops.admin.database import create_database, sqlite_file
+from tryton_ops.access.database import sqlite_file
+from tryton_ops.admin.database import create_database
 from tryton_ops.config import LoadedConfig, Settings
 from tryton_ops.testing.servers import PostgresServer
 

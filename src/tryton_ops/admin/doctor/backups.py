@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from tryton_ops.access.database import DatabaseError, database_exists
 from tryton_ops.admin.backup import last_backup
-from tryton_ops.admin.database import DatabaseError, database_exists
 from tryton_ops.admin.doctor.context import Context
 from tryton_ops.admin.doctor.finding import Finding
 

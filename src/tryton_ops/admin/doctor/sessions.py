@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from tryton_ops.admin.database import DatabaseError
+from tryton_ops.access.database import DatabaseError, activated_modules, connect
 from tryton_ops.admin.doctor.context import Context
 from tryton_ops.admin.doctor.finding import Finding
-from tryton_ops.admin.sql import activated_modules, connect
 from tryton_ops.config.schema import SESSION_MODULE as MODULE
 from tryton_ops.config.schema import Sessions
 
