@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -155,7 +156,11 @@ def test_client_sources_import_only_stdlib_httpx_and_the_client():
 def test_the_full_distribution_requires_the_client_instead_of_shipping_it(tmp_path):
     """No file owned by both distributions: installing, upgrading or removing one never breaks
     the other; and the two versions move together."""
-    wheel = build_wheel(ROOT, tmp_path)
+    project = tmp_path / "tryton-ops"  # a copy: setuptools leaves a build/ where it builds
+    shutil.copytree(ROOT / "src", project / "src", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, project)
+    wheel = build_wheel(project, tmp_path / "wheel")
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
         [metadata] = [n for n in names if n.endswith(".dist-info/METADATA")]
