@@ -31,12 +31,13 @@ import importlib, importlib.metadata as md, json, pkgutil, re, sys
 import tryton_ops.client as client
 for info in pkgutil.walk_packages(client.__path__, "tryton_ops.client."):
     importlib.import_module(info.name)
+def normal(name):
+    return re.sub(r"[-_.]+", "-", name).lower()
 requires = {}
 for dist in md.distributions():
-    names = [re.match(r"[A-Za-z0-9._-]+", r).group() for r in dist.requires or []
-             if "extra ==" not in r]
-    requires[dist.metadata["Name"].lower().replace("_", "-")] = [
-        n.lower().replace("_", "-") for n in names]
+    requires[normal(dist.metadata["Name"])] = [
+        normal(re.match(r"[A-Za-z0-9._-]+", r).group())
+        for r in dist.requires or [] if "extra ==" not in r]
 print(json.dumps({"requires": requires,
                   "namespace": getattr(sys.modules["tryton_ops"], "__file__", None) is None,
                   "client": client.__file__}))
