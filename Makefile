@@ -12,10 +12,11 @@ PYTEST_ARGS ?= -n 2
 venv-%: .venv/%/.installed
 	@:
 
-.venv/%/.installed: pyproject.toml
+# tryton-ops requires tryton-ops-client, the distribution of client/: installed from the tree
+.venv/%/.installed: pyproject.toml client/pyproject.toml
 	$(PYTHON) -m venv .venv/$*
 	.venv/$*/bin/pip install -q --upgrade pip
-	.venv/$*/bin/pip install -q -e ".[test]" "trytond~=$*.0" "trytond_party~=$*.0" \
+	.venv/$*/bin/pip install -q -e ./client -e ".[test]" "trytond~=$*.0" "trytond_party~=$*.0" \
 		"trytond_company~=$*.0" "trytond_currency~=$*.0" "trytond_product~=$*.0"
 	touch $@
 

@@ -1,6 +1,6 @@
-"""tryton_ops.client vs raw JSON-RPC and proteus, side by side in one run (PostgreSQL, 2 workers).
+"""tryton_ops.client vs raw JSON-RPC and Tryton's proteus and naiad, side by side in one run.
 
-    .venv/8.2/bin/pip install -e '.[bench]'    # proteus of the installed trytond series
+    .venv/8.2/bin/pip install -e ./client -e '.[bench]'  # proteus and naiad of the trytond series
     .venv/8.2/bin/python benchmarks/client.py [--parties 1000] [--updates 200] [--rounds 3]
 
 One `party` database with `--parties` parties, each with two addresses, served by gunicorn with
@@ -9,14 +9,18 @@ postal code), then renames `--updates` of them:
 
 - raw: one `search_read` with dotted fields over httpx, decoded (the floor for that data); the
   update is one `write` call with all (ids, values) pairs;
-- proteus: `set_xmlrpc_session` (XML-RPC with a session), `Party.find([])`, attribute access,
-  `save()` per record, as a proteus script does;
+- proteus (Tryton's client library): `set_xmlrpc_session` (XML-RPC with a session),
+  `Party.find([])`, attribute access, `save()` per record, as a proteus script does;
+- naiad (Tryton's REST client, `tryton-naiad`): one `search` with dotted fields into its records,
+  then `store()` per record (REST has no multi-record write), with a user application key;
 - client lazy: `Party.find([])` then attribute access (values load per group, in batches);
 - client fields: `Party.find([], fields=[...])`: one `search_read` filled into records;
-- asyncio x8: `AsyncClient`, 8 concurrent tasks each reading and updating an eighth.
+- asyncio x8: `AsyncClient`, 8 concurrent tasks each reading and updating an eighth;
+- client REST: `RestClient` with the same key, the same calls as naiad.
 
 Each contender checks it read the same data as the raw call. Best of `--rounds` (proteus: one
-round, it is slow). Client and server share the machine's CPUs.
+round, it is slow). Client and server share the machine's CPUs. Without a naiad for the trytond
+series installed, its rows are left out with a message saying why.
 """
 
 from __future__ import annotations
@@ -30,8 +34,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import trytond
 
-from tryton_ops.client import AsyncClient, Client, types
+from tryton_ops.client import AsyncClient, Client, RestClient, types
 from tryton_ops.client.transport import Auth
 from tryton_ops.testing.databases import DatabaseTemplates
 from tryton_ops.testing.servers import PostgresServer
@@ -149,6 +154,73 @@ class Proteus:
             party.save()
 
 
+def rest_key(session: Client) -> str:
+    """A validated key of application 'rest' for the session's user (see docs/client.md)."""
+    Application = session.model("res.user.application")
+    [app] = Application.create([{"user": session.user_id, "application": "rest"}])
+    return Application.read([app], ["key"])[0]["key"]
+
+
+def of_rows(rows: list[dict]) -> tuple:
+    return digest(
+        [
+            (
+                r["name"],
+                r["code"],
+                [(a["street"], a["city"], a["postal_code"]) for a in r["addresses"]],
+            )
+            for r in rows
+        ]
+    )
+
+
+def naiad_missing() -> str | None:
+    """Why naiad cannot run here, or None: it is installed and made for this trytond series."""
+    try:
+        import naiad
+    except ImportError:
+        return "tryton-naiad is not installed: pip install 'tryton-naiad==<trytond series>.*'"
+    series = trytond.__version__.rsplit(".", 1)[0]
+    if naiad.__version__.rsplit(".", 1)[0] != series:
+        return f"tryton-naiad {naiad.__version__} is not of the trytond {series} series"
+    return None
+
+
+class Naiad:
+    name = "naiad REST"
+
+    def __init__(self, stack: TestStack, key: str):
+        import naiad
+
+        url = f"{stack.url}/{stack.database.name}"
+        self.client = naiad.Client(url, key, timeout=httpx.Timeout(120))
+
+    def read(self) -> tuple:
+        self.parties = self.client.search("party.party", [], fields=DOTTED)
+        return of_records(self.parties)
+
+    def update(self, count: int, tag: str) -> None:
+        for party in self.parties[:count]:
+            party.name = f"naiad {tag} {party.id}"
+            self.client.store(party)
+
+
+class ClientRest:
+    name = "client REST"
+
+    def __init__(self, stack: TestStack, key: str):
+        self.rest = RestClient(stack.url, stack.database.name, key, timeout=120)
+
+    def read(self) -> tuple:
+        self.rows = self.rest.model("party.party").search([], fields=DOTTED)
+        return of_rows(self.rows)
+
+    def update(self, count: int, tag: str) -> None:
+        Party = self.rest.model("party.party")
+        for row in self.rows[:count]:
+            Party.update(row["id"], {"name": f"rest {tag} {row['id']}"})
+
+
 class ClientLazy:
     name = "client records, lazy"
 
@@ -249,11 +321,17 @@ def run(stack: TestStack, args) -> dict:
     raw = Raw(stack, setup.auth, setup.context)
     results = {raw.name: measure(raw, args.rounds, args.updates, None)}
     expected = results[raw.name]["digest"]
+    key = rest_key(setup)
     contenders = [
         ClientLazy(stack),
         ClientLazy(stack, DOTTED),
         ClientAsync(stack),
+        ClientRest(stack, key),
     ]
+    if (missing := naiad_missing()) is None:
+        contenders.append(Naiad(stack, key))
+    else:
+        print(f"... naiad left out: {missing}", flush=True)
     for contender in contenders:
         print(f"... {contender.name}", flush=True)
         results[contender.name] = measure(contender, args.rounds, args.updates, expected)
@@ -264,18 +342,18 @@ def run(stack: TestStack, args) -> dict:
 
 def report(results: dict, args) -> None:
     raw = results["raw JSON-RPC"]
-    proteus = results["proteus XML-RPC"]
+    official = [n for n in ("proteus XML-RPC", "naiad REST") if n in results]
     print(f"\nread {args.parties} parties with 2 addresses each, then update {args.updates}")
-    print(
-        f"{'contender':28} {'read s':>8} {'x raw':>7} {'proteus/x':>10} "
-        f"{'update s':>9} {'x raw':>7} {'proteus/x':>10}"
-    )
+    print(f"trytond {trytond.__version__}; <client>/x: how many times faster x is than <client>")
+    ratios = " ".join(f"{n.split()[0] + '/x':>10}" for n in official)
+    head = f"{'x raw':>6} {ratios}"
+    print(f"{'contender':24} {'read s':>8} {head} {'update s':>9} {head}")
     for name, r in results.items():
-        print(
-            f"{name:28} {r['read']:8.3f} {r['read'] / raw['read']:7.2f} "
-            f"{proteus['read'] / r['read']:10.1f} {r['update']:9.3f} "
-            f"{r['update'] / raw['update']:7.2f} {proteus['update'] / r['update']:10.1f}"
-        )
+        row = f"{name:24}"
+        for op in ("read", "update"):
+            row += f" {r[op]:{8 if op == 'read' else 9}.3f} {r[op] / raw[op]:6.2f}"
+            row += "".join(f" {results[n][op] / r[op]:10.3g}" for n in official)
+        print(row)
 
 
 if __name__ == "__main__":

@@ -149,7 +149,7 @@ def build_context(path: Path, port: int) -> Path:
     series = ".".join(version("trytond").split(".")[:2])
     run(
         sys.executable, "-m", "pip", "wheel", "-q", "--wheel-dir", str(path / "wheels"),
-        str(REPO), f"trytond~={series}.0", f"trytond_party~={series}.0",
+        str(REPO), str(REPO / "client"), f"trytond~={series}.0", f"trytond_party~={series}.0",
         # redis needs it on the image's Python (3.11.2) but not here: markers differ
         "async-timeout>=4.0.3",
     )  # fmt: skip
