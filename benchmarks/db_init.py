@@ -19,8 +19,8 @@ import tempfile
 from importlib.metadata import version
 from pathlib import Path
 
-from tryton_ops.admin.init import init_database
-from tryton_ops.admin.password import resolve
+from tryton_ops.lifecycle.init import init_database
+from tryton_ops.lifecycle.password import resolve
 from tryton_ops.testing.databases import make_config
 from tryton_ops.testing.servers import PostgresServer
 

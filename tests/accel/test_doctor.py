@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from tryton_ops.admin.doctor import Context, run
-from tryton_ops.admin.doctor.accel import check
 from tryton_ops.testing.databases import make_config
+from tryton_ops.views.doctor import Context, run
+from tryton_ops.views.doctor.accel import check
 
 
 def codes(tmp_path, version=None, **accel) -> dict[str, str]:

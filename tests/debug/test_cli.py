@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from tests.admin.helpers import cli
 from tests.debug.helpers import debug_db, line_of
+from tests.lifecycle.helpers import cli
 from tryton_ops.cli.debug_cmd import editor_command
 
 

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 
-from tests.admin.helpers import cli, write_toml
+from tests.lifecycle.helpers import cli, write_toml
 from tryton_ops.debug.history import LocalHistory, history_root
 from tryton_ops.testing.databases import derive
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.admin.helpers import cli
 from tests.debug.helpers import batch, debug_db, ok
+from tests.lifecycle.helpers import cli
 from tryton_ops.client import Connection
 from tryton_ops.client.errors import ServerError
 

@@ -218,9 +218,9 @@ def test_config_show_prints_hosts_as_tables(tmp_path):
 
 def test_doctor_knows_app_hosts_are_behind_the_front(tmp_path):
     """num_proxies = 1 on app hosts is right: nginx runs on the front host, not here."""
-    from tryton_ops.admin.doctor import Context, run
     from tryton_ops.config import render_trytond_conf
     from tryton_ops.deploy.hosts import host_config
+    from tryton_ops.views.doctor import Context, run
 
     # front.enabled only says whether this machine runs nginx; with [hosts] the front host does
     config = load_config(write(tmp_path, CONFIG.replace("[front]\n", '[front]\nenabled = "off"\n')))

@@ -1,6 +1,6 @@
 """`tryton-ops db`: the databases of the deployment (list, init, update, backup, restore, ...).
 
-Thin: every command calls tryton_ops.admin; the admin password is read from a file, the
+Thin: every command calls tryton_ops.lifecycle; the admin password is read from a file, the
 TRYTON_ADMIN_PASSWORD variable or a prompt, never from the command line.
 """
 
@@ -15,7 +15,7 @@ from tryton_ops.cli.base import emit_json, get_config, json_option
 
 
 def _reporter(as_json: bool = False):
-    from tryton_ops.admin.progress import NULL, RichReporter
+    from tryton_ops.lifecycle.progress import NULL, RichReporter
 
     return NULL if as_json else RichReporter()
 
@@ -41,7 +41,7 @@ def list_(ctx: click.Context, templates: bool, as_json: bool) -> None:
     """List the Tryton databases reachable with the configured URI."""
     config = get_config(ctx)
     if templates:
-        from tryton_ops.admin.templates import list_templates
+        from tryton_ops.lifecycle.templates import list_templates
 
         names = list_templates(config)
     else:
@@ -74,8 +74,8 @@ def init(ctx, name, modules, password_file, prompt, no_template, as_json) -> Non
     The first database of a module set is built by trytond-admin and kept as a template; the
     next ones are copies of it (keyed by trytond version, modules and their file checksums).
     """
-    from tryton_ops.admin.init import init_database
-    from tryton_ops.admin.password import resolve
+    from tryton_ops.lifecycle.init import init_database
+    from tryton_ops.lifecycle.password import resolve
 
     config = get_config(ctx)
     name = name or config.settings.database.name
@@ -124,7 +124,7 @@ def update(ctx, name, modules, all_, dry_run, no_backup, as_json) -> None:
 
     With MODULE arguments, those (and the modules depending on them); with --all, everything.
     """
-    from tryton_ops.admin.update import update_database
+    from tryton_ops.lifecycle.update import update_database
 
     config = get_config(ctx)
     name = name or config.settings.database.name
@@ -173,7 +173,7 @@ def update(ctx, name, modules, all_, dry_run, no_backup, as_json) -> None:
 @click.pass_context
 def backup(ctx, name, out, as_json) -> None:
     """Archive NAME: database dump, attachment filestore and a manifest with checksums."""
-    from tryton_ops.admin.backup import backup as make_backup
+    from tryton_ops.lifecycle.backup import backup as make_backup
 
     config = get_config(ctx)
     name = name or config.settings.database.name
@@ -201,7 +201,7 @@ def backup(ctx, name, out, as_json) -> None:
 @json_option
 def verify(archive, as_json) -> None:
     """Check an archive completely (every member against its manifest checksum)."""
-    from tryton_ops.admin.restore import verify as check
+    from tryton_ops.lifecycle.restore import verify as check
 
     manifest = check(archive, reporter=_reporter(as_json))
     summary = {
@@ -236,8 +236,8 @@ def restore(ctx, archive, name, replace, deactivate_cron, yes, as_json) -> None:
     foreign archive is refused and the existing database is left untouched.
     """
     from tryton_ops.access.database import database_exists
-    from tryton_ops.admin.restore import restore as do_restore
-    from tryton_ops.admin.restore import verify as check
+    from tryton_ops.lifecycle.restore import restore as do_restore
+    from tryton_ops.lifecycle.restore import verify as check
 
     config = get_config(ctx)
     if name is None:
@@ -282,7 +282,7 @@ def _trytond_version() -> str:
 @click.pass_context
 def copy(ctx, source, target) -> None:
     """Copy database SOURCE (and its filestore) to a new TARGET."""
-    from tryton_ops.admin.lifecycle import copy_database
+    from tryton_ops.lifecycle.lifecycle import copy_database
 
     method = copy_database(get_config(ctx), source, target, reporter=_reporter())
     click.echo(f"copied {source} to {target} ({method})")
@@ -295,8 +295,8 @@ def copy(ctx, source, target) -> None:
 def drop(ctx, name, yes) -> None:
     """Drop database NAME and its attachment filestore (asks first unless --yes)."""
     from tryton_ops.access.database import database_exists
-    from tryton_ops.admin.lifecycle import drop as do_drop
-    from tryton_ops.admin.names import check_name
+    from tryton_ops.lifecycle.lifecycle import drop as do_drop
+    from tryton_ops.lifecycle.names import check_name
 
     config = get_config(ctx)
     check_name(name)

@@ -21,7 +21,7 @@ COLORS = {"error": "red", "warning": "yellow", "info": "blue"}
 @click.pass_context
 def doctor(ctx: click.Context, trytond_conf: Path | None, as_json: bool) -> None:
     """Check the config and the running stack for known pitfalls. Exit 1 on errors."""
-    from tryton_ops.admin.doctor import Context, exit_code, run
+    from tryton_ops.views.doctor import Context, exit_code, run
 
     context = Context(get_config(ctx), trytond_conf=trytond_conf)
     findings = run(context)

@@ -7,10 +7,10 @@ import signal
 import click
 
 from tryton_ops.access.database import database_exists
-from tryton_ops.admin.database import admin_password, create_database
 from tryton_ops.cli.base import EXIT_FAILED, emit_json, get_config, json_option, table
 from tryton_ops.deploy import local_stack
 from tryton_ops.deploy.programs import front_enabled, nginx_binary
+from tryton_ops.lifecycle.database import admin_password, create_database
 
 EXIT_INTERRUPTED = 130  # like a shell for SIGINT
 
@@ -96,8 +96,8 @@ def status(ctx: click.Context, as_json: bool) -> None:
     """Processes of the stack with pid, uptime, memory and requests in flight; database size
     and connections, Redis memory, cache hit ratio, last backup age. Exit 1 if it is not
     running."""
-    from tryton_ops.admin.status import gather
     from tryton_ops.cli.top_cmd import PROCESS_COLUMNS, display_rows, summary_lines
+    from tryton_ops.views.status import gather
 
     config = get_config(ctx)
     state = local_stack.running(config)

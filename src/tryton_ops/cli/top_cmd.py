@@ -118,7 +118,7 @@ def top(ctx: click.Context, interval: float, iterations: int | None) -> None:
     last backup."""
     from rich.live import Live
 
-    from tryton_ops.admin.status import gather
+    from tryton_ops.views.status import gather
 
     config = get_config(ctx)
     count = 0

@@ -41,6 +41,12 @@ class LoadedConfig:
         return _state_dir(self.settings.paths.data, "XDG_DATA_HOME", ".local/share", self)
 
     @property
+    def templates_dir(self) -> Path:
+        """Cached database templates (SQLite files; PostgreSQL keeps them as databases)."""
+        configured = self.settings.paths.templates
+        return _state_dir(configured, "", "", self) if configured else self.data_dir / "templates"
+
+    @property
     def run_dir(self) -> Path:
         return _state_dir(self.settings.paths.run, "XDG_STATE_HOME", ".local/state", self)
 

@@ -91,6 +91,9 @@ class Paths(Section):
 
     data: Path | None = Field(None, description="SQLite files and attachments ([database] path)")
     run: Path | None = Field(None, description="rendered trytond.conf, pid files and logs")
+    templates: Path | None = Field(
+        None, description="cached database templates (SQLite files); default <data>/templates"
+    )
 
 
 class Database(Section):

@@ -88,9 +88,9 @@ def programs(config: LoadedConfig, conf_dir: Path | None = None) -> list[Program
     Without `conf_dir` (the local stack) the configs they read are written into the run
     directory; with it (`deploy render`) the programs point at the files rendered there.
     """
-    from tryton_ops.admin.workers import snapshot_file, socket_file, unavailable_reason
     from tryton_ops.deploy.gunicorn_conf import write_gunicorn_conf
     from tryton_ops.deploy.nginx_conf import nginx_dir, write_nginx_conf
+    from tryton_ops.deploy.workers import snapshot_file, socket_file, unavailable_reason
 
     settings = config.settings
     local = conf_dir is None
@@ -117,7 +117,7 @@ def programs(config: LoadedConfig, conf_dir: Path | None = None) -> list[Program
         found.append(
             Program(
                 "stat",
-                [sys.executable, "-m", "tryton_ops.admin.workers",
+                [sys.executable, "-m", "tryton_ops.deploy.workers",
                  str(socket_file(config)), str(snapshot_file(config))],
                 stop_wait_s=5,
             )

@@ -1,17 +1,20 @@
 """Per-call cache hits and misses: the configured `[cache] class`, subclassed to count.
 
-With the analyzer on, `perf.trytond_conf` sets `[cache] class` to `CountingMemoryCache` (stock
-MemoryCache) or `CountingRedisCache` (tryton_ops RedisCache). Their `get` asks the parent with a
-private sentinel as default, so a hit and a miss are told apart even for a cached `None`, and
-reports it to the request's collector. Behaviour is otherwise the parent's own.
+With the analyzer on, `perf.trytond_conf` sets `[cache] class` to `CountingCache` and keeps the
+class it stands in for in `[ops_perf] counted_cache` (none: trytond's MemoryCache), so any cache
+class following trytond's cache contract is counted, ours or another. Its `get` asks the parent
+with a private sentinel as default, so a hit and a miss are told apart even for a cached
+`None`, and reports it to the request's collector. Behaviour is otherwise the parent's own.
 
 trytond resolves this module while `trytond.cache` is half imported: at top level only
-`trytond.cache.MemoryCache` (§1.2 of the extension-points notes); RedisCache is built lazily.
-Caches that trytond hard-codes to MemoryCache (the view validator, report templates) are not
-counted.
+`trytond.cache.MemoryCache` (§1.2 of the extension-points notes); the counted class is imported
+when `CountingCache` is first looked up. Caches that trytond hard-codes to MemoryCache (the
+view validator, report templates) are not counted.
 """
 
 from __future__ import annotations
+
+import importlib
 
 from trytond.cache import MemoryCache
 
@@ -35,17 +38,24 @@ class CountingMixin:
         return default if value is _MISSING else value
 
 
-class CountingMemoryCache(CountingMixin, MemoryCache):
-    """trytond's MemoryCache, counted per call."""
+def _counted_class() -> type:
+    from tryton_ops.perf.options import PerfOptions
+
+    name = PerfOptions.from_trytond().counted_cache
+    if not name:
+        return MemoryCache
+    module, _, attr = name.rpartition(".")
+    return getattr(importlib.import_module(module), attr)
 
 
 def __getattr__(name: str):
-    if name == "CountingRedisCache":
-        from tryton_ops.cache.redis_cache import RedisCache
-
-        class CountingRedisCache(CountingMixin, RedisCache):
-            """tryton_ops RedisCache, counted per call."""
-
-        globals()[name] = CountingRedisCache
-        return CountingRedisCache
+    if name == "CountingCache":
+        base = _counted_class()
+        counting = type(
+            "CountingCache",
+            (CountingMixin, base),
+            {"__doc__": f"{base.__module__}.{base.__qualname__}, counted per call."},
+        )
+        globals()[name] = counting
+        return counting
     raise AttributeError(name)

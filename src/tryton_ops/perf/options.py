@@ -24,6 +24,9 @@ class PerfOptions(Perf):
         default_factory=lambda: Front().allowed_networks,
         description="networks allowed to read the metrics when no token is set",
     )
+    counted_cache: str | None = Field(
+        None, description="the [cache] class counted per call; None: trytond's MemoryCache"
+    )
 
     @model_validator(mode="before")
     @classmethod

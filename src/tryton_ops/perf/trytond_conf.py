@@ -8,6 +8,7 @@ the URI scheme is switched to a backend registered under the `trytond.backend` e
 from __future__ import annotations
 
 import configparser
+from collections.abc import Callable
 from importlib.metadata import version
 from urllib.parse import urlsplit, urlunsplit
 
@@ -17,17 +18,19 @@ from tryton_ops.perf.options import PerfOptions
 MIXIN = "tryton_ops.perf.sqlhook.PerfDatabaseMixin"
 MIDDLEWARE = "tryton_ops.perf.middleware.PerfMiddleware"
 OPS_SCHEMES = {"postgresql": "postgresqlops", "sqlite": "sqliteops"}
-# the cache classes counting hits and misses per call, by the class they stand in for
-COUNTING_MEMORY_CACHE = "tryton_ops.perf.cache_hooks.CountingMemoryCache"
-COUNTING_CACHES = {
-    "": COUNTING_MEMORY_CACHE,
-    "tryton_ops.cache.RedisCache": "tryton_ops.perf.cache_hooks.CountingRedisCache",
-}
+# the configured cache class, subclassed to count hits and misses per call
+COUNTING_CACHE = "tryton_ops.perf.cache_hooks.CountingCache"
 
 
-def custom_cache_class(name: str | None) -> str | None:
-    """The `[cache] class` of trytond.conf, None when it is the stock MemoryCache (counted)."""
-    return None if not name or name == COUNTING_MEMORY_CACHE else name
+def configured_cache_class(get: Callable[[str, str], str | None]) -> str | None:
+    """The cache class trytond runs (behind the counting one); None for stock MemoryCache.
+
+    `get(section, option)` looks an option up in a trytond.conf.
+    """
+    name = get("cache", "class")
+    if name == COUNTING_CACHE:
+        name = get(PerfOptions.TRYTOND_SECTION, "counted_cache")
+    return name or None
 
 
 def trytond_series() -> tuple[int, int]:
@@ -50,7 +53,12 @@ def contribute(config, parser: configparser.ConfigParser) -> None:
     perf = config.settings.perf
     if not perf.enabled:
         return
-    render_section(parser, PerfOptions.from_config(config))
+    if not parser.has_section("cache"):
+        parser.add_section("cache")
+    counted = parser.get("cache", "class", fallback="") or None
+    parser.set("cache", "class", COUNTING_CACHE)
+    options = PerfOptions.from_config(config).model_copy(update={"counted_cache": counted})
+    render_section(parser, options)
     if has_database_mixins():
         mixins = parser.get("database", "database_mixins", fallback="").strip().splitlines()
         if MIXIN not in mixins:
@@ -58,11 +66,6 @@ def contribute(config, parser: configparser.ConfigParser) -> None:
         parser.set("database", "database_mixins", "\n".join(m for m in mixins if m))
     else:
         parser.set("database", "uri", ops_uri(parser.get("database", "uri")))
-    if not parser.has_section("cache"):
-        parser.add_section("cache")
-    counting = COUNTING_CACHES.get(parser.get("cache", "class", fallback=""))
-    if counting:  # another custom class is left alone (and not counted)
-        parser.set("cache", "class", counting)
     add_middleware(parser, "tryton_ops_perf", MIDDLEWARE)
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from tryton_ops.access.database import sqlite_file
-from tryton_ops.admin.database import create_database
 from tryton_ops.config import LoadedConfig, Settings
+from tryton_ops.lifecycle.database import create_database
 from tryton_ops.testing.servers import PostgresServer
 
 ADMIN_PASSWORD = "admin-test-password"
@@ -116,6 +116,6 @@ class DatabaseTemplates:
             )
 
     def drop(self, database: TestDatabase) -> None:
-        from tryton_ops.admin.database import drop_database
+        from tryton_ops.lifecycle.database import drop_database
 
         drop_database(database.config, database.name)

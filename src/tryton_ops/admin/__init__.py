@@ -1,1 +1,0 @@
-"""Database lifecycle and operator commands, as a library the CLI calls."""

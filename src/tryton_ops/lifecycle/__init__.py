@@ -1,0 +1,1 @@
+"""The database lifecycle: create (from cached templates), update, back up, restore, copy, drop."""

@@ -1,0 +1,257 @@
+"""`db backup`: one archive with the database dump, the attachment filestore and a manifest.
+
+Layout (a gzip'd tar): `manifest.json` first, then `database.dump` (PostgreSQL custom format,
+pg_dump -Fc) or `database.sqlite` (SQLite online backup), then `filestore/...`. The manifest holds
+the format, backend, trytond version, modules (state, version, checksum), the date and the
+sha256 and size of every other member, so a restore can prove the archive whole before it
+touches anything (see restore.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tarfile
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+
+from tryton_ops.access.database import (
+    DatabaseError,
+    connect,
+    database_exists,
+    is_sqlite,
+    sqlite_file,
+)
+from tryton_ops.config import LoadedConfig
+from tryton_ops.config.trytond_conf import database_path
+from tryton_ops.lifecycle.checksums import recorded_checksums
+from tryton_ops.lifecycle.modules import module_version
+from tryton_ops.lifecycle.names import check_name
+from tryton_ops.lifecycle.progress import NULL, Reporter
+from tryton_ops.lifecycle.templates import _sqlite_copy, settle
+
+FORMAT = "tryton-ops-backup"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+DUMP = {"postgresql": "database.dump", "sqlite": "database.sqlite"}
+CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class BackupResult:
+    path: Path
+    size: int
+    seconds: float
+    manifest: dict
+
+
+def filestore_dir(config: LoadedConfig, name: str) -> Path:
+    """trytond's filestore for database `name`: `[database] path/<name>/`."""
+    return database_path(config) / name
+
+
+def backups_dir(config: LoadedConfig) -> Path:
+    return config.data_dir / "backups"
+
+
+def sha256_file(path: Path, stage=None) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(CHUNK):
+            digest.update(chunk)
+            if stage is not None:
+                stage.advance(len(chunk))
+    return digest.hexdigest()
+
+
+# -- PostgreSQL client tools -------------------------------------------------------------------
+
+
+def pg_env(config: LoadedConfig) -> dict[str, str]:
+    """libpq environment for pg_dump/pg_restore: the password never goes on a command line."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    params = conninfo_to_dict(config.settings.database.uri)
+    mapping = {
+        "host": "PGHOST",
+        "port": "PGPORT",
+        "user": "PGUSER",
+        "password": "PGPASSWORD",
+        "sslmode": "PGSSLMODE",
+        "sslrootcert": "PGSSLROOTCERT",
+        "passfile": "PGPASSFILE",
+    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    for key, var in mapping.items():
+        if params.get(key) not in (None, ""):
+            env[var] = str(params[key])
+    return env
+
+
+def pg_tool(config: LoadedConfig, tool: str) -> str:
+    """pg_dump/pg_restore of the server's major version when installed, else the one on PATH."""
+    from tryton_ops.access.database import server_connect
+
+    with server_connect(config.settings.database.uri) as conn:
+        major = int(conn.execute("SHOW server_version_num").fetchone()[0]) // 10000
+    candidate = Path(f"/usr/lib/postgresql/{major}/bin/{tool}")
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which(tool)
+    if found is None:
+        raise DatabaseError(f"{tool} not found: install the PostgreSQL {major} client tools")
+    return found
+
+
+def run_pg_tool(config: LoadedConfig, argv: list[str], what: str) -> str:
+    proc = subprocess.run(argv, env=pg_env(config), capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        tail = "\n".join(proc.stderr.strip().splitlines()[-10:])
+        raise DatabaseError(f"{what} failed (exit {proc.returncode}): {tail}")
+    return proc.stdout
+
+
+def dump_database(config: LoadedConfig, name: str, dest: Path) -> None:
+    """A consistent dump of a database that may be in use."""
+    if is_sqlite(config):
+        _sqlite_copy(sqlite_file(config, name), dest)
+        settle(dest)  # the file alone is the whole database
+    else:
+        argv = [pg_tool(config, "pg_dump"), "-Fc", "--no-owner", "-f", str(dest), "-d", name]
+        run_pg_tool(config, argv, f"pg_dump of {name!r}")
+
+
+# -- the archive -------------------------------------------------------------------------------
+
+
+def _manifest(config: LoadedConfig, name: str, members: dict[str, dict]) -> dict:
+    with connect(config, name) as session:
+        states = dict(session.execute("SELECT name, state FROM ir_module ORDER BY name"))
+        checksums = recorded_checksums(session)
+    modules = {
+        module: {
+            "state": state,
+            "version": module_version(module),
+            "checksum": checksums.get(module),
+        }
+        for module, state in states.items()
+        if state == "activated"
+    }
+    now = time.time()
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "backend": config.settings.database.backend,
+        "database": name,
+        "created": now,
+        "created_iso": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
+        "host": socket.gethostname(),
+        "trytond": version("trytond"),
+        "modules": modules,
+        "members": members,
+    }
+
+
+@contextlib.contextmanager
+def work_dir(config: LoadedConfig) -> Iterator[Path]:
+    """A private scratch directory beside the data (same file system: cheap renames)."""
+    base = backups_dir(config)
+    base.mkdir(parents=True, exist_ok=True)
+    path = Path(tempfile.mkdtemp(prefix=".work-", dir=base))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def default_archive(config: LoadedConfig, name: str) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    return backups_dir(config) / f"{name}-{stamp}.tar.gz"
+
+
+def backup(
+    config: LoadedConfig, name: str, out: Path | None = None, reporter: Reporter = NULL
+) -> BackupResult:
+    """Write the archive of `name` to `out` (default: <data>/backups/NAME-DATE.tar.gz)."""
+    started = time.perf_counter()
+    check_name(name)
+    if not database_exists(config, name):
+        raise DatabaseError(f"database {name!r} does not exist")
+    out = (out or default_archive(config, name)).expanduser().absolute()
+    if out.is_dir():
+        raise DatabaseError(f"{out} is a directory: give the archive's file name")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    backend = config.settings.database.backend
+    with work_dir(config) as work:
+        dump = work / DUMP[backend]
+        with reporter.stage(f"dumping {name} ({backend})"):
+            dump_database(config, name, dump)
+        files: list[tuple[str, Path]] = [(DUMP[backend], dump)]
+        store = filestore_dir(config, name)
+        if store.is_dir():
+            files += [
+                ("filestore/" + str(p.relative_to(store)), p)
+                for p in sorted(store.rglob("*"))
+                if p.is_file()
+            ]
+        total = sum(path.stat().st_size for _, path in files)
+        members = {}
+        with reporter.stage("checksumming", total=total) as stage:
+            for arcname, path in files:
+                members[arcname] = {"sha256": sha256_file(path, stage), "size": path.stat().st_size}
+        manifest = _manifest(config, name, members)
+        manifest_file = work / MANIFEST
+        manifest_file.write_text(json.dumps(manifest, indent=1, sort_keys=True))
+        tmp = out.with_name(out.name + ".part")
+        with (
+            reporter.stage(f"writing {out.name}", total=total) as stage,
+            tarfile.open(tmp, "w:gz", compresslevel=1) as tar,
+        ):
+            tar.add(manifest_file, MANIFEST)
+            for arcname, path in files:
+                tar.add(path, arcname)
+                stage.advance(path.stat().st_size)
+        tmp.replace(out)
+    size = out.stat().st_size
+    record_backup(config, name, out, manifest["created"], size)
+    return BackupResult(out, size, time.perf_counter() - started, manifest)
+
+
+# -- the record of the last backup (status, doctor) --------------------------------------------
+
+
+def _index(config: LoadedConfig) -> Path:
+    return backups_dir(config) / "index.json"
+
+
+def record_backup(config: LoadedConfig, name: str, path: Path, created: float, size: int) -> None:
+    index = _index(config)
+    try:
+        data = json.loads(index.read_text())
+    except (OSError, ValueError):
+        data = {}
+    data[name] = {"path": str(path), "created": created, "size": size}
+    index.parent.mkdir(parents=True, exist_ok=True)
+    tmp = index.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+    tmp.replace(index)
+
+
+def last_backup(config: LoadedConfig, name: str) -> dict | None:
+    """{path, created, size, age_s} of the last backup of `name` made by tryton-ops."""
+    try:
+        entry = json.loads(_index(config).read_text()).get(name)
+    except (OSError, ValueError):
+        return None
+    if not entry:
+        return None
+    return {**entry, "age_s": round(time.time() - entry["created"], 1)}

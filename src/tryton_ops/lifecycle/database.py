@@ -1,0 +1,142 @@
+"""Creating and finding trytond databases on SQLite and PostgreSQL.
+
+trytond's own tools do the schema work (`trytond-admin` in a subprocess reading the rendered
+trytond.conf), so the cache class, backend and mixins a deployment configures are the ones used.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+from tryton_ops.access.database import (
+    DatabaseError,
+    database_exists,
+    is_sqlite,
+    server_connect,
+    sqlite_file,
+)
+from tryton_ops.config import LoadedConfig
+from tryton_ops.config.trytond_conf import trytond_env
+from tryton_ops.lifecycle.modules import install_hint, missing_modules
+
+
+def trytond_script(name: str) -> str:
+    """Path of a trytond console script installed beside the running Python."""
+    candidate = Path(sys.executable).with_name(name)
+    if candidate.exists():
+        return str(candidate)
+    raise DatabaseError(f"{name} not found next to {sys.executable}: is trytond installed here?")
+
+
+def admin_password(config: LoadedConfig, generate: bool = True) -> tuple[str, Path]:
+    """The admin password and the file it lives in; generated (0600) when none is configured."""
+    configured = config.settings.database.admin_password_file
+    path = configured.expanduser() if configured else config.data_dir / "admin-password"
+    if path.is_file():
+        password = path.read_text().strip()
+        if not password or "\n" in password:
+            raise DatabaseError(f"{path} must hold the password on a single non-empty line")
+        return password, path
+    if configured or not generate:
+        raise DatabaseError(f"admin password file {path} does not exist")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    password = secrets.token_urlsafe(12)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(password + "\n")
+    return password, path
+
+
+def create_database(config: LoadedConfig, name: str, modules: list[str] | None = None) -> None:
+    """Create the database, initialise trytond, activate modules and load demo records.
+
+    On failure the half-made database is removed, so a retry starts clean.
+    """
+    settings = config.settings.database
+    modules = list(settings.modules if modules is None else modules)
+    missing = missing_modules(modules)
+    if missing:
+        hints = "; ".join(install_hint(m) for m in missing)
+        raise DatabaseError(f"module(s) not installed: {', '.join(missing)} ({hints})")
+    if database_exists(config, name):
+        raise DatabaseError(f"database {name!r} already exists")
+    _, password_file = admin_password(config)
+    _create_empty(config, name)
+    try:
+        _run_admin(config, name, modules, password_file)
+        _record_checksums(config, name)
+        if settings.demo_records:
+            _load_demo(config, name, settings.demo_records)
+    except BaseException:
+        drop_database(config, name)
+        raise
+
+
+def _record_checksums(config: LoadedConfig, name: str) -> None:
+    """So that `db update` later knows which module files changed since this init."""
+    from tryton_ops.access.database import activated_modules, connect
+    from tryton_ops.lifecycle.checksums import current_checksums, record_checksums
+
+    with connect(config, name) as session:
+        record_checksums(session, current_checksums(activated_modules(session)))
+
+
+def _create_empty(config: LoadedConfig, name: str) -> None:
+    uri = config.settings.database.uri
+    if is_sqlite(config):
+        path = sqlite_file(config, name)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch(exist_ok=False)
+        except FileExistsError:
+            raise DatabaseError(f"{path} exists but is not a Tryton database") from None
+        except OSError as exc:
+            raise DatabaseError(f"cannot create {path}: {exc.strerror}") from None
+        return
+    from psycopg import sql
+
+    with server_connect(uri) as conn:
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8'").format(
+                sql.Identifier(name)
+            )
+        )
+
+
+def drop_database(config: LoadedConfig, name: str) -> None:
+    uri = config.settings.database.uri
+    if is_sqlite(config):
+        path = sqlite_file(config, name)
+        for suffix in ("", "-wal", "-shm", "-journal"):  # a stale WAL would corrupt a successor
+            Path(str(path) + suffix).unlink(missing_ok=True)
+        return
+    from psycopg import sql
+
+    with server_connect(uri) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
+def _run_admin(config: LoadedConfig, name: str, modules: list[str], password_file: Path) -> None:
+    cmd = [trytond_script("trytond-admin"), "-d", name, "--all"]
+    if modules:
+        cmd += ["-u", *modules, "--activate-dependencies"]
+    env = trytond_env(config, TRYTONPASSFILE=str(password_file))
+    _run(cmd, env, f"initialising database {name!r}", stdin="\n")
+
+
+def _load_demo(config: LoadedConfig, name: str, count: int) -> None:
+    cmd = [sys.executable, "-m", "tryton_ops.lifecycle.demo", name, str(count)]
+    _run(cmd, trytond_env(config), f"loading demo records into {name!r}")
+
+
+def _run(cmd: list[str], env: dict[str, str], what: str, stdin: str = "") -> None:
+    proc = subprocess.run(cmd, env=env, input=stdin, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-15:])
+        raise DatabaseError(f"{what} failed (exit {proc.returncode}):\n{tail}")

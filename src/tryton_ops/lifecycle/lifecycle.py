@@ -1,0 +1,93 @@
+"""`db copy` and `db drop`: a database always together with its attachment filestore."""
+
+from __future__ import annotations
+
+import shutil
+
+from tryton_ops.access.database import (
+    DatabaseError,
+    database_exists,
+    is_sqlite,
+    server_connect,
+    sqlite_file,
+)
+from tryton_ops.config import LoadedConfig
+from tryton_ops.lifecycle.backup import dump_database, filestore_dir, pg_tool, run_pg_tool, work_dir
+from tryton_ops.lifecycle.database import drop_database
+from tryton_ops.lifecycle.names import check_name
+from tryton_ops.lifecycle.progress import NULL, Reporter
+from tryton_ops.lifecycle.templates import _sqlite_copy, replace_file
+
+
+def copy_database(config: LoadedConfig, source: str, target: str, reporter: Reporter = NULL) -> str:
+    """Copy `source` to a new `target`; returns the method used.
+
+    PostgreSQL: CREATE DATABASE ... TEMPLATE (fast, file level), which needs the source idle;
+    while workers are connected it falls back to pg_dump | pg_restore, which is online.
+    SQLite: the online backup API.
+    """
+    check_name(source)
+    check_name(target)
+    if source == target:
+        raise DatabaseError("source and target are the same database")
+    if not database_exists(config, source):
+        raise DatabaseError(f"database {source!r} does not exist")
+    if database_exists(config, target) or filestore_dir(config, target).exists():
+        raise DatabaseError(f"database {target!r} already exists")
+    method = "sqlite backup"
+    try:
+        with reporter.stage(f"copying {source} to {target}"):
+            if is_sqlite(config):
+                dest = sqlite_file(config, target)
+                if dest.exists():
+                    raise DatabaseError(f"{dest} exists")
+                tmp = dest.with_suffix(".sqlite.tmp")
+                _sqlite_copy(sqlite_file(config, source), tmp)
+                replace_file(tmp, dest)
+            else:
+                method = _pg_copy(config, source, target)
+        store = filestore_dir(config, source)
+        if store.is_dir():
+            with reporter.stage("copying the filestore"):
+                shutil.copytree(store, filestore_dir(config, target))
+    except BaseException:
+        drop_database(config, target)
+        shutil.rmtree(filestore_dir(config, target), ignore_errors=True)
+        raise
+    return method
+
+
+def _pg_copy(config: LoadedConfig, source: str, target: str) -> str:
+    from psycopg import errors, sql
+
+    with server_connect(config.settings.database.uri) as conn:
+        try:
+            conn.execute(
+                sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                    sql.Identifier(target), sql.Identifier(source)
+                )
+            )
+            return "template"
+        except errors.ObjectInUse:
+            pass  # workers are connected to the source: copy online instead
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8'").format(
+                sql.Identifier(target)
+            )
+        )
+    with work_dir(config) as work:
+        dump = work / "copy.dump"
+        dump_database(config, source, dump)
+        argv = [pg_tool(config, "pg_restore"), "--no-owner", "--no-privileges",
+                "--exit-on-error", "-d", target, str(dump)]  # fmt: skip
+        run_pg_tool(config, argv, "pg_restore")
+    return "dump and restore (source in use)"
+
+
+def drop(config: LoadedConfig, name: str) -> None:
+    """Drop the database (ending its connections) and its filestore."""
+    check_name(name)
+    if not database_exists(config, name):
+        raise DatabaseError(f"database {name!r} does not exist")
+    drop_database(config, name)
+    shutil.rmtree(filestore_dir(config, name), ignore_errors=True)

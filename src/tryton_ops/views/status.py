@@ -1,0 +1,143 @@
+"""What `status` and `top` show: processes, requests in flight, database, Redis, caches, last
+backup.
+
+Every probe is bounded (short timeouts) and reports its own failure as an `error` field
+instead of failing the whole status: an operator asks for status precisely when things break.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from tryton_ops.access.database import DatabaseError, database_exists, is_sqlite, sqlite_file
+from tryton_ops.config import LoadedConfig
+from tryton_ops.deploy.workers import in_flight
+from tryton_ops.lifecycle.backup import filestore_dir, last_backup
+
+
+def _dir_size(path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else 0
+
+
+def database_status(config: LoadedConfig, name: str) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": name, "backend": config.settings.database.backend}
+    try:
+        if not database_exists(config, name):
+            return {**out, "exists": False}
+        out["exists"] = True
+        out["filestore_bytes"] = _dir_size(filestore_dir(config, name))
+        if is_sqlite(config):
+            path = sqlite_file(config, name)
+            wal = path.with_name(path.name + "-wal")
+            out["size_bytes"] = path.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
+            out["connections"] = None  # SQLite has no server-side view of its users
+        else:
+            from tryton_ops.access.database import server_connect
+
+            with server_connect(config.settings.database.uri) as conn:
+                out["size_bytes"] = conn.execute("SELECT pg_database_size(%s)", (name,)).fetchone()[
+                    0
+                ]
+                rows = conn.execute(
+                    "SELECT state, count(*) FROM pg_stat_activity WHERE datname = %s "
+                    "GROUP BY state",
+                    (name,),
+                ).fetchall()
+                out["connections"] = sum(count for _, count in rows)
+                out["connections_by_state"] = {str(state): count for state, count in rows}
+                out["max_connections"] = int(conn.execute("SHOW max_connections").fetchone()[0])
+    except DatabaseError as exc:
+        out["error"] = str(exc)
+    return out
+
+
+def redis_status(uri: str) -> dict[str, Any]:
+    import redis
+
+    from tryton_ops.config.masking import mask_uri
+
+    out: dict[str, Any] = {"uri": mask_uri(uri)}
+    try:
+        client = redis.Redis.from_url(uri, socket_timeout=2, socket_connect_timeout=2)
+        info = client.info("memory")
+        out.update(
+            used_memory=info.get("used_memory"),
+            used_memory_human=info.get("used_memory_human"),
+            maxmemory=info.get("maxmemory"),
+            maxmemory_policy=info.get("maxmemory_policy"),
+        )
+        client.close()
+    except redis.RedisError as exc:
+        out["error"] = f"{type(exc).__name__}: {exc}"
+    return out
+
+
+def _ratios(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    hits = sum(row["hit"] for row in rows)
+    lookups = hits + sum(row["miss"] for row in rows)
+    return {"hit_ratio": round(hits / lookups, 4) if lookups else None, "lookups": lookups}
+
+
+def worker_cache_status(caches: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Hit ratios of trytond's in-process caches, summed over the workers' status reports."""
+    if not caches:
+        return None
+    by_name: dict[str, list[dict[str, Any]]] = {}
+    for row in caches:
+        by_name.setdefault(row["name"], []).append(row)
+    per_cache = {name: _ratios(rows)["hit_ratio"] for name, rows in sorted(by_name.items())}
+    return {
+        "source": "workers",
+        **_ratios(caches),
+        "caches": {name: ratio for name, ratio in per_cache.items() if ratio is not None},
+    }
+
+
+def cache_status(config: LoadedConfig) -> dict[str, Any] | None:
+    """Hit ratios of the shared cache (RedisCache counts them in Redis); None for stock."""
+    if config.settings.cache.backend != "redis":
+        return None
+    from tryton_ops.cache.admin import CacheError, stats
+
+    try:
+        data = stats(config)
+    except CacheError as exc:
+        return {"error": str(exc)}
+    return {
+        "source": "redis",
+        **_ratios(data["caches"]),
+        "caches": {
+            row["name"]: row["hit_ratio"] for row in data["caches"] if row["hit_ratio"] is not None
+        },
+    }
+
+
+def gather(config: LoadedConfig) -> dict[str, Any]:
+    """Everything `status --json` prints."""
+    from tryton_ops.accel import accel_status
+    from tryton_ops.deploy import local_stack
+
+    state = local_stack.running(config)
+    name = state.database if state is not None else config.settings.database.name
+    rows = local_stack.processes(config)
+    workers = in_flight(config, [row["pid"] for row in rows])
+    for row in rows:  # None: this process has not reported (yet)
+        reported = workers["by_pid"].get(row["pid"])
+        row["in_flight"] = None if reported is None else len(reported)
+    requests = [{"pid": pid, **r} for pid, rs in workers["by_pid"].items() for r in rs]
+    return {
+        "time": time.time(),
+        "running": state is not None,
+        "url": state and state.url,
+        "processes": rows,
+        "requests": sorted(requests, key=lambda r: -r["since_s"]),
+        "requests_source": {"available": workers["available"], "reason": workers["reason"]},
+        "database": database_status(config, name),
+        "redis": [redis_status(uri) for uri in config.settings.redis_uris()],
+        "cache": cache_status(config) or worker_cache_status(workers["caches"]),
+        "last_backup": last_backup(config, name),
+        "accelerators": [
+            {"name": row["name"], "state": row["state"]} for row in accel_status(config.settings)
+        ],
+    }

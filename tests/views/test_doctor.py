@@ -1,0 +1,164 @@
+"""doctor: every finding provoked by a real misconfiguration, then cleared by its fix."""
+
+from __future__ import annotations
+
+import json
+
+from tests.lifecycle.helpers import cli
+from tryton_ops.config.trytond_conf import render_trytond_conf
+from tryton_ops.lifecycle.backup import backup
+from tryton_ops.perf.trytond_conf import has_database_mixins
+from tryton_ops.testing.databases import derive, make_config
+from tryton_ops.views.doctor import Context, exit_code, run
+from tryton_ops.views.doctor.pgbouncer import pool_mode
+from tryton_ops.views.doctor.startup import missing_database_names
+
+CLEAN_ENV: dict[str, str] = {}
+
+
+def codes(config, conf: str | None = None, environ=None, tmp_path=None) -> set[str]:
+    path = None
+    if conf is not None:
+        path = tmp_path / "trytond.conf"
+        path.write_text(conf)
+    findings = run(Context(config, trytond_conf=path, environ=environ or CLEAN_ENV))
+    return {f.code for f in findings}
+
+
+def test_layout_findings(tmp_path, postgres_server):
+    sqlite = make_config(tmp_path / "a", {"server": {"workers": 3}, "front": {"enabled": "off"}})
+    found = codes(sqlite)
+    assert {"server.sqlite-workers", "cache.stale-multiworker", "server.no-front"} <= found
+    assert not codes(derive(sqlite, {"server": {"workers": 1}}))
+
+    pg = derive(sqlite, {"database": {"uri": postgres_server.uri}})
+    found = codes(pg)
+    assert "server.sqlite-workers" not in found
+    assert {"cache.stale-multiworker", "server.no-front"} <= found
+    fixed = derive(pg, {"cache": {"clean_timeout": 0}, "front": {"enabled": "on"}})
+    assert not codes(fixed)
+    assert "pgbouncer.notify" not in codes(fixed)  # plain PostgreSQL: no pgbouncer console
+    assert pool_mode(postgres_server.uri) is None
+
+    noisy = derive(fixed, {"server": {"log_level": "DEBUG"}})
+    assert codes(noisy) == {"server.debug-logging"}
+    evaluating = derive(fixed, {"debug": {"eval": True}})
+    assert codes(evaluating) == {"server.debug-eval"}
+    development = derive(sqlite, {"server": {"workers": 1}, "debug": {"eval": True}})
+    assert not codes(development)  # one worker, no front: eval is fine there
+
+
+def test_backend_checks_fire_with_the_analyzer_on(tmp_path):
+    """On trytond 8.0 the analyzer renders `sqliteops:`: the backend comes from the settings."""
+    config = make_config(
+        tmp_path, {"server": {"workers": 3}, "front": {"enabled": "off"}, "perf": {"enabled": True}}
+    )
+    conf = render_trytond_conf(config)
+    if not has_database_mixins():
+        assert "uri = sqliteops:" in conf  # the case that hid these findings on 8.0
+    found = codes(config, conf, tmp_path=tmp_path)
+    assert {"server.sqlite-workers", "cache.stale-multiworker"} <= found
+
+
+def test_trytond_conf_findings(tmp_path):
+    config = make_config(tmp_path, {"front": {"enabled": "off"}})
+    base = render_trytond_conf(config)
+    assert not codes(config, base, tmp_path=tmp_path)
+
+    def with_(extra: str) -> set[str]:
+        return codes(config, base + "\n" + extra, tmp_path=tmp_path)
+
+    assert with_("[wsgi ops]\nargs = (1,)\n") == {"startup.wsgi-section"}
+    proxies = base.replace("[web]\n", "[web]\nnum_proxies = 1\n")
+    assert codes(config, proxies, tmp_path=tmp_path) == {"server.num-proxies"}
+    front = derive(config, {"front": {"enabled": "on"}})
+    assert codes(front, base, tmp_path=tmp_path) == {"server.num-proxies"}
+    assert not codes(front, proxies, tmp_path=tmp_path)
+
+    assert with_("[queue]\nworker = True\n") == {"server.queue-flag"}
+    queued = derive(config, {"queue": {"workers": 1}})
+    assert codes(queued, base, tmp_path=tmp_path) == {"server.queue-flag"}
+    assert not codes(queued, base + "\n[queue]\nworker = True\n", tmp_path=tmp_path)
+
+    assert with_("[bus]\nallow_subscribe = True\n") == {"server.bus-sqlite", "server.bus-gevent"}
+    assert with_("[session]\nmax_age = 60\n") == {"sessions.max-age-short"}
+    assert with_("[session]\ntimeout = 10\n") == {"sessions.timeout-short"}
+    assert with_("[session]\nmax_age = 100000000\n") == {"sessions.max-age-long"}
+    assert with_("[session]\nmax_age = 600\ntimeout = 900\n") == {"sessions.max-age-below-timeout"}
+    assert with_("[session]\ntimeout = soon\n") == {"sessions.invalid"}
+
+
+def test_environment_findings(tmp_path):
+    config = make_config(tmp_path, {})
+    found = codes(config, environ={"TRYTOND_WEB__LISTEN": "0.0.0.0:1", "PATH": "/bin"})
+    assert found == {"startup.env-ignored"}
+    found = codes(config, environ={"TRYTOND_WSGI_OPS__ARGS": "(1,)"})
+    assert found == {"startup.wsgi-section", "startup.env-ignored"}
+    assert missing_database_names([{"TRYTOND_DATABASE_NAMES": "a,demo"}, {}], "demo") == 1
+    assert missing_database_names([{"TRYTOND_DATABASE_NAMES": "demo"}], "demo") == 0
+
+
+def test_backup_and_redis_findings(make_trytond_db, redis_server, tmp_path):
+    db = make_trytond_db("sqlite")
+    config = derive(db.config, {"redis": {"uri": redis_server.uri}})
+    found = codes(config)
+    # a fresh Redis: no memory limit, and noeviction (Redis' default) refuses writes when full
+    assert {"backups.none-recent", "redis.no-maxmemory", "redis.eviction-policy"} == found
+    severity = {f.code: f.severity for f in run(Context(config, environ=CLEAN_ENV))}
+    assert severity["redis.eviction-policy"] == "error"
+    result = cli(config, "doctor", "--json")
+    assert result.exit_code == 1
+    assert json.loads(result.output)["exit_code"] == 1
+
+    backup(config, db.name)
+    client = redis_server.client()
+    client.config_set("maxmemory", "64mb")
+    client.config_set("maxmemory-policy", "allkeys-lru")
+    assert not codes(config)
+    result = cli(config, "doctor")
+    assert result.exit_code == 0 and "no known pitfall found" in result.output
+
+    redis_server.kill()
+    assert codes(config) == {"redis.unreachable"}
+    assert exit_code(run(Context(config, environ=CLEAN_ENV))) == 1
+
+
+def test_database_server_down(postgres_factory, tmp_path):
+    server = postgres_factory()
+    uri = server.uri.replace("postgres@", "postgres:s3cret@")  # trust auth ignores it
+    masked = uri.replace("s3cret", "***")
+    config = make_config(tmp_path, {"database": {"uri": uri}})
+    assert "database.unreachable" not in codes(config)
+    result = cli(config, "db", "backup", "demo")  # server up: the database is really missing
+    assert result.exit_code == 1 and "database 'demo' does not exist" in result.output
+    server.stop()
+    assert "database.unreachable" in codes(config)
+    result = cli(config, "status", "--json")
+    assert result.exit_code == 1  # nothing runs; the probe failure is reported, not raised
+    error = json.loads(result.output)["database"]["error"]
+    assert f"PostgreSQL server unreachable at {masked}" in error
+    for args in (("backup", "demo"), ("update", "demo"), ("update", "demo", "--dry-run")):
+        result = cli(config, "db", *args)
+        assert result.exit_code == 1, args
+        (line,) = result.output.strip().splitlines()  # one clear line, no traceback
+        assert line.startswith(f"error: PostgreSQL server unreachable at {masked}: "), line
+        assert "start it, or fix database.uri in tryton-ops.toml" in line
+        assert "s3cret" not in line and "does not exist" not in line
+
+
+def test_redis_sessions_configured_but_module_not_activated(make_trytond_db, redis_server):
+    def with_redis_sessions(db):
+        modules = ["party", "ops_session"]
+        sections = {"database": {"modules": modules}, "redis": {"uri": redis_server.uri}}
+        return derive(db.config, {**sections, "sessions": {"store": "redis"}})
+
+    party_only = with_redis_sessions(make_trytond_db("sqlite"))
+    found = run(Context(party_only, environ=CLEAN_ENV))
+    inactive = [f for f in found if f.code == "sessions.store-inactive"]
+    assert inactive and inactive[0].severity == "error"
+    assert "tryton-ops db update" in inactive[0].fix and "ops_session" in inactive[0].fix
+
+    activated = with_redis_sessions(make_trytond_db("sqlite", ("ops_session",)))
+    assert "sessions.store-inactive" not in codes(activated)
+    stock = derive(party_only, {"sessions": {"store": "database"}})
+    assert "sessions.store-inactive" not in codes(stock)
