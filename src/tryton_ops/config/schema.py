@@ -22,6 +22,8 @@ from pydantic import (
     model_validator,
 )
 
+from tryton_ops.config.redis_spec import RedisSpec
+
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,62}$")
 
 
@@ -113,7 +115,12 @@ class Database(Section):
 
 
 class Redis(Section):
+    """The deployment's Redis: every part that talks to Redis uses it unless it names its own."""
+
     uri: RedisURI | None = None
+    tls_ca_file: Path | None = Field(
+        None, description="CA bundle for rediss:// URIs (default of cache, sessions, perf)"
+    )
 
 
 class Server(Section):
@@ -351,14 +358,29 @@ class Settings(Section):
         default_factory=dict, description="several machines (docs/deploy.md); none: this one"
     )
 
-    def redis_uri_of(self, part: Literal["cache", "sessions"]) -> str | None:
-        """A part's Redis: its own `redis_uri`, else the deployment's `[redis] uri`."""
-        return getattr(self, part).redis_uri or self.redis.uri
+    def redis_of(self, part: Literal["cache", "sessions", "perf"]) -> RedisSpec | None:
+        """How a part reaches its Redis: its own `redis_uri`/`tls_ca_file`, else `[redis]`'s,
+        with its own timeouts (perf has no keys of its own); None when it has no Redis."""
+        own = None if part == "perf" else getattr(self, part)
+        uri = (own and own.redis_uri) or self.redis.uri
+        if not uri:
+            return None
+        ca_file = (own and own.tls_ca_file) or self.redis.tls_ca_file
+        timeouts = {}
+        if part == "cache":
+            timeouts = {"socket_timeout": own.timeout, "connect_timeout": own.connect_timeout}
+        elif part == "sessions":
+            timeouts = {"socket_timeout": own.redis_timeout, "connect_timeout": own.connect_timeout}
+        return RedisSpec(uri, str(ca_file) if ca_file else None, **timeouts)
 
-    def redis_uris(self) -> list[str]:
-        """Every distinct Redis the deployment uses (status and doctor check each)."""
-        uris = (self.redis_uri_of("cache"), self.redis_uri_of("sessions"), self.redis.uri)
-        return list(dict.fromkeys(u for u in uris if u))
+    def redis_specs(self) -> list[RedisSpec]:
+        """Every distinct Redis the deployment uses, once per URI (status and doctor probe
+        each, with the TLS CA of the first part that names it)."""
+        found: dict[str, RedisSpec] = {}
+        for part in ("cache", "sessions", "perf"):
+            if spec := self.redis_of(part):
+                found.setdefault(spec.uri, spec)
+        return list(found.values())
 
     @field_validator("hosts")
     @classmethod
