@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import pytest
 
+from tryton_ops.access.redis import RedisSpec
 from tryton_ops.cache.store import RedisStore, StoreSettings, read_signing_key
 from tryton_ops.config import load_config, render_trytond_conf
 from tryton_ops.config.loader import ConfigError
 
 
 def store(key: bytes | None) -> RedisStore:
-    return RedisStore(StoreSettings(uri="redis://127.0.0.1:1/0", signing_key=key))
+    return RedisStore(StoreSettings(RedisSpec("redis://127.0.0.1:1/0"), signing_key=key))
 
 
 def key_from(tmp_path, secret: bytes) -> bytes:
@@ -40,7 +41,7 @@ def test_unsigned_store_is_unchanged():
 
 
 def test_key_never_in_repr():
-    settings = StoreSettings(uri="redis://x/0", signing_key=b"s3cret-bytes-0123456789")
+    settings = StoreSettings(RedisSpec("redis://x/0"), signing_key=b"s3cret-bytes-0123456789")
     assert "s3cret" not in repr(settings)
 
 

@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from tryton_ops.cache.store import RedisStore, StoreSettings, StoreUnavailable
+from tryton_ops.access.redis import RedisSpec, RedisUnavailable
+from tryton_ops.cache.store import RedisStore, StoreSettings
 from tryton_ops.config.trytond_conf import trytond_env
 
 from .test_contract import CASES, cache_config
@@ -22,15 +23,12 @@ def tls_redis(redis_factory):
 
 def settings(uri: str, ca_file: str | None) -> StoreSettings:
     return StoreSettings(
-        uri=uri,
+        redis=RedisSpec(uri, ca_file, socket_timeout=0.5, connect_timeout=0.5),
         prefix="t",
         ttl=60,
-        socket_timeout=0.5,
-        connect_timeout=0.5,
         cooldown=0.1,
         lease=1.0,
         max_value_size=1024,
-        tls_ca_file=ca_file,
     )
 
 
@@ -52,10 +50,10 @@ def test_store_talks_tls_when_the_certificate_is_trusted(tls_redis):
 def test_untrusted_certificate_is_unavailable_not_a_crash(tls_redis):
     store = RedisStore(settings(tls_redis.tls_uri, None))  # system CAs: self-signed refused
     began = time.monotonic()
-    with pytest.raises(StoreUnavailable):
+    with pytest.raises(RedisUnavailable):
         store.sync("db", None, None)
     assert time.monotonic() - began < 5
-    with pytest.raises(StoreUnavailable):  # the breaker answers at once
+    with pytest.raises(RedisUnavailable):  # the breaker answers at once
         store.get_value("any")
 
 

@@ -157,7 +157,7 @@ def test_each_part_uses_the_deployments_tls_ca_unless_it_names_its_own(tmp_path)
     path = tmp_path / "tryton-ops.toml"
     path.write_text(
         '[redis]\nuri = "rediss://10.0.0.1:6379/0"\ntls_ca_file = "/etc/ca.pem"\n'
-        '[cache]\ntimeout = 0.2\nconnect_timeout = 0.3\n'
+        "[cache]\ntimeout = 0.2\nconnect_timeout = 0.3\n"
         '[sessions]\nredis_uri = "rediss://10.0.0.2:6379/1"\ntls_ca_file = "/etc/own.pem"\n'
         "redis_timeout = 0.4\n"
     )

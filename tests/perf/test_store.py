@@ -5,9 +5,10 @@ import time
 
 import pytest
 
+from tryton_ops.access.redis import RedisUnavailable
 from tryton_ops.perf.collector import Collector
 from tryton_ops.perf.options import PerfOptions
-from tryton_ops.perf.store import FileStore, RedisStore, StoreError, store_errors
+from tryton_ops.perf.store import FileStore, RedisStore, store_errors
 from tryton_ops.perf.writer import Writer
 
 
@@ -76,8 +77,9 @@ def test_redis_store_trims_by_age(redis_server):
 def test_store_errors_name_the_store(redis_server):
     options = PerfOptions(store="redis", redis_uri=redis_server.uri)
     redis_server.kill()
-    with pytest.raises(StoreError, match="unavailable"), store_errors(options):
-        list(RedisStore(options, timeout=0.5).read())
+    message = f"Redis at {redis_server.uri} is unavailable"
+    with pytest.raises(RedisUnavailable, match=message), store_errors(options):
+        list(RedisStore(options).read())
 
 
 def _raw(i: int) -> dict:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tryton_ops.sessions.errors import StoreUnavailable
+from tryton_ops.access.redis import RedisUnavailable
 from tryton_ops.sessions.options import SessionOptions
 from tryton_ops.sessions.service import SessionService
 from tryton_ops.sessions.store import SessionStore, digest, today
@@ -122,5 +122,5 @@ def test_unreachable_raises(redis_factory):
         lambda: sessions.remove(DB, token),
         lambda: sessions.clear(DB, [1]),
     ):
-        with pytest.raises(StoreUnavailable):
+        with pytest.raises(RedisUnavailable):
             call()

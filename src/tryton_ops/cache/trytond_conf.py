@@ -22,24 +22,24 @@ def contribute(config: LoadedConfig, parser: configparser.ConfigParser) -> None:
         section["clean_timeout"] = str(cache.clean_timeout)
     if cache.backend != "redis":
         return
-    uri = config.settings.redis_uri_of("cache")
-    if not uri:
+    spec = config.settings.redis_of("cache")
+    if spec is None:
         raise ConfigError(
             "cache.backend is 'redis' but no Redis is configured: set cache.redis_uri "
             "or redis.uri (e.g. redis://127.0.0.1:6379/0)"
         )
     section["class"] = CLASS
     add_middleware(parser, "tryton_ops_cache", MIDDLEWARE)
-    section["redis_uri"] = uri
+    section["redis_uri"] = spec.uri
     section["redis_prefix"] = cache.key_prefix
     section["redis_l1"] = "true" if cache.l1 else "false"
     section["redis_ttl"] = str(cache.ttl)
-    section["redis_timeout"] = str(cache.timeout)
-    section["redis_connect_timeout"] = str(cache.connect_timeout)
+    section["redis_timeout"] = str(spec.socket_timeout)
+    section["redis_connect_timeout"] = str(spec.connect_timeout)
     section["redis_retry_interval"] = str(cache.retry_interval)
     section["redis_commit_lease"] = str(cache.commit_lease)
-    if cache.tls_ca_file:
-        section["redis_tls_ca_file"] = str(cache.tls_ca_file)
+    if spec.tls_ca_file:
+        section["redis_tls_ca_file"] = spec.tls_ca_file
     if cache.signing_key_file:
         try:
             read_signing_key(cache.signing_key_file)  # only its path goes into trytond.conf

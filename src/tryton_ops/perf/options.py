@@ -11,6 +11,7 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
+from tryton_ops.config.redis_spec import RedisSpec
 from tryton_ops.perf.durations import parse_duration
 
 SECTION = "ops perf"
@@ -22,6 +23,7 @@ class PerfOptions:
     store: str = "file"  # "file" or "redis"
     directory: str = ""
     redis_uri: str | None = None
+    redis_tls_ca_file: str | None = None
     max_records: int = 100_000
     max_age_s: int = 7 * 86400
     slow_sql_ms: int = 1000
@@ -47,6 +49,13 @@ class PerfOptions:
         return self.profile.strip().lower() in ("1", "true", "yes", "on")
 
     @property
+    def redis(self) -> RedisSpec:
+        """The store's Redis (timeouts: RedisSpec's defaults, 1 s)."""
+        if not self.redis_uri:
+            raise ValueError("the perf store is not Redis")
+        return RedisSpec(self.redis_uri, self.redis_tls_ca_file)
+
+    @property
     def path(self) -> Path:
         return Path(self.directory)
 
@@ -55,17 +64,19 @@ class PerfOptions:
         """From a `LoadedConfig` (tryton-ops side)."""
         settings = config.settings
         perf = settings.perf
-        redis_uri = settings.redis.uri
+        redis = settings.redis_of("perf")
         store = perf.store
         if store == "auto":
-            store = "redis" if redis_uri else "file"
-        if store == "redis" and not redis_uri:
+            store = "redis" if redis else "file"
+        if store == "redis" and not redis:
             raise ValueError("perf.store = 'redis' needs redis.uri")
+        redis = redis if store == "redis" else None
         return cls(
             deployment=settings.name,
             store=store,
             directory=str(config.run_dir / "perf"),
-            redis_uri=redis_uri if store == "redis" else None,
+            redis_uri=redis and redis.uri,
+            redis_tls_ca_file=redis and redis.tls_ca_file,
             max_records=perf.max_records,
             max_age_s=parse_duration(perf.max_age),
             slow_sql_ms=perf.slow_sql_ms,

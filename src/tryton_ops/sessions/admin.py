@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 from tryton_ops.admin import sql
 from tryton_ops.config import LoadedConfig
-from tryton_ops.sessions.errors import SessionsError, StoreUnavailable
+from tryton_ops.sessions.errors import SessionsError
 from tryton_ops.sessions.options import SECTION, SessionOptions
 from tryton_ops.sessions.service import SessionService
 from tryton_ops.sessions.store import COUNTERS, SessionStore, today
@@ -36,9 +36,7 @@ def options(config: LoadedConfig) -> SessionOptions:
 def _service(config: LoadedConfig) -> Iterator[SessionService]:
     store = SessionStore(options(config))
     try:
-        yield SessionService(store)
-    except StoreUnavailable as exc:
-        raise SessionsError(f"the sessions' Redis is unreachable: {exc}") from None
+        yield SessionService(store)  # a Redis it cannot reach: RedisUnavailable, an `error:`
     finally:
         store.close()
 

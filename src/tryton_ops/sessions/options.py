@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from tryton_ops.config.redis_spec import RedisSpec
+
 SECTION = "ops_session"
 
 
@@ -24,6 +26,10 @@ class SessionOptions:
     timeout: float = 0.5
     connect_timeout: float = 0.5
     tls_ca_file: str | None = None
+
+    @property
+    def redis(self) -> RedisSpec:
+        return RedisSpec(self.redis_uri, self.tls_ca_file, self.timeout, self.connect_timeout)
 
     @classmethod
     def parse(cls, get: Callable[[str], str | None]) -> SessionOptions | None:

@@ -27,8 +27,8 @@ def contribute(config: LoadedConfig, parser: configparser.ConfigParser) -> None:
         parser["session"].update(trytond_session)
     if sessions.store != "redis":
         return
-    uri = config.settings.redis_uri_of("sessions")
-    if not uri:
+    spec = config.settings.redis_of("sessions")
+    if spec is None:
         raise ConfigError(
             "sessions.store is 'redis' but no Redis is configured: set sessions.redis_uri "
             "or redis.uri (e.g. redis://127.0.0.1:6379/0)"
@@ -40,14 +40,14 @@ def contribute(config: LoadedConfig, parser: configparser.ConfigParser) -> None:
         )
     section = {
         "store": "redis",
-        "redis_uri": uri,
+        "redis_uri": spec.uri,
         "prefix": sessions.key_prefix,
         "exclusive": str(sessions.exclusive),
         "audit": str(sessions.audit),
         "audit_days": str(sessions.audit_days),
-        "timeout": str(sessions.redis_timeout),
-        "connect_timeout": str(sessions.connect_timeout),
+        "timeout": str(spec.socket_timeout),
+        "connect_timeout": str(spec.connect_timeout),
     }
-    if sessions.tls_ca_file:
-        section["tls_ca_file"] = str(sessions.tls_ca_file)
+    if spec.tls_ca_file:
+        section["tls_ca_file"] = spec.tls_ca_file
     parser[SECTION] = section

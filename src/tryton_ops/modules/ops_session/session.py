@@ -18,7 +18,7 @@ from trytond.pool import Pool, PoolMeta
 from trytond.transaction import Transaction
 from werkzeug.exceptions import ServiceUnavailable
 
-from tryton_ops.sessions.errors import StoreUnavailable
+from tryton_ops.access.redis import RedisUnavailable
 from tryton_ops.sessions.options import SessionOptions
 from tryton_ops.sessions.service import SessionService
 from tryton_ops.sessions.store import SessionStore
@@ -47,7 +47,7 @@ def active_service() -> SessionService | None:
 def fail_closed(action: str) -> Iterator[None]:
     try:
         yield
-    except StoreUnavailable as exc:
+    except RedisUnavailable as exc:
         logger.error("session %s refused, session store unavailable: %s", action, exc)
         raise ServiceUnavailable(UNAVAILABLE) from None
 
@@ -122,7 +122,7 @@ class Session(metaclass=PoolMeta):
         _no_domain(domain)
         try:
             service.reset(_database(), key, config.getint("session", "timeout"))
-        except StoreUnavailable as exc:
+        except RedisUnavailable as exc:
             # the call succeeded and is committed; its session just is not refreshed
             logger.warning("session activity not recorded, session store unavailable: %s", exc)
 
