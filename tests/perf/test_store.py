@@ -1,5 +1,6 @@
 """Stores bounded by count and age, on files and on a real Redis; the writer never blocks."""
 
+import dataclasses
 import os
 import time
 
@@ -10,6 +11,7 @@ from tryton_ops.perf.collector import Collector
 from tryton_ops.perf.options import PerfOptions
 from tryton_ops.perf.store import FileStore, RedisStore, store_errors
 from tryton_ops.perf.writer import Writer
+from tryton_ops.testing.databases import make_config
 
 
 def record(i: int, ts: float | None = None) -> dict:
@@ -80,6 +82,29 @@ def test_store_errors_name_the_store(redis_server):
     message = f"Redis at {redis_server.uri} is unavailable"
     with pytest.raises(RedisUnavailable, match=message), store_errors(options):
         list(RedisStore(options).read())
+
+
+def test_redis_store_over_tls_with_the_deployments_private_ca(redis_factory, tmp_path):
+    redis = redis_factory(password="s3cret-pass", tls=True)
+    config = make_config(
+        tmp_path,
+        {
+            "redis": {"uri": redis.tls_uri, "tls_ca_file": str(redis.ca_file)},
+            "perf": {"enabled": True},
+        },
+    )
+    # what a trytond worker reads back from the rendered [ops perf] section
+    options = PerfOptions.from_mapping(PerfOptions.from_config(config).to_ini())
+    assert options.redis_tls_ca_file == str(redis.ca_file)
+    store = RedisStore(options)
+    store.write([record(1), record(2)])
+    assert [r["id"] for r in store.read()] == ["c1", "c2"]
+
+    untrusted = dataclasses.replace(options, redis_tls_ca_file=None)
+    refusal = pytest.raises(RedisUnavailable, match="set tls_ca_file")
+    with refusal as refused, store_errors(untrusted):
+        RedisStore(untrusted).count()
+    assert "s3cret-pass" not in str(refused.value)
 
 
 def _raw(i: int) -> dict:
