@@ -82,9 +82,8 @@ def translate_errors(spec: RedisSpec) -> Iterator[None]:
 
 def unavailable(spec: RedisSpec, exc: BaseException) -> RedisUnavailable:
     """The `RedisUnavailable` for an error redis-py (or the socket) raised talking to `spec`."""
-    return RedisUnavailable(
-        spec.uri, _scrub(f"{type(exc).__name__}: {exc}", spec.uri), _hint(spec, exc)
-    )
+    reason = _scrub(f"{type(exc).__name__}: {exc}", spec.uri).rstrip(". ")
+    return RedisUnavailable(spec.uri, reason, _hint(spec, exc))
 
 
 def _hint(spec: RedisSpec, exc: BaseException) -> str:
