@@ -143,8 +143,35 @@ def test_each_part_uses_its_redis_or_the_deployments(tmp_path):
         '[sessions]\nredis_uri = "redis://10.0.0.2:6379/1"\n'
     )
     settings = load_config(path).settings
-    assert settings.redis_uri_of("cache") == "redis://10.0.0.1:6379/0"
-    assert settings.redis_uri_of("sessions") == "redis://10.0.0.2:6379/1"
-    assert settings.redis_uris() == ["redis://10.0.0.1:6379/0", "redis://10.0.0.2:6379/1"]
+    assert settings.redis_of("cache").uri == "redis://10.0.0.1:6379/0"
+    assert settings.redis_of("sessions").uri == "redis://10.0.0.2:6379/1"
+    assert settings.redis_of("perf").uri == "redis://10.0.0.1:6379/0"
+    uris = [spec.uri for spec in settings.redis_specs()]
+    assert uris == ["redis://10.0.0.1:6379/0", "redis://10.0.0.2:6379/1"]
     path.write_text("")
-    assert load_config(path).settings.redis_uris() == []
+    assert load_config(path).settings.redis_specs() == []
+    assert load_config(path).settings.redis_of("cache") is None
+
+
+def test_each_part_uses_the_deployments_tls_ca_unless_it_names_its_own(tmp_path):
+    path = tmp_path / "tryton-ops.toml"
+    path.write_text(
+        '[redis]\nuri = "rediss://10.0.0.1:6379/0"\ntls_ca_file = "/etc/ca.pem"\n'
+        "[cache]\ntimeout = 0.2\nconnect_timeout = 0.3\n"
+        '[sessions]\nredis_uri = "rediss://10.0.0.2:6379/1"\ntls_ca_file = "/etc/own.pem"\n'
+        "redis_timeout = 0.4\n"
+    )
+    settings = load_config(path).settings
+    cache, sessions, perf = (settings.redis_of(p) for p in ("cache", "sessions", "perf"))
+    assert (cache.tls_ca_file, cache.socket_timeout, cache.connect_timeout) == (
+        "/etc/ca.pem",
+        0.2,
+        0.3,
+    )
+    assert (sessions.uri, sessions.tls_ca_file, sessions.socket_timeout) == (
+        "rediss://10.0.0.2:6379/1",
+        "/etc/own.pem",
+        0.4,
+    )
+    assert (perf.uri, perf.tls_ca_file) == ("rediss://10.0.0.1:6379/0", "/etc/ca.pem")
+    assert settings.redis_specs() == [cache, sessions]

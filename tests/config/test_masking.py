@@ -6,6 +6,8 @@ def test_mask_uri_hides_only_the_password():
     assert mask_uri("redis://:pw@h:6379/0") == "redis://:***@h:6379/0"
     assert mask_uri("postgresql://u@h/") == "postgresql://u@h/"
     assert mask_uri("sqlite://") == "sqlite://"
+    assert mask_uri("unix:///run/r.sock?db=1&password=pw") == "unix:///run/r.sock?db=1&password=***"
+    assert mask_uri("unix://:pw@/run/r.sock") == "unix://:***@/run/r.sock"
 
 
 def test_mask_value_nested():

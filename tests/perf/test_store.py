@@ -5,10 +5,12 @@ import time
 
 import pytest
 
+from tryton_ops.access.redis import RedisUnavailable
 from tryton_ops.perf.collector import Collector
 from tryton_ops.perf.options import PerfOptions
-from tryton_ops.perf.store import FileStore, RedisStore, StoreError, store_errors
+from tryton_ops.perf.store import FileStore, RedisStore, store_errors
 from tryton_ops.perf.writer import Writer
+from tryton_ops.testing.databases import make_config
 
 
 def record(i: int, ts: float | None = None) -> dict:
@@ -76,8 +78,32 @@ def test_redis_store_trims_by_age(redis_server):
 def test_store_errors_name_the_store(redis_server):
     options = PerfOptions(store="redis", redis_uri=redis_server.uri)
     redis_server.kill()
-    with pytest.raises(StoreError, match="unavailable"), store_errors(options):
-        list(RedisStore(options, timeout=0.5).read())
+    message = f"Redis at {redis_server.uri} is unavailable"
+    with pytest.raises(RedisUnavailable, match=message), store_errors(options):
+        list(RedisStore(options).read())
+
+
+def test_redis_store_over_tls_with_the_deployments_private_ca(redis_factory, tmp_path):
+    redis = redis_factory(password="s3cret-pass", tls=True)
+    config = make_config(
+        tmp_path,
+        {
+            "redis": {"uri": redis.tls_uri, "tls_ca_file": str(redis.ca_file)},
+            "perf": {"enabled": True},
+        },
+    )
+    # what a trytond worker reads back from the rendered [ops_perf] section
+    options = PerfOptions.from_mapping(PerfOptions.from_config(config).trytond_items())
+    assert options.redis_tls_ca_file == str(redis.ca_file)
+    store = RedisStore(options)
+    store.write([record(1), record(2)])
+    assert [r["id"] for r in store.read()] == ["c1", "c2"]
+
+    untrusted = options.model_copy(update={"redis_tls_ca_file": None})
+    refusal = pytest.raises(RedisUnavailable, match="set tls_ca_file")
+    with refusal as refused, store_errors(untrusted):
+        RedisStore(untrusted).count()
+    assert "s3cret-pass" not in str(refused.value)
 
 
 def _raw(i: int) -> dict:

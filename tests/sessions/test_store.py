@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from tryton_ops.access.redis import RedisUnavailable
+from tryton_ops.config import load_config
 from tryton_ops.config.schema import Sessions
-from tryton_ops.sessions.errors import StoreUnavailable
+from tryton_ops.sessions.admin import options as rendered_options
 from tryton_ops.sessions.service import SessionService
 from tryton_ops.sessions.store import SessionStore, digest, today
 
@@ -124,5 +126,24 @@ def test_unreachable_raises(redis_factory):
         lambda: sessions.remove(DB, token),
         lambda: sessions.clear(DB, [1]),
     ):
-        with pytest.raises(StoreUnavailable):
+        with pytest.raises(RedisUnavailable):
             call()
+
+
+def test_rediss_with_the_deployments_private_ca(redis_factory, tmp_path):
+    redis = redis_factory(tls=True)
+    path = tmp_path / "tryton-ops.toml"
+    path.write_text(
+        '[paths]\ndata = "d"\nrun = "r"\n[database]\nmodules = ["party", "ops_session"]\n'
+        f'[redis]\nuri = "{redis.tls_uri}"\ntls_ca_file = "{redis.ca_file}"\n'
+        '[sessions]\nstore = "redis"\n'
+    )
+    options = rendered_options(load_config(path, environ={}))  # what trytond.conf says
+    assert str(options.tls_ca_file) == str(redis.ca_file)
+    sessions = SessionService(SessionStore(options), Clock())
+    token = sessions.new(DB, 7, None, DAY)
+    assert sessions.check(DB, 7, token, None, DAY) is True
+
+    untrusted = SessionStore(options.model_copy(update={"tls_ca_file": None}))
+    with pytest.raises(RedisUnavailable, match="set tls_ca_file"):
+        SessionService(untrusted, Clock()).check(DB, 7, token, None, DAY)

@@ -123,6 +123,22 @@ def test_backup_and_redis_findings(make_trytond_db, redis_server, tmp_path):
     assert exit_code(run(Context(config, environ=CLEAN_ENV))) == 1
 
 
+def test_redis_over_tls_with_the_deployments_private_ca(make_trytond_db, redis_factory):
+    redis = redis_factory(tls=True)
+    db = make_trytond_db("sqlite")
+    untrusted = derive(db.config, {"redis": {"uri": redis.tls_uri}})
+    assert "redis.unreachable" in codes(untrusted)
+    result = cli(untrusted, "doctor")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "set tls_ca_file" in result.output
+
+    trusted = derive(untrusted, {"redis": {"tls_ca_file": str(redis.ca_file)}})
+    found = codes(trusted)
+    assert "redis.unreachable" not in found
+    assert "redis.eviction-policy" in found  # it did read the server's settings
+    assert cli(trusted, "doctor").exit_code == 1  # noeviction is an error finding
+
+
 def test_database_server_down(postgres_factory, tmp_path):
     server = postgres_factory()
     uri = server.uri.replace("postgres@", "postgres:s3cret@")  # trust auth ignores it

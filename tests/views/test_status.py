@@ -117,3 +117,18 @@ def test_status_when_nothing_runs(make_trytond_db):
     assert states == {"json_response": "off", "view_cache": "off", "record_init": "off"}
     on = cli(derive(db.config, {"accel": {"json_response": True}}), "status")
     assert "json_response on" in on.output and "view_cache off" in on.output
+
+
+def test_status_probes_rediss_with_the_deployments_private_ca(make_trytond_db, redis_factory):
+    redis = redis_factory(password="s3cret-pass", tls=True)
+    db = make_trytond_db("sqlite")
+    untrusted = derive(db.config, {"redis": {"uri": redis.tls_uri}})
+    result = cli(untrusted, "status", "--json")
+    (probe,) = json.loads(result.output)["redis"]
+    assert probe["uri"] == redis.tls_uri.replace("s3cret-pass", "***")
+    assert "used_memory" not in probe and "set tls_ca_file" in probe["error"]
+    assert "s3cret-pass" not in result.output
+
+    trusted = derive(untrusted, {"redis": {"tls_ca_file": str(redis.ca_file)}})
+    (probe,) = json.loads(cli(trusted, "status", "--json").output)["redis"]
+    assert "error" not in probe and probe["used_memory"] > 0

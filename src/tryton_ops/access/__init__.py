@@ -1,1 +1,3 @@
-"""Access to the shared servers (databases and Redis): the layer just above config and errors."""
+"""Access to the shared servers, the database and Redis: how to connect, and the one error each
+raises when it cannot be reached. The layer just above config and errors; the parts build on it.
+"""

@@ -6,8 +6,9 @@ import re
 from collections import defaultdict
 from typing import Any
 
-from tryton_ops.cache.store import BATCH_INDEX, RedisStore, StoreSettings, StoreUnavailable
+from tryton_ops.cache.store import BATCH_INDEX, RedisStore, StoreSettings
 from tryton_ops.config import LoadedConfig
+from tryton_ops.config.masking import mask_uri
 from tryton_ops.errors import OpsError
 
 SCAN_LIMIT = 200_000  # keys examined at most by one stats or flush call
@@ -18,20 +19,25 @@ class CacheError(OpsError):
 
 
 def open_store(config: LoadedConfig) -> RedisStore:
+    """The cache's store as the operator's commands use it: the workers' Redis, with room for
+    the slower SCANs (at least 2 s) and no breaker; errors are `RedisUnavailable`."""
     cache = config.settings.cache
-    uri = config.settings.redis_uri_of("cache")
-    if cache.backend != "redis" or not uri:
+    spec = config.settings.redis_of("cache")
+    if cache.backend != "redis" or spec is None:
         raise CacheError(
             'the shared cache is not enabled: set cache.backend = "redis" and a Redis URI '
             "(cache.redis_uri or redis.uri)"
         )
-    section = cache.model_copy(update={"redis_uri": uri})
     # the CLI waits longer than a worker and never backs off: one command, one answer
+    section = config.settings.with_redis("cache").model_copy(
+        update={
+            "timeout": max(spec.socket_timeout, 2.0),
+            "connect_timeout": max(spec.connect_timeout, 2.0),
+        }
+    )
     return RedisStore(
         StoreSettings.from_section(
             section,
-            socket_timeout=max(cache.timeout, 2.0),
-            connect_timeout=max(cache.connect_timeout, 2.0),
             cooldown=0.0,
         )
     )
@@ -39,19 +45,6 @@ def open_store(config: LoadedConfig) -> RedisStore:
 
 def _glob_escape(text: str) -> str:
     return re.sub(r"([*?\[\]\\])", r"\\\1", text)
-
-
-def _run(store: RedisStore, fn):
-    try:
-        return store._call(fn)
-    except StoreUnavailable as exc:
-        raise CacheError(
-            f"Redis at {_safe_uri(store.settings.uri)} is unavailable: {exc}"
-        ) from None
-
-
-def _safe_uri(uri: str) -> str:
-    return re.sub(r"//([^@/]*)@", "//***@", uri)
 
 
 def stats(config: LoadedConfig, database: str | None = None) -> dict[str, Any]:
@@ -85,7 +78,7 @@ def stats(config: LoadedConfig, database: str | None = None) -> dict[str, Any]:
                     l2[name] += 1
         return epoch, counters, procs, memory, l2
 
-    epoch, counters, procs, memory, l2 = _run(store, collect)
+    epoch, counters, procs, memory, l2 = store._call(collect)
     rows: dict[str, dict[str, Any]] = defaultdict(
         lambda: {"hit": 0, "miss": 0, "l1_hit": 0, "l2_hit": 0, "l1_size": 0, "l2_keys": 0}
     )
@@ -107,7 +100,7 @@ def stats(config: LoadedConfig, database: str | None = None) -> dict[str, Any]:
         caches.append({"name": name, **row})
     return {
         "database": db,
-        "redis": _safe_uri(store.settings.uri),
+        "redis": mask_uri(store.settings.redis.uri),
         "epoch": epoch or None,
         "processes": len(procs),
         "memory": {
@@ -125,7 +118,7 @@ def flush(config: LoadedConfig, database: str | None = None) -> dict[str, Any]:
     store = open_store(config)
     db = database or config.settings.database.name
     client = store.client()
-    epoch = _run(store, lambda: store.drop(db))
+    epoch = store._call(lambda: store.drop(db))
     keep = store.value_prefix(db, epoch).encode()
     pattern = _glob_escape(f"{store.settings.prefix}:{db}:v:") + "*"
 
@@ -145,5 +138,5 @@ def flush(config: LoadedConfig, database: str | None = None) -> dict[str, Any]:
         client.delete(store.stats_key(db))
         return deleted
 
-    deleted = _run(store, delete_old)
+    deleted = store._call(delete_old)
     return {"database": db, "epoch": epoch, "deleted_keys": deleted}

@@ -25,12 +25,12 @@ from trytond.cache import MemoryCache
 from trytond.pool import Pool
 from trytond.transaction import Transaction
 
+from tryton_ops.access.redis import RedisUnavailable
 from tryton_ops.cache import request_scope, serializer
 from tryton_ops.cache.store import (
     POOL_NAME,
     RedisStore,
     StoreSettings,
-    StoreUnavailable,
     digest,
     pack_entry,
     read_signing_key,
@@ -122,7 +122,7 @@ class _PostCommit:
         self.done = True
         try:
             self.store.bump(self.dbname, self.names, self.token, "post")
-        except StoreUnavailable as exc:
+        except RedisUnavailable as exc:
             # The pending lease keeps these caches out of L1/L2 until it expires.
             logger.warning(
                 "post-commit cache invalidation of %s failed (%s); caching of these names "
@@ -348,7 +348,7 @@ class RedisCache(MemoryCache):
             data = self._batched(store, dbname, tag).pop(key_digest, None) if batch else None
             if data is None:
                 data = store.get_value(redis_key)
-        except StoreUnavailable:
+        except RedisUnavailable:
             self.l2_error += 1
             return False, None
         if data is None:
@@ -387,7 +387,7 @@ class RedisCache(MemoryCache):
         index = store.batch_index_key(dbname, tag[0], self._name, tag[1]) if self._l1_on else None
         try:
             store.set_value(redis_key, store.seal(redis_key, data), int(ttl * 1000), index)
-        except StoreUnavailable:
+        except RedisUnavailable:
             self.l2_error += 1
 
     # -- transaction hooks (classmethods called by trytond) -------------------------------
@@ -428,7 +428,7 @@ class RedisCache(MemoryCache):
             result = store.sync(
                 dbname, known.epoch if known else None, known.version if known else None
             )
-        except StoreUnavailable:
+        except RedisUnavailable:
             cls._states[transaction] = None
             cls._clear_memory_instances(dbname)
             return None
@@ -464,7 +464,7 @@ class RedisCache(MemoryCache):
         store = cls.store()
         try:
             store.bump(dbname, names, token, "pre")
-        except StoreUnavailable as exc:
+        except RedisUnavailable as exc:
             raise CacheInvalidationError(
                 "the cache invalidation of this commit could not be recorded in Redis "
                 f"({exc}); the transaction is rolled back so that no worker serves stale "
@@ -500,7 +500,7 @@ class RedisCache(MemoryCache):
         cls._count_bump()
         try:
             cls.store().drop(dbname)
-        except StoreUnavailable as exc:
+        except RedisUnavailable as exc:
             logger.error("cache of %r could not be dropped in Redis: %s", dbname, exc)
 
     # -- helpers of sync ------------------------------------------------------------------
@@ -590,7 +590,7 @@ class RedisCache(MemoryCache):
                     sizes[name] = len(entry[1])
             if deltas or sizes:
                 cls.store().add_stats(dbname, deltas, sizes)
-        except StoreUnavailable:
+        except RedisUnavailable:
             pass
         finally:
             cls._stats_lock.release()

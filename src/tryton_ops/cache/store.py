@@ -16,7 +16,7 @@ Per database, three kinds of keys (`P` is the key prefix, `D` the database name)
   `<key digest>:<size>` of the values written, newest last, capped; a process's first L2 read
   of a generation fetches the newest of them in one `MGET` (see `load_batch`).
 
-Every call either succeeds or raises `StoreUnavailable` within the configured timeouts; after
+Every call either succeeds or raises `RedisUnavailable` within the configured timeouts; after
 a failure the circuit breaker short-circuits calls for `cooldown` seconds.
 """
 
@@ -27,16 +27,16 @@ import hashlib
 import hmac
 import logging
 import os
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import urlsplit
 
 import msgpack
+
+from tryton_ops.access.redis import ForkSafeRedis, RedisSpec, RedisUnavailable
 
 if TYPE_CHECKING:
     from tryton_ops.config.schema import Cache as CacheSection
@@ -156,10 +156,6 @@ return ARGV[1]
 )
 
 
-class StoreUnavailable(Exception):
-    """Redis could not be used (down, slow, breaker open, unexpected reply)."""
-
-
 class Breaker:
     """Open after a failure, for `cooldown` seconds; then calls are tried again."""
 
@@ -167,7 +163,7 @@ class Breaker:
         self.cooldown = cooldown
         self.open_until = 0.0
         self.failures = 0
-        self.last_error = ""
+        self.last_error: RedisUnavailable | None = None
 
     def allow(self) -> bool:
         return time.monotonic() >= self.open_until
@@ -178,49 +174,56 @@ class Breaker:
         self.failures = 0
         self.open_until = 0.0
 
-    def failure(self, error: BaseException) -> None:
+    def failure(self, error: RedisUnavailable) -> None:
         self.failures += 1
-        self.last_error = f"{type(error).__name__}: {error}"
+        self.last_error = error
         self.open_until = time.monotonic() + self.cooldown
         if self.failures == 1:
             logger.warning(
-                "Redis cache unavailable (%s); caches bypassed, writes that must invalidate "
-                "a cache are refused, retrying in %.1fs",
-                self.last_error,
+                "%s; caches bypassed, writes that must invalidate a cache are refused, "
+                "retrying in %.1fs",
+                error,
                 self.cooldown,
             )
+
+    def refusal(self) -> RedisUnavailable:
+        """What a call gets while the breaker is open: the last failure, said as such."""
+        last = self.last_error
+        return RedisUnavailable(
+            last.uri, f"not tried for {self.cooldown:g}s after: {last.reason}", last.hint
+        )
 
 
 @dataclass(frozen=True)
 class StoreSettings:
     """What the store needs of `[cache]`, built from the section (where its defaults live)."""
 
-    uri: str
+    redis: RedisSpec
     prefix: str
     ttl: int
-    socket_timeout: float
-    connect_timeout: float
     cooldown: float
     lease: float
     max_value_size: int
-    tls_ca_file: str | None = None
     signing_key: bytes | None = dataclasses.field(default=None, repr=False)  # never logged
 
     @classmethod
     def from_section(cls, cache: CacheSection, **overrides: Any) -> StoreSettings:
-        """From the `[cache]` section whose `redis_uri` is resolved (see Settings.redis_uri_of)."""
+        """From the `[cache]` section whose Redis is resolved (see Settings.redis_of)."""
         if not cache.redis_uri:
             raise ValueError("the cache section names no Redis (redis_uri)")
+        redis = RedisSpec(
+            uri=cache.redis_uri,
+            tls_ca_file=str(cache.tls_ca_file) if cache.tls_ca_file else None,
+            socket_timeout=cache.timeout,
+            connect_timeout=cache.connect_timeout,
+        )
         values: dict[str, Any] = {
-            "uri": cache.redis_uri,
+            "redis": redis,
             "prefix": cache.key_prefix,
             "ttl": cache.ttl,
-            "socket_timeout": cache.timeout,
-            "connect_timeout": cache.connect_timeout,
             "cooldown": cache.retry_interval,
             "lease": cache.commit_lease,
             "max_value_size": cache.max_value_size,
-            "tls_ca_file": str(cache.tls_ca_file) if cache.tls_ca_file else None,
         }
         return cls(**(values | overrides))
 
@@ -253,67 +256,34 @@ def digest(key_bytes: bytes) -> str:
     return hashlib.blake2b(key_bytes, digest_size=16).hexdigest()
 
 
-def make_client(settings: StoreSettings):
-    """A redis-py client with short timeouts and no automatic retries (the breaker decides)."""
-    import redis
-    from redis.backoff import NoBackoff
-    from redis.retry import Retry
-
-    kwargs: dict[str, Any] = {
-        "socket_timeout": settings.socket_timeout,
-        "socket_connect_timeout": settings.connect_timeout,
-        "retry": Retry(NoBackoff(), 0),
-        "health_check_interval": 0,
-    }
-    if urlsplit(settings.uri).scheme == "rediss" and settings.tls_ca_file:
-        kwargs["ssl_ca_certs"] = settings.tls_ca_file
-    return redis.Redis.from_url(settings.uri, **kwargs)
-
-
 class RedisStore:
     """One per process (the client is recreated after fork); thread-safe."""
 
     def __init__(self, settings: StoreSettings):
         self.settings = settings
         self.breaker = Breaker(settings.cooldown)
-        self._client = None
-        self._pid = None
-        self._lock = threading.Lock()
-        self._scripts: dict[str, Any] = {}
+        # no retries: after a failure the breaker decides when Redis is tried again
+        self.redis = ForkSafeRedis(
+            settings.redis, scripts={"sync": SYNC_LUA, "bump": BUMP_LUA, "drop": DROP_LUA}
+        )
 
     # -- plumbing -------------------------------------------------------------------------
     def client(self):
-        if self._client is None or self._pid != os.getpid():
-            with self._lock:
-                if self._client is None or self._pid != os.getpid():
-                    client = make_client(self.settings)
-                    self._scripts = {
-                        "sync": client.register_script(SYNC_LUA),
-                        "bump": client.register_script(BUMP_LUA),
-                        "drop": client.register_script(DROP_LUA),
-                    }
-                    self._client, self._pid = client, os.getpid()
-        return self._client
+        return self.redis.client()
 
     def _call(self, fn: Callable[[], T]) -> T:
-        import redis
-
         if not self.breaker.allow():
-            raise StoreUnavailable(f"circuit open ({self.breaker.last_error})")
+            raise self.breaker.refusal()
         try:
-            result = fn()
-        except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+            result = self.redis.call(fn)
+        except RedisUnavailable as exc:  # down, slow, or e.g. OOM, READONLY replica
             self.breaker.failure(exc)
-            raise StoreUnavailable(str(exc)) from None
-        except redis.RedisError as exc:  # e.g. OOM, READONLY replica, wrong type
-            self.breaker.failure(exc)
-            raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from None
+            raise
         self.breaker.success()
         return result
 
     def _script(self, name: str):
-        self.client()
-        return self._scripts[name]
+        return self.redis.script(name)
 
     # -- keys -----------------------------------------------------------------------------
     def gens_key(self, db: str) -> str:
@@ -370,7 +340,11 @@ class RedisStore:
             # A generation field holding garbage: start a new, young namespace.
             logger.warning("Redis cache generations of %r unreadable (%s); resetting", db, exc)
             self.reset(db)
-            raise StoreUnavailable("generation hash was corrupt and has been reset") from None
+            raise RedisUnavailable(
+                self.settings.redis.uri,
+                "the cache's generation hash was corrupt and has been reset",
+                "nothing to do: the cache starts a new namespace",
+            ) from None
 
     def bump(self, db: str, names: Iterable[str], token: str, phase: str) -> str:
         lease_ms = int(self.settings.lease * 1000)

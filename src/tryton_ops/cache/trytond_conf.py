@@ -29,9 +29,7 @@ def contribute(config: LoadedConfig, parser: configparser.ConfigParser) -> None:
             raise ConfigError(f"cache.signing_key_file: {exc}") from None
     section["class"] = CLASS
     add_middleware(parser, "tryton_ops_cache", MIDDLEWARE)
-    render_section(
-        parser, cache.model_copy(update={"redis_uri": config.settings.redis_uri_of("cache")})
-    )
+    render_section(parser, config.settings.with_redis("cache"))
 
 
 PART = Part("cache", contribute, order=20)

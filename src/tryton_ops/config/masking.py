@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -10,13 +11,16 @@ SECRET_WORDS = ("password", "secret", "token", "passwd", "key")
 
 
 def mask_uri(uri: str) -> str:
-    """`postgresql://u:pw@h/` -> `postgresql://u:***@h/`; URIs without a password are unchanged."""
-    parts = urlsplit(uri)
+    """`postgresql://u:pw@h/` -> `postgresql://u:***@h/`, and a `password=` query parameter
+    (redis-py's unix:// form) too; URIs without a password are unchanged."""
+    head, qmark, query = uri.partition("?")
+    query = re.sub(r"(^|&)password=[^&#]*", rf"\1password={MASK}", query)
+    parts = urlsplit(head)
     userinfo, at, host = parts.netloc.rpartition("@")
     user, colon, _password = userinfo.partition(":")
-    if not at or not colon:
-        return uri
-    return urlunsplit(parts._replace(netloc=f"{user}:{MASK}@{host}"))
+    if at and colon:
+        head = urlunsplit(parts._replace(netloc=f"{user}:{MASK}@{host}"))
+    return head + qmark + query
 
 
 def is_secret_key(key: str) -> bool:

@@ -23,6 +23,7 @@ from pydantic import (
 
 from tryton_ops.config.durations import parse_duration
 from tryton_ops.config.hosts import check_hosts
+from tryton_ops.config.redis_spec import RedisSpec
 from tryton_ops.config.section import PartSection, Section
 
 SESSION_MODULE = "ops_session"  # the trytond module that keeps sessions in Redis
@@ -114,7 +115,12 @@ class Database(Section):
 
 
 class Redis(Section):
+    """The deployment's Redis: every part that talks to Redis uses it unless it names its own."""
+
     uri: RedisURI | None = None
+    tls_ca_file: Path | None = Field(
+        None, description="CA bundle for rediss:// URIs (default of cache, sessions, perf)"
+    )
 
 
 class Server(Section):
@@ -361,19 +367,42 @@ class Settings(Section):
         default_factory=dict, description="several machines (docs/deploy.md); none: this one"
     )
 
-    def redis_uri_of(self, part: Literal["cache", "sessions", "perf"]) -> str | None:
-        """A part's Redis: its own `redis_uri`, else the deployment's `[redis] uri`."""
-        return getattr(self, part).redis_uri or self.redis.uri
+    def redis_of(self, part: Literal["cache", "sessions", "perf"]) -> RedisSpec | None:
+        """How a part reaches its Redis: its own `redis_uri`/`tls_ca_file`, else `[redis]`'s,
+        with its own timeouts (perf has no timeouts of its own); None when it has no Redis."""
+        own = getattr(self, part)
+        uri = own.redis_uri or self.redis.uri
+        if not uri:
+            return None
+        ca_file = getattr(own, "tls_ca_file", None) or self.redis.tls_ca_file
+        timeouts = {}
+        if part == "cache":
+            timeouts = {"socket_timeout": own.timeout, "connect_timeout": own.connect_timeout}
+        elif part == "sessions":
+            timeouts = {"socket_timeout": own.redis_timeout, "connect_timeout": own.connect_timeout}
+        return RedisSpec(uri, str(ca_file) if ca_file else None, **timeouts)
 
-    def redis_uris(self) -> list[str]:
-        """Every distinct Redis the deployment uses (status and doctor check each)."""
-        uris = (
-            self.redis_uri_of("cache"),
-            self.redis_uri_of("sessions"),
-            self.redis_uri_of("perf"),
-            self.redis.uri,
-        )
-        return list(dict.fromkeys(u for u in uris if u))
+    def redis_uri_of(self, part: Literal["cache", "sessions", "perf"]) -> str | None:
+        spec = self.redis_of(part)
+        return spec.uri if spec else None
+
+    def with_redis(self, part: Literal["cache", "sessions"]) -> Cache | Sessions:
+        """A part's section with its Redis resolved: what its trytond.conf section holds."""
+        section = getattr(self, part)
+        spec = self.redis_of(part)
+        if spec is None:
+            return section
+        ca_file = Path(spec.tls_ca_file) if spec.tls_ca_file else None
+        return section.model_copy(update={"redis_uri": spec.uri, "tls_ca_file": ca_file})
+
+    def redis_specs(self) -> list[RedisSpec]:
+        """Every distinct Redis the deployment uses, once per URI (status and doctor probe
+        each, with the TLS CA of the first part that names it)."""
+        found: dict[str, RedisSpec] = {}
+        for part in ("cache", "sessions", "perf"):
+            if spec := self.redis_of(part):
+                found.setdefault(spec.uri, spec)
+        return list(found.values())
 
     @property
     def perf_store(self) -> Literal["redis", "file"]:

@@ -14,6 +14,7 @@ from typing import Any, Self
 from pydantic import Field, model_validator
 
 from tryton_ops.config.durations import parse_duration
+from tryton_ops.config.redis_spec import RedisSpec
 from tryton_ops.config.schema import Front, Name, Network, Perf
 
 
@@ -24,6 +25,7 @@ class PerfOptions(Perf):
         default_factory=lambda: Front().allowed_networks,
         description="networks allowed to read the metrics when no token is set",
     )
+    redis_tls_ca_file: str | None = Field(None, description="CA bundle of a rediss:// store")
     counted_cache: str | None = Field(
         None, description="the [cache] class counted per call; None: trytond's MemoryCache"
     )
@@ -47,6 +49,13 @@ class PerfOptions(Perf):
         return parse_duration(self.max_age)
 
     @property
+    def redis(self) -> RedisSpec:
+        """The store's Redis (timeouts: RedisSpec's defaults, 1 s)."""
+        if not self.redis_uri:
+            raise ValueError("the perf store is not Redis")
+        return RedisSpec(self.redis_uri, self.redis_tls_ca_file)
+
+    @property
     def prefix(self) -> str:
         """Redis key prefix: one namespace per deployment."""
         return f"tryton-ops:{self.deployment}:perf"
@@ -60,10 +69,12 @@ class PerfOptions(Perf):
         """From a `LoadedConfig` (tryton-ops side): what the deployment's processes read."""
         settings = config.settings
         store = settings.perf_store
+        redis = settings.redis_of("perf") if store == "redis" else None
         values = settings.perf.model_dump(exclude_unset=False)
         values.update(
             store=store,
-            redis_uri=settings.redis_uri_of("perf") if store == "redis" else None,
+            redis_uri=redis and redis.uri,
+            redis_tls_ca_file=redis and redis.tls_ca_file,
             deployment=settings.name,
             directory=str(config.run_dir / "perf"),
             metrics_networks=list(settings.front.allowed_networks),

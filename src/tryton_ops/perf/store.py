@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from tryton_ops.access.redis import ForkSafeRedis, translate_errors
 from tryton_ops.perf.errors import PerfError
 from tryton_ops.perf.metrics import MAX_SERIES
 from tryton_ops.perf.options import PerfOptions
@@ -202,17 +203,19 @@ class RedisStore:
 
     kind = "redis"
 
-    def __init__(self, options: PerfOptions, timeout: float = 1.0):
-        import redis
-
+    def __init__(self, options: PerfOptions):
         self.options = options
         self.key = f"{options.prefix}:calls"
         self.active_key = f"{options.prefix}:active"
         self.metrics_key = f"{options.prefix}:metrics"
-        self.client = redis.Redis.from_url(
-            options.redis_uri, socket_timeout=timeout, socket_connect_timeout=timeout
-        )
+        # one retry: a connection Redis dropped (restart, idle timeout) is made again once,
+        # and a write still ends within a few timeouts
+        self.redis = ForkSafeRedis(options.redis, retries=1)
         self._last_age_check = 0.0
+
+    @property
+    def client(self):
+        return self.redis.client()
 
     def write(self, records: list[dict]) -> None:
         pipe = self.client.pipeline(transaction=False)
@@ -307,25 +310,18 @@ class RedisStore:
             self.client.delete(self.metrics_key)
 
     def close(self) -> None:
-        self.client.close()
+        self.redis.close()
 
 
 @contextlib.contextmanager
 def store_errors(options: PerfOptions):
-    """Turn Redis and file errors of CLI-side store access into a StoreError with a hint."""
+    """CLI-side store access: a Redis it cannot use is `RedisUnavailable`, a file it cannot
+    read or write a StoreError naming the directory."""
+    if options.store == "redis":
+        with translate_errors(options.redis):
+            yield
+        return
     try:
         yield
-    except PerfError:
-        raise
     except OSError as exc:
         raise StoreError(f"perf store {options.directory}: {exc.strerror or exc}") from None
-    except Exception as exc:
-        import redis
-
-        if isinstance(exc, redis.RedisError):
-            from tryton_ops.config.masking import mask_uri
-
-            raise StoreError(
-                f"perf store at {mask_uri(options.redis_uri or '')} unavailable: {exc}"
-            ) from None
-        raise

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from tryton_ops.access import database as sql
 from tryton_ops.config import LoadedConfig
 from tryton_ops.config.schema import Sessions
-from tryton_ops.sessions.errors import SessionsError, StoreUnavailable
+from tryton_ops.sessions.errors import SessionsError
 from tryton_ops.sessions.options import for_deployment
 from tryton_ops.sessions.service import SessionService
 from tryton_ops.sessions.store import COUNTERS, SessionStore, today
@@ -33,9 +33,7 @@ def options(config: LoadedConfig) -> Sessions:
 def _service(config: LoadedConfig) -> Iterator[SessionService]:
     store = SessionStore(options(config))
     try:
-        yield SessionService(store)
-    except StoreUnavailable as exc:
-        raise SessionsError(f"the sessions' Redis is unreachable: {exc}") from None
+        yield SessionService(store)  # a Redis it cannot reach: RedisUnavailable, an `error:`
     finally:
         store.close()
 

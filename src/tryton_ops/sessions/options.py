@@ -6,6 +6,7 @@ trytond.conf's `[ops_sessions]` and read back through the same model.
 
 from __future__ import annotations
 
+from tryton_ops.config.redis_spec import RedisSpec
 from tryton_ops.config.schema import Sessions
 
 
@@ -25,5 +26,10 @@ def from_trytond() -> Sessions | None:
 
 def for_deployment(settings) -> Sessions | None:
     """What `from_trytond` returns in the trytond processes of this deployment (CLI side)."""
-    resolved = settings.sessions.model_copy(update={"redis_uri": settings.redis_uri_of("sessions")})
-    return redis_sessions(resolved)
+    return redis_sessions(settings.with_redis("sessions"))
+
+
+def redis_spec(section: Sessions) -> RedisSpec:
+    """How the store reaches the sessions' Redis."""
+    ca_file = str(section.tls_ca_file) if section.tls_ca_file else None
+    return RedisSpec(section.redis_uri, ca_file, section.redis_timeout, section.connect_timeout)

@@ -6,7 +6,7 @@ Each method answers like the `ir.session` method of the same name, with the same
 timeout/10, and never revives a session already idle past the timeout). A session is bound
 to the address it logged in from, as trytond's `check` does.
 
-Store errors are not handled here: `StoreUnavailable` reaches the caller, which must refuse.
+Store errors are not handled here: `RedisUnavailable` reaches the caller, which must refuse.
 """
 
 from __future__ import annotations

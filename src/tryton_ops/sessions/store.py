@@ -8,23 +8,22 @@ Per database `D` and key prefix `P` (the `{D}` hash tag keeps a database's keys 
 - `P:s:{D}:u:<uid>`, the set of the user's session digests (exclusive login, kill, count).
 - `P:s:{D}:a:<YYYY-MM-DD>`, a hash `<uid>:<counter>` of the day's (UTC) audit counters.
 
-Every call either succeeds or raises `StoreUnavailable` within the configured timeouts.
+Every call either succeeds or raises `RedisUnavailable` within the configured timeouts.
 Values are plain strings: nothing read from Redis is ever unpickled or evaluated.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import secrets
-import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from tryton_ops.access.redis import ForkSafeRedis
 from tryton_ops.config.schema import Sessions
-from tryton_ops.sessions.errors import StoreUnavailable
+from tryton_ops.sessions.options import redis_spec
 
 T = TypeVar("T")
 DAY = 86400
@@ -134,65 +133,34 @@ class SessionRecord:
             return None  # missing or planted garbage: an unknown session
 
 
-def make_client(options: Sessions):
-    """A redis-py client with short timeouts and no retries (the cache part's settings)."""
-    from tryton_ops.cache.store import StoreSettings
-    from tryton_ops.cache.store import make_client as cache_client
-    from tryton_ops.config.schema import Cache
-
-    section = Cache(
-        redis_uri=options.redis_uri,
-        timeout=options.redis_timeout,
-        connect_timeout=options.connect_timeout,
-        tls_ca_file=options.tls_ca_file,
-    )
-    return cache_client(StoreSettings.from_section(section))
-
-
 class SessionStore:
     """Sessions of every database of one deployment; one per process, thread-safe."""
 
     def __init__(self, options: Sessions):
         self.options = options
-        self._client = None
-        self._pid: int | None = None
-        self._lock = threading.Lock()
-        self._scripts: dict[str, Any] = {}
+        # no retries: a call Redis cannot answer in time is refused (HTTP 503), never accepted
+        self.redis = ForkSafeRedis(
+            redis_spec(options),
+            scripts={
+                "create": CREATE_LUA,
+                "activity": ACTIVITY_LUA,
+                "remove": REMOVE_LUA,
+                "clear": CLEAR_LUA,
+            },
+        )
 
     # -- plumbing -------------------------------------------------------------------------
     def client(self):
-        if self._client is None or self._pid != os.getpid():  # a fork needs its own sockets
-            with self._lock:
-                if self._client is None or self._pid != os.getpid():
-                    client = make_client(self.options)
-                    self._scripts = {
-                        name: client.register_script(source)
-                        for name, source in (
-                            ("create", CREATE_LUA),
-                            ("activity", ACTIVITY_LUA),
-                            ("remove", REMOVE_LUA),
-                            ("clear", CLEAR_LUA),
-                        )
-                    }
-                    self._client, self._pid = client, os.getpid()
-        return self._client
+        return self.redis.client()
 
     def _call(self, fn: Callable[[], T]) -> T:
-        import redis
-
-        try:
-            return fn()
-        except (redis.RedisError, OSError) as exc:
-            raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from None
+        return self.redis.call(fn)
 
     def _script(self, name: str, keys: list[str], args: list[Any]) -> Any:
-        self.client()
-        return self._call(lambda: self._scripts[name](keys=keys, args=args))
+        return self._call(lambda: self.redis.script(name)(keys=keys, args=args))
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        self.redis.close()
 
     # -- keys -----------------------------------------------------------------------------
     def _base(self, db: str) -> str:

@@ -25,10 +25,7 @@ def contribute(config: LoadedConfig, parser: configparser.ConfigParser) -> None:
         parser["session"].update(trytond_session)
     if sessions.store != "redis":
         return  # Settings checked that Redis and the ops_session module are there
-    render_section(
-        parser,
-        sessions.model_copy(update={"redis_uri": config.settings.redis_uri_of("sessions")}),
-    )
+    render_section(parser, config.settings.with_redis("sessions"))
 
 
 PART = Part("sessions", contribute, order=50)

@@ -11,9 +11,13 @@ import time
 from typing import Any
 
 from tryton_ops.access.database import DatabaseError, database_exists, is_sqlite, sqlite_file
+from tryton_ops.access.redis import RedisSpec, RedisUnavailable, connect, translate_errors
 from tryton_ops.config import LoadedConfig
+from tryton_ops.config.masking import mask_uri
 from tryton_ops.deploy.workers import in_flight
 from tryton_ops.lifecycle.backup import filestore_dir, last_backup
+
+PROBE_TIMEOUT = 2.0  # seconds a Redis may take to answer a status probe
 
 
 def _dir_size(path) -> int:
@@ -52,25 +56,25 @@ def database_status(config: LoadedConfig, name: str) -> dict[str, Any]:
     return out
 
 
-def redis_status(uri: str) -> dict[str, Any]:
-    import redis
-
-    from tryton_ops.config.masking import mask_uri
-
-    out: dict[str, Any] = {"uri": mask_uri(uri)}
+def redis_status(spec: RedisSpec) -> dict[str, Any]:
+    """Memory use and eviction policy of one Redis, within PROBE_TIMEOUT."""
+    out: dict[str, Any] = {"uri": mask_uri(spec.uri)}
+    probe = spec.with_timeout(PROBE_TIMEOUT)
+    client = connect(probe)
     try:
-        client = redis.Redis.from_url(uri, socket_timeout=2, socket_connect_timeout=2)
-        info = client.info("memory")
-        out.update(
-            used_memory=info.get("used_memory"),
-            used_memory_human=info.get("used_memory_human"),
-            maxmemory=info.get("maxmemory"),
-            maxmemory_policy=info.get("maxmemory_policy"),
-        )
+        with translate_errors(probe):
+            info = client.info("memory")
+    except RedisUnavailable as exc:
+        return {**out, "error": exc.detail}
+    finally:
         client.close()
-    except redis.RedisError as exc:
-        out["error"] = f"{type(exc).__name__}: {exc}"
-    return out
+    return {
+        **out,
+        "used_memory": info.get("used_memory"),
+        "used_memory_human": info.get("used_memory_human"),
+        "maxmemory": info.get("maxmemory"),
+        "maxmemory_policy": info.get("maxmemory_policy"),
+    }
 
 
 def _ratios(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -102,7 +106,7 @@ def cache_status(config: LoadedConfig) -> dict[str, Any] | None:
 
     try:
         data = stats(config)
-    except CacheError as exc:
+    except (CacheError, RedisUnavailable) as exc:
         return {"error": str(exc)}
     return {
         "source": "redis",
@@ -134,7 +138,7 @@ def gather(config: LoadedConfig) -> dict[str, Any]:
         "requests": sorted(requests, key=lambda r: -r["since_s"]),
         "requests_source": {"available": workers["available"], "reason": workers["reason"]},
         "database": database_status(config, name),
-        "redis": [redis_status(uri) for uri in config.settings.redis_uris()],
+        "redis": [redis_status(spec) for spec in config.settings.redis_specs()],
         "cache": cache_status(config) or worker_cache_status(workers["caches"]),
         "last_backup": last_backup(config, name),
         "accelerators": [

@@ -18,9 +18,9 @@ from trytond.pool import Pool, PoolMeta
 from trytond.transaction import Transaction
 from werkzeug.exceptions import ServiceUnavailable
 
+from tryton_ops.access.redis import RedisUnavailable
 from tryton_ops.config.schema import Sessions
 from tryton_ops.sessions import options as session_options
-from tryton_ops.sessions.errors import StoreUnavailable
 from tryton_ops.sessions.service import SessionService
 from tryton_ops.sessions.store import SessionStore
 
@@ -48,7 +48,7 @@ def active_service() -> SessionService | None:
 def fail_closed(action: str) -> Iterator[None]:
     try:
         yield
-    except StoreUnavailable as exc:
+    except RedisUnavailable as exc:
         logger.error("session %s refused, session store unavailable: %s", action, exc)
         raise ServiceUnavailable(UNAVAILABLE) from None
 
@@ -123,7 +123,7 @@ class Session(metaclass=PoolMeta):
         _no_domain(domain)
         try:
             service.reset(_database(), key, config.getint("session", "timeout"))
-        except StoreUnavailable as exc:
+        except RedisUnavailable as exc:
             # the call succeeded and is committed; its session just is not refreshed
             logger.warning("session activity not recorded, session store unavailable: %s", exc)
 

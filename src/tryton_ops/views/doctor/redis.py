@@ -12,8 +12,8 @@ EVICTING = ("allkeys-lru", "allkeys-lfu", "volatile-lru", "volatile-lfu", "volat
 
 
 def check(ctx: Context) -> Iterator[Finding]:
-    for uri in ctx.config.settings.redis_uris():
-        info = redis_status(uri)
+    for spec in ctx.config.settings.redis_specs():
+        info = redis_status(spec)
         where = info["uri"]
         if "error" in info:
             yield Finding(
@@ -22,7 +22,8 @@ def check(ctx: Context) -> Iterator[Finding]:
                 f"Redis {where} does not answer",
                 f"{info['error']}. While it is down the shared cache is bypassed (slow) and "
                 "Redis sessions refuse authenticated calls.",
-                "Start Redis or fix the URI (cache.redis_uri / sessions.redis_uri / redis.uri).",
+                "Start Redis or fix the URI (cache.redis_uri / sessions.redis_uri / redis.uri) "
+                "or the TLS CA file (redis.tls_ca_file or the part's tls_ca_file).",
             )
             continue
         if not info.get("maxmemory"):

@@ -30,7 +30,7 @@ class OpsPerfTestCase(ModuleTestCase):
 
     @with_transaction()
     def test_analyzer_not_enabled(self):
-        "Without the analyzer's [ops perf] section, the administrator is told so"
+        "Without the analyzer's [ops_perf] section, the administrator is told so"
         Perf = Pool().get("ops.perf")
         with Transaction().set_user(0):
             with self.assertRaisesRegex(UserError, "not enabled"):
