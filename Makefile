@@ -32,6 +32,7 @@ test: $(addprefix venv-,$(SERIES))
 	sh scripts/install-system-deps.sh
 	.venv/$(lastword $(SERIES))/bin/ruff check
 	.venv/$(lastword $(SERIES))/bin/ruff format --check
+	.venv/$(lastword $(SERIES))/bin/lint-imports
 	@set -e; for s in $(SERIES); do \
 		echo "=== trytond $$s ==="; \
 		.venv/$$s/bin/pytest $(PYTEST_ARGS); \
@@ -40,6 +41,7 @@ test: $(addprefix venv-,$(SERIES))
 lint: venv-$(UP_SERIES)
 	.venv/$(UP_SERIES)/bin/ruff check
 	.venv/$(UP_SERIES)/bin/ruff format --check
+	.venv/$(UP_SERIES)/bin/lint-imports
 
 clean:
 	rm -rf .venv
