@@ -83,3 +83,31 @@ def test_missing_config_file_exits_2(tmp_path):
     result = CliRunner().invoke(main, ["-c", str(tmp_path / "x.toml"), "status"])
     assert result.exit_code == 2
     assert "does not exist" in result.output
+
+
+def test_rules_across_sections_are_error_lines_at_load(tmp_path):
+    """Found when the file is loaded, so every command says it, not only `up` (exit 2)."""
+    target = tmp_path / "tryton-ops.toml"
+    cases = {
+        '[perf]\nstore = "redis"\n': "perf.store is 'redis' but no Redis is configured",
+        '[cache]\nbackend = "redis"\n': "cache.backend is 'redis' but no Redis is configured",
+        '[redis]\nuri = "redis://h:6379/0"\n[sessions]\nstore = "redis"\n': (
+            "'ops_session' is not in database.modules"
+        ),
+    }
+    for text, message in cases.items():
+        target.write_text(text)
+        for command in (["config", "show"], ["status"], ["config", "trytond"]):
+            result = CliRunner().invoke(main, ["-c", str(target), *command])
+            assert result.exit_code == 2, (text, command, result.output)
+            assert result.output.startswith("error: invalid configuration:")
+            assert message in result.output
+            assert "Traceback" not in result.output
+
+
+def test_config_file_that_is_not_utf8_is_an_error_line(tmp_path):
+    target = tmp_path / "tryton-ops.toml"
+    target.write_bytes(b'name = "caf\xe9"\n')
+    result = CliRunner().invoke(main, ["-c", str(target), "config", "show"])
+    assert result.exit_code == 2
+    assert result.output.count("\n") == 1 and "not UTF-8" in result.output

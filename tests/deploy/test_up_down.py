@@ -132,6 +132,25 @@ def test_first_up_creates_demo_database_then_down(tmp_path, down_after):
     assert cli(config, "down").stdout.strip() == "not running."
 
 
+def test_up_creates_its_database_from_the_template_cache(tmp_path, down_after):
+    """`up` creates its database the way `db init` does: a module set seen before is a copy."""
+    config = write_config(tmp_path, workers=1)
+    down_after(config)
+    seeded = cli(config, "db", "init", "seed", "--json")
+    assert seeded.returncode == 0, seeded.stderr
+    assert json.loads(seeded.stdout)["from_template"] is False
+    result = cli(config, "up", "--detach")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("creating database 'demo' (sqlite) ...")
+    assert "created 'demo': copied from the template cache in" in result.stdout
+    password = (tmp_path / "data" / "admin-password").read_text().strip()
+    url = result.stdout.split("ready: ")[1].split()[0]
+    with Connection(url, "demo") as conn:
+        conn.login("admin", password)
+        assert conn.call("model.party.party.search_count", [], {}) == 0
+    assert cli(config, "down").returncode == 0
+
+
 def test_up_on_existing_database_both_backends(tmp_path, trytond_db, down_after):
     config = write_config(tmp_path, trytond_db, workers=2)
     down_after(config)

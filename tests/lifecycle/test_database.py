@@ -7,7 +7,8 @@ import stat
 import pytest
 
 from tryton_ops.access.database import DatabaseError, database_exists, list_databases
-from tryton_ops.lifecycle.database import admin_password, create_database
+from tryton_ops.lifecycle.database import admin_password
+from tryton_ops.lifecycle.init import init_database
 from tryton_ops.testing.databases import make_config
 
 
@@ -24,13 +25,13 @@ def test_list_finds_tryton_databases_only(trytond_db, tmp_path):
 
 def test_create_refuses_existing_database(trytond_db):
     with pytest.raises(DatabaseError, match="already exists"):
-        create_database(trytond_db.config, trytond_db.name)
+        init_database(trytond_db.config, trytond_db.name)
 
 
 def test_create_refuses_missing_module_before_touching_anything(tmp_path):
     config = make_config(tmp_path, {"database": {"modules": ["party", "nosuch"]}})
     with pytest.raises(DatabaseError, match="nosuch"):
-        create_database(config, "demo")
+        init_database(config, "demo")
     assert not database_exists(config, "demo")
     assert not (config.data_dir / "admin-password").exists()
 
@@ -40,7 +41,7 @@ def test_failed_init_leaves_no_half_database(postgres_server, tmp_path):
     values = {"uri": postgres_server.uri, "modules": [], "demo_records": 3, "name": "halfmade"}
     config = make_config(tmp_path, {"database": values})
     with pytest.raises(DatabaseError, match="loading demo records into 'halfmade' failed"):
-        create_database(config, "halfmade")
+        init_database(config, "halfmade")
     assert "halfmade" not in list_databases(config)
 
 

@@ -1,4 +1,4 @@
-"""Creating and finding trytond databases on SQLite and PostgreSQL.
+"""The steps of creating and dropping trytond databases on SQLite and PostgreSQL.
 
 trytond's own tools do the schema work (`trytond-admin` in a subprocess reading the rendered
 trytond.conf), so the cache class, backend and mixins a deployment configures are the ones used.
@@ -14,14 +14,12 @@ from pathlib import Path
 
 from tryton_ops.access.database import (
     DatabaseError,
-    database_exists,
     is_sqlite,
     server_connect,
     sqlite_file,
 )
 from tryton_ops.config import LoadedConfig
 from tryton_ops.config.trytond_conf import trytond_env
-from tryton_ops.lifecycle.modules import install_hint, missing_modules
 
 
 def trytond_script(name: str) -> str:
@@ -49,31 +47,6 @@ def admin_password(config: LoadedConfig, generate: bool = True) -> tuple[str, Pa
     with os.fdopen(fd, "w") as fh:
         fh.write(password + "\n")
     return password, path
-
-
-def create_database(config: LoadedConfig, name: str, modules: list[str] | None = None) -> None:
-    """Create the database, initialise trytond, activate modules and load demo records.
-
-    On failure the half-made database is removed, so a retry starts clean.
-    """
-    settings = config.settings.database
-    modules = list(settings.modules if modules is None else modules)
-    missing = missing_modules(modules)
-    if missing:
-        hints = "; ".join(install_hint(m) for m in missing)
-        raise DatabaseError(f"module(s) not installed: {', '.join(missing)} ({hints})")
-    if database_exists(config, name):
-        raise DatabaseError(f"database {name!r} already exists")
-    _, password_file = admin_password(config)
-    _create_empty(config, name)
-    try:
-        _run_admin(config, name, modules, password_file)
-        _record_checksums(config, name)
-        if settings.demo_records:
-            _load_demo(config, name, settings.demo_records)
-    except BaseException:
-        drop_database(config, name)
-        raise
 
 
 def _record_checksums(config: LoadedConfig, name: str) -> None:

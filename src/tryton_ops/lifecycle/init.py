@@ -1,4 +1,7 @@
-"""`db init`: a new database for a module set, from the template cache when one was built."""
+"""A new database for a module set, from the template cache when one was built.
+
+The one way tryton-ops creates a database: `db init`, `up` (first run) and the test harness.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ from tryton_ops.lifecycle.database import (
 )
 from tryton_ops.lifecycle.modules import install_hint, missing_modules
 from tryton_ops.lifecycle.names import check_name
-from tryton_ops.lifecycle.password import AdminPassword, as_file, ensure_admin_password
+from tryton_ops.lifecycle.password import AdminPassword, as_file, ensure_admin_password, resolve
 from tryton_ops.lifecycle.progress import NULL, Reporter
 
 
@@ -33,12 +36,15 @@ class InitResult:
 def init_database(
     config: LoadedConfig,
     name: str,
-    password: AdminPassword,
+    password: AdminPassword | None = None,
     modules: list[str] | None = None,
     use_template: bool = True,
     reporter: Reporter = NULL,
 ) -> InitResult:
-    """Create `name` with `modules` activated; a half-made database is removed on failure."""
+    """Create `name` with `modules` activated; a half-made database is removed on failure.
+
+    Without `password`, the deployment's own is used (see password.resolve).
+    """
     started = time.perf_counter()
     check_name(name)
     settings = config.settings.database
@@ -49,6 +55,7 @@ def init_database(
         raise DatabaseError(f"module(s) not installed: {', '.join(missing)} ({hints})")
     if database_exists(config, name):
         raise DatabaseError(f"database {name!r} already exists")
+    password = password or resolve(config)  # generated only once the database can be made
     key = templates.TemplateKey.of(config, modules)
     hit = use_template and templates.exists(config, key)
     try:

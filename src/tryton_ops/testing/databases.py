@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tryton_ops.access.database import sqlite_file
 from tryton_ops.config import LoadedConfig, Settings
-from tryton_ops.lifecycle.database import create_database
+from tryton_ops.lifecycle.init import init_database
+from tryton_ops.lifecycle.password import AdminPassword
 from tryton_ops.testing.servers import PostgresServer
 
 ADMIN_PASSWORD = "admin-test-password"
@@ -64,56 +63,43 @@ class DatabaseTemplates:
         root.mkdir(parents=True, exist_ok=True)
         self.password_file.write_text(ADMIN_PASSWORD + "\n")
         self.password_file.chmod(0o600)
+        self.password = AdminPassword(ADMIN_PASSWORD, "file", self.password_file)
         self._built: dict[tuple[str, tuple[str, ...]], TestDatabase] = {}
         self._copies = 0
 
-    def _database_values(self, backend: str, modules: tuple[str, ...]) -> dict[str, Any]:
+    def _config(self, base: Path, backend: str, modules: tuple[str, ...], name: str):
         uri = "sqlite://" if backend == "sqlite" else self.postgres().uri
-        return {
+        values = {
+            "paths": {"templates": str(self.root / "templates")},  # shared by every test
             "database": {
                 "uri": uri,
+                "name": name,
                 "modules": list(modules),
                 "admin_password_file": str(self.password_file),
-            }
+            },
         }
+        return make_config(base, values)
 
     def template(self, backend: str, modules: tuple[str, ...]) -> TestDatabase:
+        """The first database of a module set: built by trytond-admin, saved as a template."""
         key = (backend, tuple(sorted(modules)))
         if key not in self._built:
             digest = hashlib.sha1("/".join(key[1]).encode()).hexdigest()[:10]
             name = f"tmpl_{digest}"
-            config = make_config(self.root / f"{backend}-{digest}", self._database_values(*key))
-            config = derive(config, {"database": {"name": name}})
-            create_database(config, name)
+            config = self._config(self.root / f"{backend}-{digest}", backend, key[1], name)
+            init_database(config, name, self.password)
             self._built[key] = TestDatabase(config=config, name=name)
         return self._built[key]
 
     def copy(self, backend: str, modules: tuple[str, ...], base: Path) -> TestDatabase:
-        """A fresh database with the template's content, configured under `base`."""
-        template = self.template(backend, modules)
+        """A fresh database of the module set, configured under `base`: a copy of its template
+        made by `init_database`, the way `db init` and `up` make one."""
+        self.template(backend, modules)
         self._copies += 1
         name = f"test_{self._copies}"
-        values = self._database_values(backend, tuple(modules))
-        values["database"]["name"] = name
-        config = make_config(base, values)
-        if backend == "sqlite":
-            target = sqlite_file(config, name)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(sqlite_file(template.config, template.name), target)
-        else:
-            self._pg_copy(template.name, name)
+        config = self._config(base, backend, tuple(sorted(modules)), name)
+        init_database(config, name, self.password)
         return TestDatabase(config=config, name=name)
-
-    def _pg_copy(self, template: str, name: str) -> None:
-        import psycopg
-        from psycopg import sql
-
-        with psycopg.connect(self.postgres().dsn(), autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                    sql.Identifier(name), sql.Identifier(template)
-                )
-            )
 
     def drop(self, database: TestDatabase) -> None:
         from tryton_ops.lifecycle.database import drop_database

@@ -13,6 +13,25 @@ from __future__ import annotations
 import sys
 import urllib.parse
 
+# what trytond takes from a backend module besides `Database` (8.0: backend/__init__.py)
+EXPORTED = (
+    "MAX_QUERY_PARAMS",
+    "DatabaseDataError",
+    "DatabaseIntegrityError",
+    "DatabaseOperationalError",
+    "DatabaseTimeoutError",
+    "TableHandler",
+)
+
+
+def export_stock(stock, namespace: dict, name: str, scheme: str) -> list[str]:
+    """Give our backend module the stock backend's names (picked one by one: `import *` fails,
+    the stock `__all__` holds objects), restore trytond's backend name; return `__all__`."""
+    for exported in EXPORTED:
+        namespace[exported] = getattr(stock, exported)
+    restore_backend_name(name, scheme)
+    return ["Database", *EXPORTED]
+
 
 def restore_backend_name(stock: str, scheme: str) -> None:
     if scheme not in urllib.parse.uses_netloc:

@@ -1,35 +1,16 @@
 """`postgresqlops://` on trytond 8.0: the PostgreSQL backend with SQL timing.
 
-Names are imported explicitly: `from trytond.backend.postgresql import *` fails because its
-`__all__` holds objects. PostgreSQL rewrites the scheme to `postgresql` when connecting.
+PostgreSQL rewrites the scheme to `postgresql` when connecting.
 """
 
-from trytond.backend.postgresql import (
-    MAX_QUERY_PARAMS,
-    DatabaseDataError,
-    DatabaseIntegrityError,
-    DatabaseOperationalError,
-    DatabaseTimeoutError,
-    TableHandler,
-)
-from trytond.backend.postgresql import Database as _Database
+from trytond.backend import postgresql as _stock
 
-from tryton_ops.perf.backend import restore_backend_name
+from tryton_ops.perf.backend import export_stock
 from tryton_ops.perf.sqlhook import PerfDatabaseMixin
 
-__all__ = [
-    "MAX_QUERY_PARAMS",
-    "Database",
-    "DatabaseDataError",
-    "DatabaseIntegrityError",
-    "DatabaseOperationalError",
-    "DatabaseTimeoutError",
-    "TableHandler",
-]
 
-
-class Database(PerfDatabaseMixin, _Database):
+class Database(PerfDatabaseMixin, _stock.Database):
     pass
 
 
-restore_backend_name("postgresql", "postgresqlops")
+__all__ = export_stock(_stock, globals(), "postgresql", "postgresqlops")

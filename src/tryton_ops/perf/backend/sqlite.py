@@ -6,35 +6,17 @@ leaves `fileops:` for our scheme: the scheme is fixed after it.
 
 import re
 
-from trytond.backend.sqlite import (
-    MAX_QUERY_PARAMS,
-    DatabaseDataError,
-    DatabaseIntegrityError,
-    DatabaseOperationalError,
-    DatabaseTimeoutError,
-    TableHandler,
-)
-from trytond.backend.sqlite import Database as _Database
+from trytond.backend import sqlite as _stock
 
-from tryton_ops.perf.backend import restore_backend_name
+from tryton_ops.perf.backend import export_stock
 from tryton_ops.perf.sqlhook import PerfDatabaseMixin
-
-__all__ = [
-    "MAX_QUERY_PARAMS",
-    "Database",
-    "DatabaseDataError",
-    "DatabaseIntegrityError",
-    "DatabaseOperationalError",
-    "DatabaseTimeoutError",
-    "TableHandler",
-]
 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 
 
-class Database(PerfDatabaseMixin, _Database):
+class Database(PerfDatabaseMixin, _stock.Database):
     def _make_uri(self):
         return _SCHEME.sub("file:", super()._make_uri(), count=1)
 
 
-restore_backend_name("sqlite", "sqliteops")
+__all__ = export_stock(_stock, globals(), "sqlite", "sqliteops")
