@@ -158,7 +158,9 @@ def test_the_full_distribution_requires_the_client_instead_of_shipping_it(tmp_pa
     """No file owned by both distributions: installing, upgrading or removing one never breaks
     the other; and the two versions move together."""
     project = tmp_path / "tryton-ops"  # a copy: setuptools leaves a build/ where it builds
-    shutil.copytree(ROOT / "src", project / "src", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        ROOT / "src", project / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
+    )
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, project)
     wheel = build_wheel(project, tmp_path / "wheel")

@@ -60,3 +60,21 @@ def test_configured_password_file_must_exist(tmp_path):
     (tmp_path / "pw").write_text("\n")
     with pytest.raises(DatabaseError, match="single non-empty line"):
         admin_password(config)
+
+
+def test_init_never_drops_what_holds_the_name(postgres_server, tmp_path):
+    """A database of that name that is not Tryton's is refused and left as it was."""
+    import psycopg
+
+    with psycopg.connect(postgres_server.dsn(), autocommit=True) as conn:
+        conn.execute("CREATE DATABASE theirs")
+    config = make_config(tmp_path, {"database": {"uri": postgres_server.uri}})
+    try:
+        with pytest.raises(DatabaseError, match="exists but is not a Tryton database"):
+            init_database(config, "theirs")
+        with psycopg.connect(postgres_server.dsn(), autocommit=True) as conn:
+            kept = conn.execute("SELECT 1 FROM pg_database WHERE datname = 'theirs'").fetchone()
+        assert kept is not None
+    finally:
+        with psycopg.connect(postgres_server.dsn(), autocommit=True) as conn:
+            conn.execute("DROP DATABASE IF EXISTS theirs")

@@ -154,10 +154,17 @@ def _is_tryton_pg(uri: str, name: str) -> bool:
 def database_exists(config: LoadedConfig, name: str) -> bool:
     """Whether `name` is a Tryton database; DatabaseError (not False) when PostgreSQL does not
     answer, so that a stopped server is never reported as a missing database."""
-    uri = config.settings.database.uri
+    return name_taken(config, name) and (
+        _is_tryton_sqlite(sqlite_file(config, name))
+        if is_sqlite(config)
+        else _is_tryton_pg(config.settings.database.uri, name)
+    )
+
+
+def name_taken(config: LoadedConfig, name: str) -> bool:
+    """Whether something, Tryton database or not, already holds the name `name`."""
     if is_sqlite(config):
-        path = sqlite_file(config, name)
-        return path.exists() and _is_tryton_sqlite(path)
-    with server_connect(uri) as conn:
+        return sqlite_file(config, name).exists()
+    with server_connect(config.settings.database.uri) as conn:
         found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
-    return found is not None and _is_tryton_pg(uri, name)
+    return found is not None

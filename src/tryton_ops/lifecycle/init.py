@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from tryton_ops.access.database import DatabaseError, connect, database_exists
+from tryton_ops.access.database import DatabaseError, connect, database_exists, name_taken
 from tryton_ops.config import LoadedConfig
 from tryton_ops.lifecycle import templates
 from tryton_ops.lifecycle.database import (
@@ -55,6 +55,11 @@ def init_database(
         raise DatabaseError(f"module(s) not installed: {', '.join(missing)} ({hints})")
     if database_exists(config, name):
         raise DatabaseError(f"database {name!r} already exists")
+    if name_taken(config, name):  # never dropped by the clean-up below: it is not ours
+        raise DatabaseError(
+            f"database {name!r} exists but is not a Tryton database: drop or rename it, or "
+            "choose another name"
+        )
     password = password or resolve(config)  # generated only once the database can be made
     key = templates.TemplateKey.of(config, modules)
     hit = use_template and templates.exists(config, key)
