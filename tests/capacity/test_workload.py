@@ -15,6 +15,8 @@ from tryton_ops.admin.sql import connect
 from tryton_ops.capacity import sizing
 from tryton_ops.capacity.marker import MARK_TABLE
 from tryton_ops.capacity.modules import MODULES
+from tryton_ops.testing.databases import make_config
+from tryton_ops.testing.processes import free_port
 
 from ..admin.helpers import cli, table_checksums
 
@@ -181,3 +183,13 @@ def test_a_missing_database_is_created_only_when_asked(make_trytond_db):
     declined = cli(db.config, "demo", "load", "-d", "fresh", input="n\n")
     assert declined.exit_code == 1 and "does not exist: create it" in declined.output
     assert not database_exists(db.config, "fresh")
+
+
+def test_postgresql_down_is_an_error_not_a_traceback(tmp_path):
+    config = make_config(
+        tmp_path, {"database": {"uri": f"postgresql://tryton@127.0.0.1:{free_port()}/"}}
+    )
+    result = cli(config, "demo", "load", "-d", "demo", "--scale", "1", "--yes")
+    assert result.exit_code == 1
+    assert "error: PostgreSQL server unreachable" in result.output
+    assert "Traceback" not in result.output
