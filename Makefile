@@ -17,7 +17,10 @@ venv-%: .venv/%/.installed
 	$(PYTHON) -m venv .venv/$*
 	.venv/$*/bin/pip install -q --upgrade pip
 	.venv/$*/bin/pip install -q -e ./client -e ".[test]" "trytond~=$*.0" "trytond_party~=$*.0" \
-		"trytond_company~=$*.0" "trytond_currency~=$*.0" "trytond_product~=$*.0"
+		"trytond_company~=$*.0" "trytond_currency~=$*.0" "trytond_product~=$*.0" \
+		"trytond_country~=$*.0" "trytond_stock~=$*.0" "trytond_account~=$*.0" \
+		"trytond_account_product~=$*.0" "trytond_account_invoice~=$*.0" \
+		"trytond_account_invoice_stock~=$*.0" "trytond_sale~=$*.0" "trytond_purchase~=$*.0"
 	touch $@
 
 # The embedded default: SQLite, the party module and 300 demo parties.

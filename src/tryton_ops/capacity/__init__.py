@@ -1,0 +1,1 @@
+"""Capacity: a realistic workload on the standard Tryton modules (`tryton-ops demo load`)."""
