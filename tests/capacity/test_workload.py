@@ -10,6 +10,7 @@ import json
 
 import pytest
 
+from tests.lifecycle.helpers import cli, table_checksums
 from tryton_ops.access.database import connect, database_exists
 from tryton_ops.capacity import sizing
 from tryton_ops.capacity.marker import MARK_TABLE
@@ -17,8 +18,6 @@ from tryton_ops.capacity.modules import MODULES
 from tryton_ops.lifecycle.database import _load_demo
 from tryton_ops.testing.databases import make_config
 from tryton_ops.testing.processes import free_port
-
-from ..admin.helpers import cli, table_checksums
 
 
 def _load(db, *args: str, input: str | None = None):

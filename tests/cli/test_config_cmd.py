@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import tomllib
 
+import pytest
 from click.testing import CliRunner
 
 from tryton_ops import __version__
 from tryton_ops.cli import main
+
+pytestmark = pytest.mark.one_series  # the same on every trytond series
 
 
 def run(*args, env=None):

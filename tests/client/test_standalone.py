@@ -29,6 +29,8 @@ CLIENT_SOURCES = ROOT / "src" / "tryton_ops" / "client"
 INVENTORY = """
 import importlib, importlib.metadata as md, json, pkgutil, re, sys
 import tryton_ops.client as client
+
+pytestmark = pytest.mark.one_series  # the same on every trytond series
 for info in pkgutil.walk_packages(client.__path__, "tryton_ops.client."):
     importlib.import_module(info.name)
 def normal(name):

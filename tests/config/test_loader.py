@@ -10,6 +10,8 @@ import pytest
 
 from tryton_ops.config import ConfigError, Settings, load_config
 
+pytestmark = pytest.mark.one_series  # the same on every trytond series
+
 
 def write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "tryton-ops.toml"

@@ -34,7 +34,7 @@ import pytest
 from tryton_ops.client import Connection, RPCError
 from tryton_ops.testing.processes import free_port
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.slow, pytest.mark.one_series, pytest.mark.timeout(900)]
 
 ROOTFS_VERSION = "bookworm-minbase-python3-v1"
 SUITE = "bookworm"

@@ -17,6 +17,8 @@ from tryton_ops.cli import main
 from tryton_ops.config import ConfigError, load_config
 from tryton_ops.config.schema import Host
 
+pytestmark = pytest.mark.one_series  # the same on every trytond series
+
 
 class Result(NamedTuple):
     returncode: int

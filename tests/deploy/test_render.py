@@ -14,6 +14,8 @@ import pytest
 from tests.deploy.test_up_down import cli
 from tryton_ops.deploy.programs import nginx_binary
 
+pytestmark = pytest.mark.one_series  # the same on every trytond series
+
 GOLDEN = Path(__file__).parent / "golden"
 CONFIG = """\
 name = "erp"
