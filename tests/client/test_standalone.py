@@ -25,12 +25,12 @@ from tryton_ops.testing.stack import TestStack
 ROOT = Path(__file__).resolve().parents[2]
 CLIENT_SOURCES = ROOT / "src" / "tryton_ops" / "client"
 
+pytestmark = pytest.mark.one_series  # the same on every trytond series
+
 # run by the fresh venv's python: every client module imported, then what is installed there
 INVENTORY = """
 import importlib, importlib.metadata as md, json, pkgutil, re, sys
 import tryton_ops.client as client
-
-pytestmark = pytest.mark.one_series  # the same on every trytond series
 for info in pkgutil.walk_packages(client.__path__, "tryton_ops.client."):
     importlib.import_module(info.name)
 def normal(name):
