@@ -227,9 +227,10 @@ def verify(archive, as_json) -> None:
 @click.option("--replace", is_flag=True, help="Replace NAME if it exists (after verification).")
 @click.option("--deactivate-cron", is_flag=True, help="Deactivate every scheduled action.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask before replacing.")
+@click.option("--force", is_flag=True, help="Replace NAME even while the running stack serves it.")
 @json_option
 @click.pass_context
-def restore(ctx, archive, name, replace, deactivate_cron, yes, as_json) -> None:
+def restore(ctx, archive, name, replace, deactivate_cron, yes, force, as_json) -> None:
     """Restore ARCHIVE as NAME (default: the name it was backed up from).
 
     The archive is verified completely and restored aside first: a corrupt, truncated or
@@ -238,10 +239,13 @@ def restore(ctx, archive, name, replace, deactivate_cron, yes, as_json) -> None:
     from tryton_ops.access.database import database_exists
     from tryton_ops.lifecycle.restore import restore as do_restore
     from tryton_ops.lifecycle.restore import verify as check
+    from tryton_ops.lifecycle.served import refuse_if_served
 
     config = get_config(ctx)
     if name is None:
         name = check(archive)["database"]
+    if replace:
+        refuse_if_served(config, name, "replace it", force)
     if replace and not yes and database_exists(config, name):
         click.confirm(f"replace the existing database {name!r}?", abort=True, err=True)
     result = do_restore(
@@ -279,29 +283,47 @@ def _trytond_version() -> str:
 @db_group.command("copy")
 @click.argument("source")
 @click.argument("target")
+@click.option("--replace", is_flag=True, help="Replace TARGET if it exists.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask before replacing.")
+@click.option(
+    "--force", is_flag=True, help="Replace TARGET even while the running stack serves it."
+)
 @click.pass_context
-def copy(ctx, source, target) -> None:
-    """Copy database SOURCE (and its filestore) to a new TARGET."""
+def copy(ctx, source, target, replace, yes, force) -> None:
+    """Copy database SOURCE (and its filestore) to TARGET (a new one, unless --replace)."""
+    from tryton_ops.access.database import database_exists
     from tryton_ops.lifecycle.lifecycle import copy_database
+    from tryton_ops.lifecycle.served import refuse_if_served
 
-    method = copy_database(get_config(ctx), source, target, reporter=_reporter())
+    config = get_config(ctx)
+    if replace:
+        refuse_if_served(config, target, "replace it", force)
+        if not yes and database_exists(config, target):
+            click.confirm(f"replace the existing database {target!r}?", abort=True, err=True)
+    method = copy_database(config, source, target, reporter=_reporter(), replace=replace)
     click.echo(f"copied {source} to {target} ({method})")
 
 
 @db_group.command("drop")
 @click.argument("name")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--force", is_flag=True, help="Drop NAME even while the running stack serves it.")
 @click.pass_context
-def drop(ctx, name, yes) -> None:
-    """Drop database NAME and its attachment filestore (asks first unless --yes)."""
+def drop(ctx, name, yes, force) -> None:
+    """Drop database NAME, its attachment filestore and what Redis holds of it (cached
+    values, analyzer records, sessions). Asks first unless --yes; refused while the running
+    stack serves NAME unless --force."""
     from tryton_ops.access.database import database_exists
+    from tryton_ops.lifecycle.forget import forget_database
     from tryton_ops.lifecycle.lifecycle import drop as do_drop
     from tryton_ops.lifecycle.names import check_name
+    from tryton_ops.lifecycle.served import refuse_if_served
 
     config = get_config(ctx)
     check_name(name)
     if not database_exists(config, name):
         raise DatabaseError(f"database {name!r} does not exist")
+    refuse_if_served(config, name, "drop it", force)
     if not yes:
         click.confirm(
             f"drop database {name!r} and its attachments? This cannot be undone",
@@ -310,3 +332,8 @@ def drop(ctx, name, yes) -> None:
         )
     do_drop(config, name)
     click.echo(f"dropped {name}")
+    for done in forget_database(config, name):
+        if done.error is None:
+            click.echo(f"  removed from Redis ({done.part}): {done.removed}")
+        else:
+            click.echo(f"warning: {done.part} data of {name} left in Redis: {done.error}", err=True)

@@ -102,7 +102,8 @@ def down(ctx: click.Context) -> None:
 def status(ctx: click.Context, as_json: bool) -> None:
     """Processes of the stack with pid, uptime, memory and requests in flight; database size
     and connections, Redis memory, cache hit ratio, last backup age. Exit 1 if it is not
-    running."""
+    running or something it shows is broken (a program down, the database missing, a Redis
+    not answering)."""
     from tryton_ops.cli.top_cmd import PROCESS_COLUMNS, display_rows, summary_lines
     from tryton_ops.views.status import gather
 
@@ -122,7 +123,9 @@ def status(ctx: click.Context, as_json: bool) -> None:
         click.echo(table(rows, PROCESS_COLUMNS))
     if not as_json:
         click.echo("\n".join(summary_lines(data)))
-    if state is None:
+        for problem in data["problems"]:
+            click.secho(f"problem: {problem}", fg="red", err=True)
+    if state is None or data["problems"]:
         raise SystemExit(EXIT_FAILED)
 
 
