@@ -80,6 +80,15 @@ def _create_empty(config: LoadedConfig, name: str) -> None:
         )
 
 
+def name_taken(config: LoadedConfig, name: str) -> bool:
+    """Whether a database `name` exists at all, Tryton's or not (a file, a PostgreSQL database)."""
+    if is_sqlite(config):
+        return sqlite_file(config, name).exists()
+    with server_connect(config.settings.database.uri) as conn:
+        row = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+    return row is not None
+
+
 def drop_database(config: LoadedConfig, name: str) -> None:
     uri = config.settings.database.uri
     if is_sqlite(config):

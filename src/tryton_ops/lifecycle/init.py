@@ -17,6 +17,7 @@ from tryton_ops.lifecycle.database import (
     _record_checksums,
     _run_admin,
     drop_database,
+    name_taken,
 )
 from tryton_ops.lifecycle.modules import install_hint, missing_modules
 from tryton_ops.lifecycle.names import check_name
@@ -55,6 +56,8 @@ def init_database(
         raise DatabaseError(f"module(s) not installed: {', '.join(missing)} ({hints})")
     if database_exists(config, name):
         raise DatabaseError(f"database {name!r} already exists")
+    if name_taken(config, name):  # never dropped below: it is not ours
+        raise DatabaseError(f"database {name!r} exists but is not a Tryton database")
     password = password or resolve(config)  # generated only once the database can be made
     key = templates.TemplateKey.of(config, modules)
     hit = use_template and templates.exists(config, key)
