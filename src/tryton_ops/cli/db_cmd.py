@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from tryton_ops.access.database import DatabaseError, list_databases
-from tryton_ops.cli.base import emit_json, get_config, json_option
+from tryton_ops.cli.base import emit_json, get_config, json_option, table
 
 
 def _reporter(as_json: bool = False):
@@ -337,3 +337,59 @@ def drop(ctx, name, yes, force) -> None:
             click.echo(f"  removed from Redis ({done.part}): {done.removed}")
         else:
             click.echo(f"warning: {done.part} data of {name} left in Redis: {done.error}", err=True)
+
+
+@db_group.group("templates")
+def templates_group() -> None:
+    """The template cache: the databases `db init` copies (see docs/admin.md)."""
+
+
+@templates_group.command("list")
+@json_option
+@click.pass_context
+def templates_list(ctx, as_json: bool) -> None:
+    """Cached templates: module set, trytond version, size, and whether the next init of that
+    module set would copy it (stale: trytond or a module file changed since)."""
+    from dataclasses import asdict
+
+    from tryton_ops.lifecycle.templates import describe
+
+    found = describe(get_config(ctx))
+    if as_json:
+        emit_json([asdict(info) for info in found])
+        return
+    if not found:
+        click.echo("no cached template")
+        return
+    rows = [
+        {
+            "name": info.name,
+            "modules": ", ".join(info.modules) or "?",
+            "trytond": info.trytond or "?",
+            "size": "-" if info.size_bytes is None else _human(info.size_bytes),
+            "state": "current" if info.current else "stale",
+        }
+        for info in found
+    ]
+    click.echo(table(rows, ["name", "modules", "trytond", "size", "state"]))
+
+
+@templates_group.command("prune")
+@click.option("--all", "all_", is_flag=True, help="Remove current templates too.")
+@click.option("--dry-run", is_flag=True, help="Only say what would be removed.")
+@click.pass_context
+def templates_prune(ctx, all_: bool, dry_run: bool) -> None:
+    """Remove the stale templates (with --all, every one: the next init of each module set
+    is built by trytond-admin again)."""
+    from tryton_ops.lifecycle.templates import describe, drop
+
+    config = get_config(ctx)
+    doomed = [info for info in describe(config) if all_ or not info.current]
+    for info in doomed:
+        if not dry_run:
+            drop(config, info.name)
+        state = "current" if info.current else "stale"
+        verb = "would remove" if dry_run else "removed"
+        click.echo(f"{verb} {info.name} ({', '.join(info.modules) or '?'}, {state})")
+    if not doomed:
+        click.echo("nothing to prune" + ("" if all_ else " (no stale template; --all removes all)"))
