@@ -366,7 +366,7 @@ def templates_list(ctx, as_json: bool) -> None:
             "name": info.name,
             "modules": ", ".join(info.modules) or "?",
             "trytond": info.trytond or "?",
-            "size": "-" if info.size_bytes is None else _human(info.size_bytes),
+            "size": _human(info.size_bytes),
             "state": "current" if info.current else "stale",
         }
         for info in found

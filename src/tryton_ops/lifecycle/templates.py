@@ -81,7 +81,7 @@ class TemplateInfo:
     name: str
     modules: list[str]
     trytond: str | None
-    size_bytes: int | None
+    size_bytes: int
     current: bool  # the next init of its module set would copy it (else it is stale)
 
 
@@ -99,7 +99,7 @@ def describe(config: LoadedConfig) -> list[TemplateInfo]:
     return found
 
 
-def _catalogue(config: LoadedConfig) -> list[tuple[str, dict, int | None]]:
+def _catalogue(config: LoadedConfig) -> list[tuple[str, dict, int]]:
     """(name, the metadata saved with it, size in bytes) of every template."""
     if is_sqlite(config):
         out = []
