@@ -15,8 +15,8 @@ from tryton_ops.testing.databases import derive, make_config
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_list_and_prune_templates(tmp_path, backend, request):
     values = {}
-    if backend == "postgresql":
-        values = {"database": {"uri": request.getfixturevalue("postgres_server").uri}}
+    if backend == "postgresql":  # a private server: prune --all must not see others' templates
+        values = {"database": {"uri": request.getfixturevalue("postgres_factory")().uri}}
     config = make_config(tmp_path, values)
     assert cli(config, "db", "templates", "list").output.strip() == "no cached template"
     assert cli(config, "db", "init", "shop", "-m", "party").exit_code == 0
