@@ -135,6 +135,17 @@ def test_drop_removes_what_redis_holds_of_the_database(tmp_path, make_trytond_db
     assert len(records) == 3 and {r["db"] for r in records} == {db.name}
     assert [a["db"] for a in open_store(perf).load_active()] == [db.name]
 
+    # a replaced database starts clean too: the old one's cache and sessions are wrong for it
+    sessions.create("gone", 1, "127.0.0.1", 3600, False, time.time())
+    cache.client().set(cache.value_key("gone", "e1", "ir.model", 1, "k"), b"x")
+    assert cli(config, "db", "copy", db.name, "gone").returncode == 0
+    replaced = cli(config, "db", "copy", db.name, "gone", "--replace", "--yes")
+    assert replaced.returncode == 0, replaced.stderr
+    assert f"copied {db.name} to gone (sqlite backup) replacing it" in replaced.stdout
+    assert "removed from Redis (cache): 1 cached key(s)" in replaced.stdout
+    assert "removed from Redis (sessions): 1 session(s)" in replaced.stdout
+    assert not [key for key in client.keys("*") if b"gone" in key]
+
 
 def test_drop_says_what_it_left_in_an_unreachable_redis(tmp_path, make_trytond_db, redis_factory):
     db = make_trytond_db("sqlite")

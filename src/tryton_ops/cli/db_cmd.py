@@ -257,6 +257,7 @@ def restore(ctx, archive, name, replace, deactivate_cron, yes, force, as_json) -
             {
                 "name": result.name,
                 "replaced": result.replaced,
+                "removed_from_redis": _forget(config, name, echo=False) if result.replaced else {},
                 "from": manifest["database"],
                 "created": manifest.get("created_iso"),
                 "seconds": round(result.seconds, 3),
@@ -267,6 +268,8 @@ def restore(ctx, archive, name, replace, deactivate_cron, yes, force, as_json) -
         f"restored {result.name} from {archive} (backup of {manifest['database']} taken "
         f"{manifest.get('created_iso')}){' replacing the old one' if result.replaced else ''}"
     )
+    if result.replaced:
+        _forget(config, result.name)
     if manifest.get("trytond") and manifest["trytond"] != _trytond_version():
         click.echo(
             f"note: made with trytond {manifest['trytond']}; run `tryton-ops db update "
@@ -300,8 +303,11 @@ def copy(ctx, source, target, replace, yes, force) -> None:
         refuse_if_served(config, target, "replace it", force)
         if not yes and database_exists(config, target):
             click.confirm(f"replace the existing database {target!r}?", abort=True, err=True)
+    replacing = replace and database_exists(config, target)
     method = copy_database(config, source, target, reporter=_reporter(), replace=replace)
-    click.echo(f"copied {source} to {target} ({method})")
+    click.echo(f"copied {source} to {target} ({method})" + (" replacing it" if replacing else ""))
+    if replacing:
+        _forget(config, target)
 
 
 @db_group.command("drop")
@@ -314,7 +320,6 @@ def drop(ctx, name, yes, force) -> None:
     values, analyzer records, sessions). Asks first unless --yes; refused while the running
     stack serves NAME unless --force."""
     from tryton_ops.access.database import database_exists
-    from tryton_ops.lifecycle.forget import forget_database
     from tryton_ops.lifecycle.lifecycle import drop as do_drop
     from tryton_ops.lifecycle.names import check_name
     from tryton_ops.lifecycle.served import refuse_if_served
@@ -332,11 +337,22 @@ def drop(ctx, name, yes, force) -> None:
         )
     do_drop(config, name)
     click.echo(f"dropped {name}")
-    for done in forget_database(config, name):
+    _forget(config, name)
+
+
+def _forget(config, name: str, echo: bool = True) -> dict[str, str]:
+    """Remove what Redis holds of the database `name` that was dropped or replaced (cached
+    values, analyzer records, sessions: the old one's, wrong for whatever comes next);
+    returns, by part, what was removed or why it was not."""
+    from tryton_ops.lifecycle.forget import forget_database
+
+    found = forget_database(config, name)
+    for done in found if echo else ():
         if done.error is None:
             click.echo(f"  removed from Redis ({done.part}): {done.removed}")
         else:
             click.echo(f"warning: {done.part} data of {name} left in Redis: {done.error}", err=True)
+    return {done.part: done.removed or f"error: {done.error}" for done in found}
 
 
 @db_group.group("templates")
