@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
+
 from tests.lifecycle.helpers import cli
 from tests.views.test_status import blocked_search, wait_for_status
 
@@ -14,9 +16,10 @@ def in_flight(config, db) -> list[dict]:
     return [r for r in data["requests"] if f"/{db.name}/" in r["request"]]
 
 
-def test_a_finished_request_leaves_status_at_once(make_trytond_db, tryton_stack):
+@pytest.mark.parametrize("app_server", ["gunicorn", "uwsgi"])
+def test_a_finished_request_leaves_status_at_once(make_trytond_db, tryton_stack, app_server):
     db = make_trytond_db("postgresql")
-    stack = tryton_stack(db, workers=1, front={"enabled": "off"})
+    stack = tryton_stack(db, workers=1, front={"enabled": "off"}, server={"app_server": app_server})
     submitted = time.monotonic()
     with blocked_search(stack, db) as pending:
         data = wait_for_status(stack.config, lambda d: bool(d["requests"]))
