@@ -82,3 +82,12 @@ def test_logs_of_a_running_stack(tmp_path, make_trytond_db, down_after):  # noqa
         follower.send_signal(signal.SIGINT)
         assert follower.wait(timeout=30) == 0
     assert all(line.startswith("app | ") for line in seen)
+
+
+def test_logs_before_the_stack_ever_ran(tmp_path):
+    config = write_config(tmp_path)
+    result = cli(config, "logs")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"error: no logs in {tmp_path / 'run' / 'logs'}: the stack has not run here" in (
+        result.stderr
+    )

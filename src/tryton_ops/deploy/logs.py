@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 
 from tryton_ops.config import LoadedConfig
-from tryton_ops.errors import UsageError
+from tryton_ops.errors import OpsError, UsageError
 
 # files of a program that are not named after it: app server (gunicorn/uWSGI), nginx, supervisord
 FILE_PROGRAM = {
@@ -47,6 +47,10 @@ WHOLE_SECOND = 0.999
 
 class UnknownProgram(UsageError):
     """A program name that has no log here."""
+
+
+class NoLogs(OpsError):
+    """No program of this deployment wrote a log yet."""
 
 
 @dataclass(frozen=True)
@@ -87,10 +91,12 @@ def log_files(config: LoadedConfig) -> dict[str, list[Path]]:
 def select(config: LoadedConfig, program: str | None) -> list[LogFile]:
     """The files of `program` (None: of every program); an unknown name lists the known ones."""
     files = log_files(config)
+    if not files:
+        raise NoLogs(f"no logs in {logs_dir(config)}: the stack has not run here (tryton-ops up)")
     if program is None:
         return [LogFile(name, path) for name, paths in files.items() for path in paths]
     if program not in files:
-        known = ", ".join(sorted(files)) or "none yet"
+        known = ", ".join(sorted(files))
         raise UnknownProgram(
             f"no program {program!r} in {logs_dir(config)}; programs with logs: {known}"
         )
