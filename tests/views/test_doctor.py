@@ -22,7 +22,9 @@ def codes(config, conf: str | None = None, environ=None, tmp_path=None) -> set[s
         path = tmp_path / "trytond.conf"
         path.write_text(conf)
     findings = run(Context(config, trytond_conf=path, environ=environ or CLEAN_ENV))
-    return {f.code for f in findings}
+    # these configs name a database nobody created: that finding has its own test
+    # (tests/cli/test_db_guard.py)
+    return {f.code for f in findings} - {"database.missing"}
 
 
 def test_layout_findings(tmp_path, postgres_server):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import threading
 import weakref
 from collections.abc import Callable, Iterator, Mapping
@@ -25,7 +26,15 @@ from tryton_ops.errors import OpsError
 if TYPE_CHECKING:
     import redis
 
-__all__ = ["ForkSafeRedis", "RedisSpec", "RedisUnavailable", "connect", "translate_errors"]
+__all__ = [
+    "ForkSafeRedis",
+    "RedisSpec",
+    "RedisUnavailable",
+    "connect",
+    "delete_prefixed",
+    "glob_escape",
+    "translate_errors",
+]
 
 T = TypeVar("T")
 RETRY_BACKOFF = (0.05, 1.0)  # seconds: first wait and cap of the exponential backoff
@@ -165,6 +174,30 @@ class ForkSafeRedis:
 
     def _after_fork(self) -> None:
         self._lock = threading.Lock()  # a thread of the parent may have held it
+
+
+def glob_escape(text: str) -> str:
+    """`text` matched literally in a SCAN/KEYS pattern."""
+    return re.sub(r"([*?\[\]\\])", r"\\\1", text)
+
+
+def delete_prefixed(client: redis.Redis, prefix: str, batch: int = 500) -> int:
+    """Delete every key starting with `prefix` (SCAN, then UNLINK in batches); returns how many.
+
+    For what belongs to a dropped database: its keys share a prefix, and SCAN keeps Redis
+    answering the workers meanwhile.
+    """
+    pattern = glob_escape(prefix) + "*"
+    deleted = 0
+    found: list[bytes] = []
+    for key in client.scan_iter(match=pattern, count=1000):
+        found.append(key)
+        if len(found) >= batch:
+            deleted += client.unlink(*found)
+            found = []
+    if found:
+        deleted += client.unlink(*found)
+    return deleted
 
 
 _holders: weakref.WeakSet[ForkSafeRedis] = weakref.WeakSet()

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from typing import Any
 
+from tryton_ops.access.redis import delete_prefixed, glob_escape
 from tryton_ops.cache.store import BATCH_INDEX, RedisStore, StoreSettings
 from tryton_ops.config import LoadedConfig
 from tryton_ops.config.masking import mask_uri
@@ -43,10 +43,6 @@ def open_store(config: LoadedConfig) -> RedisStore:
     )
 
 
-def _glob_escape(text: str) -> str:
-    return re.sub(r"([*?\[\]\\])", r"\\\1", text)
-
-
 def stats(config: LoadedConfig, database: str | None = None) -> dict[str, Any]:
     """Counters per cache name summed over all processes, L1 sizes, L2 key counts, memory."""
     store = open_store(config)
@@ -57,7 +53,7 @@ def stats(config: LoadedConfig, database: str | None = None) -> dict[str, Any]:
         gens = client.hgetall(store.gens_key(db))
         counters = client.hgetall(store.stats_key(db))
         procs = {}
-        pattern = _glob_escape(f"{store.settings.prefix}:{db}:proc:") + "*"
+        pattern = glob_escape(f"{store.settings.prefix}:{db}:proc:") + "*"
         for key in client.scan_iter(match=pattern, count=1000):
             procs[key] = client.hgetall(key)
         memory = client.info("memory")
@@ -70,7 +66,7 @@ def stats(config: LoadedConfig, database: str | None = None) -> dict[str, Any]:
                 for k, v in gens.items()
                 if k.startswith(b"g:") and v.isdigit()
             }
-            for n, key in enumerate(client.scan_iter(match=_glob_escape(prefix) + "*", count=1000)):
+            for n, key in enumerate(client.scan_iter(match=glob_escape(prefix) + "*", count=1000)):
                 if n >= SCAN_LIMIT:
                     break
                 name, gen, last = key.decode()[len(prefix) :].rsplit(":", 2)
@@ -120,7 +116,7 @@ def flush(config: LoadedConfig, database: str | None = None) -> dict[str, Any]:
     client = store.client()
     epoch = store._call(lambda: store.drop(db))
     keep = store.value_prefix(db, epoch).encode()
-    pattern = _glob_escape(f"{store.settings.prefix}:{db}:v:") + "*"
+    pattern = glob_escape(f"{store.settings.prefix}:{db}:v:") + "*"
 
     def delete_old() -> int:
         deleted = 0
@@ -140,3 +136,14 @@ def flush(config: LoadedConfig, database: str | None = None) -> dict[str, Any]:
 
     deleted = store._call(delete_old)
     return {"database": db, "epoch": epoch, "deleted_keys": deleted}
+
+
+def forget(config: LoadedConfig, database: str) -> int:
+    """Delete every key of `database` (values, generations, statistics): it was dropped.
+
+    Returns how many keys were removed.
+    """
+    store = open_store(config)
+    client = store.client()
+    prefixes = [f"{store.settings.prefix}:{database}:", f"{store.settings.prefix}:{{{database}}}:"]
+    return store._call(lambda: sum(delete_prefixed(client, prefix) for prefix in prefixes))

@@ -17,6 +17,7 @@ from tryton_ops.cli.debug_cmd import COMMANDS as DEBUG_COMMANDS
 from tryton_ops.cli.demo_cmd import demo_group
 from tryton_ops.cli.deploy_cmd import deploy_group
 from tryton_ops.cli.doctor_cmd import doctor
+from tryton_ops.cli.logs_cmd import logs
 from tryton_ops.cli.perf_cmd import perf_group
 from tryton_ops.cli.sessions_cmd import sessions_group
 from tryton_ops.cli.stack_cmd import down, reload, status, up
@@ -52,6 +53,7 @@ main.add_command(down)
 main.add_command(status)
 main.add_command(reload)
 main.add_command(top)
+main.add_command(logs)
 main.add_command(doctor)
 for _command in DEBUG_COMMANDS:
     main.add_command(_command)

@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from tryton_ops.access.database import DatabaseError, list_databases
-from tryton_ops.cli.base import emit_json, get_config, json_option
+from tryton_ops.cli.base import emit_json, get_config, json_option, table
 
 
 def _reporter(as_json: bool = False):
@@ -227,9 +227,10 @@ def verify(archive, as_json) -> None:
 @click.option("--replace", is_flag=True, help="Replace NAME if it exists (after verification).")
 @click.option("--deactivate-cron", is_flag=True, help="Deactivate every scheduled action.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask before replacing.")
+@click.option("--force", is_flag=True, help="Replace NAME even while the running stack serves it.")
 @json_option
 @click.pass_context
-def restore(ctx, archive, name, replace, deactivate_cron, yes, as_json) -> None:
+def restore(ctx, archive, name, replace, deactivate_cron, yes, force, as_json) -> None:
     """Restore ARCHIVE as NAME (default: the name it was backed up from).
 
     The archive is verified completely and restored aside first: a corrupt, truncated or
@@ -238,10 +239,13 @@ def restore(ctx, archive, name, replace, deactivate_cron, yes, as_json) -> None:
     from tryton_ops.access.database import database_exists
     from tryton_ops.lifecycle.restore import restore as do_restore
     from tryton_ops.lifecycle.restore import verify as check
+    from tryton_ops.lifecycle.served import refuse_if_served
 
     config = get_config(ctx)
     if name is None:
         name = check(archive)["database"]
+    if replace:
+        refuse_if_served(config, name, "replace it", force)
     if replace and not yes and database_exists(config, name):
         click.confirm(f"replace the existing database {name!r}?", abort=True, err=True)
     result = do_restore(
@@ -253,6 +257,7 @@ def restore(ctx, archive, name, replace, deactivate_cron, yes, as_json) -> None:
             {
                 "name": result.name,
                 "replaced": result.replaced,
+                "removed_from_redis": _forget(config, name, echo=False) if result.replaced else {},
                 "from": manifest["database"],
                 "created": manifest.get("created_iso"),
                 "seconds": round(result.seconds, 3),
@@ -263,6 +268,8 @@ def restore(ctx, archive, name, replace, deactivate_cron, yes, as_json) -> None:
         f"restored {result.name} from {archive} (backup of {manifest['database']} taken "
         f"{manifest.get('created_iso')}){' replacing the old one' if result.replaced else ''}"
     )
+    if result.replaced:
+        _forget(config, result.name)
     if manifest.get("trytond") and manifest["trytond"] != _trytond_version():
         click.echo(
             f"note: made with trytond {manifest['trytond']}; run `tryton-ops db update "
@@ -279,29 +286,49 @@ def _trytond_version() -> str:
 @db_group.command("copy")
 @click.argument("source")
 @click.argument("target")
+@click.option("--replace", is_flag=True, help="Replace TARGET if it exists.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask before replacing.")
+@click.option(
+    "--force", is_flag=True, help="Replace TARGET even while the running stack serves it."
+)
 @click.pass_context
-def copy(ctx, source, target) -> None:
-    """Copy database SOURCE (and its filestore) to a new TARGET."""
+def copy(ctx, source, target, replace, yes, force) -> None:
+    """Copy database SOURCE (and its filestore) to TARGET (a new one, unless --replace)."""
+    from tryton_ops.access.database import database_exists
     from tryton_ops.lifecycle.lifecycle import copy_database
+    from tryton_ops.lifecycle.served import refuse_if_served
 
-    method = copy_database(get_config(ctx), source, target, reporter=_reporter())
-    click.echo(f"copied {source} to {target} ({method})")
+    config = get_config(ctx)
+    if replace:
+        refuse_if_served(config, target, "replace it", force)
+        if not yes and database_exists(config, target):
+            click.confirm(f"replace the existing database {target!r}?", abort=True, err=True)
+    replacing = replace and database_exists(config, target)
+    method = copy_database(config, source, target, reporter=_reporter(), replace=replace)
+    click.echo(f"copied {source} to {target} ({method})" + (" replacing it" if replacing else ""))
+    if replacing:
+        _forget(config, target)
 
 
 @db_group.command("drop")
 @click.argument("name")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--force", is_flag=True, help="Drop NAME even while the running stack serves it.")
 @click.pass_context
-def drop(ctx, name, yes) -> None:
-    """Drop database NAME and its attachment filestore (asks first unless --yes)."""
+def drop(ctx, name, yes, force) -> None:
+    """Drop database NAME, its attachment filestore and what Redis holds of it (cached
+    values, analyzer records, sessions). Asks first unless --yes; refused while the running
+    stack serves NAME unless --force."""
     from tryton_ops.access.database import database_exists
     from tryton_ops.lifecycle.lifecycle import drop as do_drop
     from tryton_ops.lifecycle.names import check_name
+    from tryton_ops.lifecycle.served import refuse_if_served
 
     config = get_config(ctx)
     check_name(name)
     if not database_exists(config, name):
         raise DatabaseError(f"database {name!r} does not exist")
+    refuse_if_served(config, name, "drop it", force)
     if not yes:
         click.confirm(
             f"drop database {name!r} and its attachments? This cannot be undone",
@@ -310,3 +337,75 @@ def drop(ctx, name, yes) -> None:
         )
     do_drop(config, name)
     click.echo(f"dropped {name}")
+    _forget(config, name)
+
+
+def _forget(config, name: str, echo: bool = True) -> dict[str, str]:
+    """Remove what Redis holds of the database `name` that was dropped or replaced (cached
+    values, analyzer records, sessions: the old one's, wrong for whatever comes next);
+    returns, by part, what was removed or why it was not."""
+    from tryton_ops.lifecycle.forget import forget_database
+
+    found = forget_database(config, name)
+    for done in found if echo else ():
+        if done.error is None:
+            click.echo(f"  removed from Redis ({done.part}): {done.removed}")
+        else:
+            click.echo(f"warning: {done.part} data of {name} left in Redis: {done.error}", err=True)
+    return {done.part: done.removed or f"error: {done.error}" for done in found}
+
+
+@db_group.group("templates")
+def templates_group() -> None:
+    """The template cache: the databases `db init` copies (see docs/admin.md)."""
+
+
+@templates_group.command("list")
+@json_option
+@click.pass_context
+def templates_list(ctx, as_json: bool) -> None:
+    """Cached templates: module set, trytond version, size, and whether the next init of that
+    module set would copy it (stale: trytond or a module file changed since)."""
+    from dataclasses import asdict
+
+    from tryton_ops.lifecycle.templates import describe
+
+    found = describe(get_config(ctx))
+    if as_json:
+        emit_json([asdict(info) for info in found])
+        return
+    if not found:
+        click.echo("no cached template")
+        return
+    rows = [
+        {
+            "name": info.name,
+            "modules": ", ".join(info.modules) or "?",
+            "trytond": info.trytond or "?",
+            "size": _human(info.size_bytes),
+            "state": "current" if info.current else "stale",
+        }
+        for info in found
+    ]
+    click.echo(table(rows, ["name", "modules", "trytond", "size", "state"]))
+
+
+@templates_group.command("prune")
+@click.option("--all", "all_", is_flag=True, help="Remove current templates too.")
+@click.option("--dry-run", is_flag=True, help="Only say what would be removed.")
+@click.pass_context
+def templates_prune(ctx, all_: bool, dry_run: bool) -> None:
+    """Remove the stale templates (with --all, every one: the next init of each module set
+    is built by trytond-admin again)."""
+    from tryton_ops.lifecycle.templates import describe, drop
+
+    config = get_config(ctx)
+    doomed = [info for info in describe(config) if all_ or not info.current]
+    for info in doomed:
+        if not dry_run:
+            drop(config, info.name)
+        state = "current" if info.current else "stale"
+        verb = "would remove" if dry_run else "removed"
+        click.echo(f"{verb} {info.name} ({', '.join(info.modules) or '?'}, {state})")
+    if not doomed:
+        click.echo("nothing to prune" + ("" if all_ else " (no stale template; --all removes all)"))

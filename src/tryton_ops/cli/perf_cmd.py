@@ -24,6 +24,24 @@ def _options(ctx: click.Context) -> PerfOptions:
         raise PerfError(str(exc)) from None
 
 
+ANALYZER_OFF = (
+    "the analyzer is off: the workers record no calls. Turn it on with `[perf] enabled = true` "
+    "in tryton-ops.toml, then `tryton-ops reload`"
+)
+
+
+def _analyzer_off(ctx: click.Context) -> bool:
+    return not get_config(ctx).settings.perf.enabled
+
+
+def _find_call(ctx: click.Context, call_id: str) -> dict:
+    """The call, or an error that says why none can be found when the analyzer is off."""
+    try:
+        return find_call(_options(ctx), call_id)
+    except PerfError as exc:
+        raise PerfError(f"{exc}; {ANALYZER_OFF}" if _analyzer_off(ctx) else str(exc)) from None
+
+
 def _when(ts: float | None) -> str:
     return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
 
@@ -45,6 +63,8 @@ def enable(ctx, login: str, duration: str, database: str | None, as_json: bool) 
         seconds = parse_duration(duration)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--for") from None
+    if _analyzer_off(ctx):
+        raise PerfError(f"nothing would be captured: {ANALYZER_OFF}")
     entry = activation.enable(get_config(ctx), login, seconds, database)
     if as_json:
         emit_json(entry)
@@ -62,6 +82,8 @@ def enable(ctx, login: str, duration: str, database: str | None, as_json: bool) 
 def disable(ctx, login: str | None, database: str | None) -> None:
     """Stop full capture."""
     removed = activation.disable(get_config(ctx), login, database)
+    if _analyzer_off(ctx):
+        click.echo(f"note: {ANALYZER_OFF}", err=True)
     if not removed:
         click.echo("nothing to disable")
     for entry in removed:
@@ -74,6 +96,8 @@ def disable(ctx, login: str | None, database: str | None) -> None:
 def list_(ctx, as_json: bool) -> None:
     """Users with full capture on, and until when."""
     entries = activation.list_active(get_config(ctx))
+    if _analyzer_off(ctx):
+        click.echo(f"note: {ANALYZER_OFF}", err=True)
     if as_json:
         emit_json(entries)
         return
@@ -138,6 +162,10 @@ def report(ctx, user, session, method, since, until, top: int, as_json: bool) ->
     """Top methods, tables, slowest calls, slow SQL, N+1 and chatty sessions."""
     options = _options(ctx)
     records = load(options, _filters(ctx, user, session, method, since, until))
+    if _analyzer_off(ctx):
+        if not records:
+            raise PerfError(f"no calls recorded: {ANALYZER_OFF}")
+        click.echo(f"note: older records only; {ANALYZER_OFF}", err=True)
     data = summarize(records, top=top)
     if as_json:
         emit_json(data)
@@ -192,7 +220,7 @@ def _cut(value, width: int = 80):
 @click.pass_context
 def show(ctx, call_id: str, as_json: bool) -> None:
     """One call: summary, N+1 findings, slow SQL and (full capture) every statement."""
-    record = find_call(_options(ctx), call_id)
+    record = _find_call(ctx, call_id)
     if as_json:
         emit_json(record)
         return
@@ -242,7 +270,7 @@ def export(ctx, call_id: str, speedscope: bool, output: str | None) -> None:
     """Export the profile of CALL_ID (full capture with [perf] profile = true)."""
     if not speedscope:
         raise click.UsageError("choose the format: --speedscope")
-    record = find_call(_options(ctx), call_id)
+    record = _find_call(ctx, call_id)
     profile = record.get("profile")
     if not profile:
         why = record.get("profile_error") or (

@@ -11,6 +11,7 @@ from tryton_ops.cli.base import EXIT_FAILED, emit_json, get_config, json_option,
 from tryton_ops.deploy import local_stack
 from tryton_ops.deploy.programs import front_enabled, nginx_binary
 from tryton_ops.lifecycle.database import admin_password
+from tryton_ops.lifecycle.first_run import undone_on_failure
 from tryton_ops.lifecycle.init import init_database
 from tryton_ops.lifecycle.password import AdminPassword
 from tryton_ops.lifecycle.progress import RichReporter
@@ -49,15 +50,20 @@ def up(ctx: click.Context, detach: bool) -> None:
 
 def _up(config, detach: bool) -> int:
     settings = config.settings
-    local_stack.preflight(config)
     name = settings.database.name
-    if not database_exists(config, name):
-        click.echo(f"creating database {name!r} ({settings.database.backend}) ...")
-        value, path = admin_password(config)  # the file `up` prints, generated on first run
-        password = AdminPassword(value, "file", path)
-        result = init_database(config, name, password, reporter=RichReporter())
-        how = "copied from the template cache" if result.from_template else "built by trytond-admin"
-        click.echo(f"created {name!r}: {how} in {result.seconds:.1f} s")
+    with undone_on_failure(config):  # a run that created nothing leaves nothing
+        local_stack.preflight(config)
+        if not database_exists(config, name):
+            click.echo(f"creating database {name!r} ({settings.database.backend}) ...")
+            value, path = admin_password(config)  # the file `up` prints, made on first run
+            password = AdminPassword(value, "file", path)
+            result = init_database(config, name, password, reporter=RichReporter())
+            how = (
+                "copied from the template cache"
+                if result.from_template
+                else "built by trytond-admin"
+            )
+            click.echo(f"created {name!r}: {how} in {result.seconds:.1f} s")
     click.echo(f"starting {settings.server.workers} worker(s) on {settings.server.listen} ...")
     if settings.front.enabled == "auto" and not front_enabled(config):
         reason = "nginx is not installed" if nginx_binary() is None else "one worker"
@@ -102,7 +108,8 @@ def down(ctx: click.Context) -> None:
 def status(ctx: click.Context, as_json: bool) -> None:
     """Processes of the stack with pid, uptime, memory and requests in flight; database size
     and connections, Redis memory, cache hit ratio, last backup age. Exit 1 if it is not
-    running."""
+    running or something it shows is broken (a program down, the database missing, a Redis
+    not answering)."""
     from tryton_ops.cli.top_cmd import PROCESS_COLUMNS, display_rows, summary_lines
     from tryton_ops.views.status import gather
 
@@ -122,7 +129,9 @@ def status(ctx: click.Context, as_json: bool) -> None:
         click.echo(table(rows, PROCESS_COLUMNS))
     if not as_json:
         click.echo("\n".join(summary_lines(data)))
-    if state is None:
+        for problem in data["problems"]:
+            click.secho(f"problem: {problem}", fg="red", err=True)
+    if state is None or data["problems"]:
         raise SystemExit(EXIT_FAILED)
 
 

@@ -1,8 +1,15 @@
-"""`tryton-ops top`: `status`, refreshed live in the terminal (rich)."""
+"""`tryton-ops top`: `status`, refreshed live in the terminal (rich); `q` quits."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import select
+import sys
+import termios
 import time
+import tty
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import click
@@ -99,7 +106,7 @@ def render(data: dict[str, Any]):
     from rich.text import Text
 
     head = (f"running: {data['url']}" if data["running"] else "not running") + time.strftime(
-        "   %H:%M:%S", time.localtime(data["time"])
+        "   %H:%M:%S   (q quits)", time.localtime(data["time"])
     )
     table = Table(box=None, header_style="bold")
     for column in PROCESS_COLUMNS:
@@ -109,13 +116,37 @@ def render(data: dict[str, Any]):
     return Group(Text(head, style="bold"), table, *(Text(line) for line in summary_lines(data)))
 
 
+@contextlib.contextmanager
+def keys() -> Iterator[Callable[[float], str]]:
+    """`wait(seconds)`: the keys typed within `seconds` (at once when one is typed).
+
+    The terminal is put in cbreak mode (keys arrive unechoed, without Enter; Ctrl-C still
+    interrupts) and restored on exit; without a terminal on stdin, `wait` only sleeps.
+    """
+    fd = sys.stdin.fileno() if sys.stdin is not None and sys.stdin.isatty() else None
+    if fd is None:
+        yield lambda seconds: time.sleep(seconds) or ""
+        return
+    saved = termios.tcgetattr(fd)
+    tty.setcbreak(fd)
+
+    def wait(seconds: float) -> str:
+        ready, _, _ = select.select([fd], [], [], seconds)
+        return os.read(fd, 32).decode(errors="replace") if ready else ""
+
+    try:
+        yield wait
+    finally:
+        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+
+
 @click.command()
 @click.option("--interval", "-n", default=2.0, show_default=True, help="Seconds between updates.")
-@click.option("--iterations", type=int, help="Stop after this many updates (default: Ctrl-C).")
+@click.option("--iterations", type=int, help="Stop after this many updates (default: q or Ctrl-C).")
 @click.pass_context
 def top(ctx: click.Context, interval: float, iterations: int | None) -> None:
     """`status`, refreshed live: processes, memory and CPU, requests in flight, database, Redis,
-    last backup."""
+    last backup. `q` quits."""
     from rich.live import Live
 
     from tryton_ops.views.status import gather
@@ -123,12 +154,13 @@ def top(ctx: click.Context, interval: float, iterations: int | None) -> None:
     config = get_config(ctx)
     count = 0
     try:
-        with Live(render(gather(config)), auto_refresh=False) as live:
+        with keys() as wait, Live(render(gather(config)), auto_refresh=False) as live:
             while True:
                 count += 1
                 if iterations is not None and count >= iterations:
                     break
-                time.sleep(interval)
+                if "q" in wait(interval).lower():
+                    break
                 live.update(render(gather(config)), refresh=True)
     except KeyboardInterrupt:
         pass

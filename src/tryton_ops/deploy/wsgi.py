@@ -3,7 +3,8 @@
 `trytond.application` loads the pools of `TRYTOND_DATABASE_NAMES` in threads and only prints
 their exceptions, so a worker whose database failed to load would serve errors for its whole
 life (every login fails). Here such a worker refuses to boot instead: gunicorn stops, the
-supervisor reports it and `tryton-ops up` shows the reason.
+supervisor reports it and `tryton-ops up` shows the reason. Finished requests leave `status`
+at once (`deploy.inflight`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ finally:
 
 from trytond.pool import Pool  # noqa: E402
 
+from tryton_ops.deploy.inflight import install  # noqa: E402
+
 
 class DatabaseNotLoaded(RuntimeError):
     """A database named in TRYTOND_DATABASE_NAMES has no usable pool."""
@@ -50,5 +53,6 @@ def check_pools() -> None:
 
 
 check_pools()
+install(app)
 
 __all__ = ["app"]

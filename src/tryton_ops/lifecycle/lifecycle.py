@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import secrets
 import shutil
+from pathlib import Path
 
 from tryton_ops.access.database import (
     DatabaseError,
@@ -16,15 +18,23 @@ from tryton_ops.lifecycle.backup import dump_database, filestore_dir, pg_tool, r
 from tryton_ops.lifecycle.database import drop_database
 from tryton_ops.lifecycle.names import check_name
 from tryton_ops.lifecycle.progress import NULL, Reporter
+from tryton_ops.lifecycle.restore import swap_in
 from tryton_ops.lifecycle.templates import _sqlite_copy, replace_file
 
 
-def copy_database(config: LoadedConfig, source: str, target: str, reporter: Reporter = NULL) -> str:
-    """Copy `source` to a new `target`; returns the method used.
+def copy_database(
+    config: LoadedConfig,
+    source: str,
+    target: str,
+    reporter: Reporter = NULL,
+    replace: bool = False,
+) -> str:
+    """Copy `source` to `target` (replaced only with `replace`); returns the method used.
 
     PostgreSQL: CREATE DATABASE ... TEMPLATE (fast, file level), which needs the source idle;
     while workers are connected it falls back to pg_dump | pg_restore, which is online.
-    SQLite: the online backup API.
+    SQLite: the online backup API. A replaced target is copied aside first and swapped in
+    only once the copy is complete.
     """
     check_name(source)
     check_name(target)
@@ -32,8 +42,25 @@ def copy_database(config: LoadedConfig, source: str, target: str, reporter: Repo
         raise DatabaseError("source and target are the same database")
     if not database_exists(config, source):
         raise DatabaseError(f"database {source!r} does not exist")
-    if database_exists(config, target) or filestore_dir(config, target).exists():
-        raise DatabaseError(f"database {target!r} already exists")
+    exists = database_exists(config, target)
+    if (exists or filestore_dir(config, target).exists()) and not replace:
+        raise DatabaseError(f"database {target!r} already exists (--replace replaces it)")
+    if not exists and not filestore_dir(config, target).exists():
+        return _copy(config, source, target, filestore_dir(config, target), reporter)
+    scratch = f"ops_restore_{secrets.token_hex(4)}"
+    with work_dir(config) as work:
+        method = _copy(config, source, scratch, work / "filestore", reporter)
+        try:
+            with reporter.stage(f"swapping {target} in"):
+                swap_in(config, scratch, target, work / "filestore", replace=exists)
+        except BaseException:
+            drop_database(config, scratch)
+            raise
+    return method
+
+
+def _copy(config: LoadedConfig, source: str, target: str, files: Path, reporter: Reporter) -> str:
+    """Copy the database `source` to a new `target` and its filestore to `files`."""
     method = "sqlite backup"
     try:
         with reporter.stage(f"copying {source} to {target}"):
@@ -49,10 +76,10 @@ def copy_database(config: LoadedConfig, source: str, target: str, reporter: Repo
         store = filestore_dir(config, source)
         if store.is_dir():
             with reporter.stage("copying the filestore"):
-                shutil.copytree(store, filestore_dir(config, target))
+                shutil.copytree(store, files)
     except BaseException:
         drop_database(config, target)
-        shutil.rmtree(filestore_dir(config, target), ignore_errors=True)
+        shutil.rmtree(files, ignore_errors=True)
         raise
     return method
 

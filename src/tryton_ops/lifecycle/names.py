@@ -5,7 +5,8 @@ from __future__ import annotations
 from tryton_ops.access.database import DatabaseError
 from tryton_ops.config.schema import NAME_RE
 
-RESERVED_PREFIXES = ("ops_tmpl_", "ops_restore_", "pg_")
+TEMPLATE_PREFIX = "ops_tmpl_"  # the template cache's databases (lifecycle.templates)
+RESERVED_PREFIXES = (TEMPLATE_PREFIX, "ops_restore_", "pg_")
 RESERVED = {"postgres", "template0", "template1"}
 
 
@@ -19,6 +20,11 @@ def check_name(name: str) -> str:
         raise DatabaseError(
             f"bad database name {name!r}: start with a letter or underscore, then only letters, "
             "digits, '_' or '-' (at most 63 characters)"
+        )
+    if name.startswith(TEMPLATE_PREFIX):
+        raise DatabaseError(
+            f"bad database name {name!r}: reserved for the template cache "
+            "(`tryton-ops db templates list` shows it, `db templates prune` removes it)"
         )
     if name in RESERVED or name.startswith(RESERVED_PREFIXES):
         raise DatabaseError(f"bad database name {name!r}: reserved")

@@ -176,7 +176,7 @@ def restore(
                 with connect(config, scratch) as session:
                     session.execute("UPDATE ir_cron SET active = %s", (False,))
             with reporter.stage(f"swapping {name} in"):
-                _swap(config, scratch, name, work / "filestore", replace=exists)
+                swap_in(config, scratch, name, work / "filestore", replace=exists)
         except BaseException:
             drop_database(config, scratch)
             raise
@@ -221,7 +221,7 @@ def _restore_dump(config: LoadedConfig, dump: Path, scratch: str) -> None:
     run_pg_tool(config, argv, "pg_restore")
 
 
-def _swap(config: LoadedConfig, scratch: str, name: str, files: Path, replace: bool) -> None:
+def swap_in(config: LoadedConfig, scratch: str, name: str, files: Path, replace: bool) -> None:
     """Put the restored database and filestore in place of `name` (dropping the old one)."""
     store = filestore_dir(config, name)
     old_store = store.with_name(f".{name}.old-{secrets.token_hex(4)}")

@@ -22,8 +22,9 @@ from tryton_ops.access.database import DatabaseError, is_sqlite, server_connect,
 from tryton_ops.config import LoadedConfig
 from tryton_ops.lifecycle.checksums import current_checksums
 from tryton_ops.lifecycle.modules import dependency_closure
+from tryton_ops.lifecycle.names import TEMPLATE_PREFIX
 
-PREFIX = "ops_tmpl_"
+PREFIX = TEMPLATE_PREFIX
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,58 @@ def list_templates(config: LoadedConfig) -> list[str]:
             (PREFIX + "%",),
         ).fetchall()
     return [row[0] for row in rows]
+
+
+@dataclass(frozen=True)
+class TemplateInfo:
+    name: str
+    modules: list[str]
+    trytond: str | None
+    size_bytes: int
+    current: bool  # the next init of its module set would copy it (else it is stale)
+
+
+def describe(config: LoadedConfig) -> list[TemplateInfo]:
+    """Every cached template, with what it holds and whether it can still be used.
+
+    A template is stale once trytond or a file of one of its modules changed: its key no
+    longer matches, so no init copies it (an init of that module set replaces it).
+    """
+    found = []
+    for name, meta, size in _catalogue(config):
+        modules = sorted(meta.get("modules") or [])
+        current = bool(modules) and TemplateKey.of(config, modules).name == name
+        found.append(TemplateInfo(name, modules, meta.get("trytond"), size, current))
+    return found
+
+
+def _catalogue(config: LoadedConfig) -> list[tuple[str, dict, int]]:
+    """(name, the metadata saved with it, size in bytes) of every template."""
+    if is_sqlite(config):
+        out = []
+        for name in list_templates(config):
+            base = templates_dir(config) / name
+            try:
+                meta = json.loads(base.with_suffix(".json").read_text())
+            except (OSError, ValueError):
+                meta = {}
+            size = base.with_suffix(".sqlite").stat().st_size
+            out.append((name, meta if isinstance(meta, dict) else {}, size))
+        return out
+    with server_connect(config.settings.database.uri) as conn:
+        rows = conn.execute(
+            "SELECT datname, shobj_description(oid, 'pg_database'), pg_database_size(oid) "
+            "FROM pg_database WHERE datistemplate AND datname LIKE %s ORDER BY datname",
+            (PREFIX + "%",),
+        ).fetchall()
+    out = []
+    for name, comment, size in rows:
+        try:
+            meta = json.loads(comment or "{}")
+        except ValueError:
+            meta = {}
+        out.append((name, meta if isinstance(meta, dict) else {}, size))
+    return out
 
 
 def save(config: LoadedConfig, key: TemplateKey, source: str) -> None:

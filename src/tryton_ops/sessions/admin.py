@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 
 from tryton_ops.access import database as sql
+from tryton_ops.access.redis import delete_prefixed
 from tryton_ops.config import LoadedConfig
 from tryton_ops.config.schema import Sessions
 from tryton_ops.sessions.errors import SessionsError
@@ -78,3 +79,21 @@ def kill(config: LoadedConfig, login: str, database: str | None = None) -> dict:
     with _service(config) as service:
         ended = service.clear(database, uids)
     return {"database": database, "login": login, "uid": uids[0], "ended": ended, "at": time.time()}
+
+
+def forget(config: LoadedConfig, database: str) -> int:
+    """Delete the sessions, user sets and counters of `database` (dropped); returns how many
+    sessions were ended."""
+    store = SessionStore(options(config))
+    try:
+        client = store.client()
+
+        def delete() -> int:
+            ended = delete_prefixed(client, store.session_key(database, ""))
+            for prefix in (store.user_key(database, ""), store.audit_key(database, "")):
+                delete_prefixed(client, prefix)
+            return ended
+
+        return store._call(delete)
+    finally:
+        store.close()

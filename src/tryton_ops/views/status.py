@@ -130,7 +130,7 @@ def gather(config: LoadedConfig) -> dict[str, Any]:
         reported = workers["by_pid"].get(row["pid"])
         row["in_flight"] = None if reported is None else len(reported)
     requests = [{"pid": pid, **r} for pid, rs in workers["by_pid"].items() for r in rs]
-    return {
+    data = {
         "time": time.time(),
         "running": state is not None,
         "url": state and state.url,
@@ -145,3 +145,21 @@ def gather(config: LoadedConfig) -> dict[str, Any]:
             {"name": row["name"], "state": row["state"]} for row in accel_status(config.settings)
         ],
     }
+    data["problems"] = problems(data, state.programs if state is not None else [])
+    return data
+
+
+def problems(data: dict[str, Any], programs: list[str]) -> list[str]:
+    """What is broken in what `status` shows (its exit code is 1 when any): a program of the
+    running stack down, the database missing or unreachable, a Redis not answering."""
+    found = []
+    if data["running"]:
+        up = {row["role"] for row in data["processes"] if row["state"] == "RUNNING"}
+        found += [f"program {name!r} is not running" for name in programs if name not in up]
+    db = data["database"]
+    if "error" in db:
+        found.append(f"database {db['name']!r} unreachable")
+    elif not db.get("exists"):
+        found.append(f"database {db['name']!r} does not exist")
+    found += [f"redis {redis['uri']} unreachable" for redis in data["redis"] if "error" in redis]
+    return found
