@@ -80,15 +80,20 @@ def list_(ctx, as_json: bool) -> None:
     now = time.time()
     rows = [
         {
-            "database": e["db"],
-            "login": e["login"],
-            "uid": e["uid"],
-            "until": _when(e["until"]),
-            "left": format_duration(e["until"] - now),
+            "database": e.get("db"),
+            "login": e.get("login"),
+            "uid": e.get("uid"),
+            "until": "out of range" if e["out_of_range"] else _when(e["until"]),
+            "left": "-" if e["out_of_range"] else format_duration(e["until"] - now),
         }
         for e in entries
     ]
     click.echo(table(rows, ["database", "login", "uid", "until", "left"]) if rows else "none")
+    if any(e["out_of_range"] for e in entries):
+        click.echo(
+            "note: an activation ending out of range (beyond perf.max_capture) is ignored by the "
+            "workers; remove it with `tryton-ops perf disable --user LOGIN`"
+        )
 
 
 def _filters(ctx, user, session, method, since, until) -> Filters:

@@ -49,6 +49,10 @@ class PerfOptions(Perf):
         return parse_duration(self.max_age)
 
     @property
+    def max_capture_s(self) -> int:
+        return parse_duration(self.max_capture)
+
+    @property
     def redis(self) -> RedisSpec:
         """The store's Redis (timeouts: RedisSpec's defaults, 1 s)."""
         if not self.redis_uri:

@@ -19,6 +19,7 @@ import socket
 import threading
 import time
 
+from tryton_ops.perf.activation import in_range
 from tryton_ops.perf.guard import errors
 from tryton_ops.perf.metrics import Deltas
 from tryton_ops.perf.options import PerfOptions
@@ -128,7 +129,10 @@ class Writer:
             self._store_failed(exc)
             return
         active = {}
+        now = time.time()
         for entry in entries:
+            if not in_range(entry, now, self.options):
+                continue
             try:
                 active[(str(entry["db"]), int(entry["uid"]))] = float(entry["until"])
             except (KeyError, TypeError, ValueError):
