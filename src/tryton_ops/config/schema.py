@@ -169,6 +169,11 @@ class Perf(PartSection):
     redis_uri: RedisURI | None = Field(None, description="default: [redis] uri")
     max_records: int = Field(100_000, ge=100, le=10_000_000)
     max_age: Duration = "7d"
+    fp_key_file: Path | None = Field(
+        None,
+        description="secret key of the call fingerprints (0600, generated on first use); "
+        "default <data>/perf-fp-key",
+    )
     max_capture: Duration = Field(
         "7d", description="longest full capture `perf enable` (CLI or RPC) may ask for"
     )

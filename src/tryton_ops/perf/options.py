@@ -68,6 +68,11 @@ class PerfOptions(Perf):
     def path(self) -> Path:
         return Path(self.directory)
 
+    @property
+    def fp_key_path(self) -> Path:
+        """The fingerprint key's file: configured, else beside the records."""
+        return Path(self.fp_key_file) if self.fp_key_file else self.path / "fp-key"
+
     @classmethod
     def from_config(cls, config) -> PerfOptions:
         """From a `LoadedConfig` (tryton-ops side): what the deployment's processes read."""
@@ -81,6 +86,16 @@ class PerfOptions(Perf):
             redis_tls_ca_file=redis and redis.tls_ca_file,
             deployment=settings.name,
             directory=str(config.run_dir / "perf"),
+            fp_key_file=str(_fp_key_file(config)),
             metrics_networks=list(settings.front.allowed_networks),
         )
         return cls.model_validate(values)
+
+
+def _fp_key_file(config) -> Path:
+    """`[perf] fp_key_file` (relative: to the data directory), else `<data>/perf-fp-key`."""
+    configured = config.settings.perf.fp_key_file
+    if configured is None:
+        return config.data_dir / "perf-fp-key"
+    path = configured.expanduser()
+    return path if path.is_absolute() else config.data_dir / path

@@ -12,7 +12,6 @@ from __future__ import annotations
 import atexit
 import collections
 import contextlib
-import hashlib
 import logging
 import os
 import socket
@@ -20,6 +19,7 @@ import threading
 import time
 
 from tryton_ops.perf.activation import in_range
+from tryton_ops.perf.fp_key import KeyFile
 from tryton_ops.perf.guard import errors
 from tryton_ops.perf.metrics import Deltas
 from tryton_ops.perf.options import PerfOptions
@@ -53,7 +53,7 @@ class Writer:
         self.buffer: collections.deque = collections.deque()
         self.counters = Counters()
         self.active: dict[tuple[str, int], float] = {}
-        self.fp_key = hashlib.sha256(f"tryton-ops-fp\0{options.prefix}".encode()).digest()
+        self.fp_key = KeyFile(options.fp_key_path)
         self._pid: int | None = None
         self._wake = threading.Event()
         self._stop = False
@@ -148,10 +148,11 @@ class Writer:
                 self.counters.dropped_store += len(batch)
                 continue
             records = []
+            key = self._fingerprint_key()
             for raw in batch:
                 try:
                     caches = raw["_collector"].caches
-                    record = finish(raw, self.options.n1_threshold, self.fp_key)
+                    record = finish(raw, self.options.n1_threshold, key)
                     self.deltas.observe(record, caches)
                 except Exception:
                     errors.record("finish record")
@@ -164,6 +165,14 @@ class Writer:
             except Exception as exc:
                 self.counters.dropped_store += len(records)
                 self._store_failed(exc)
+
+    def _fingerprint_key(self) -> bytes | None:
+        """The deployment's fingerprint key; None (records without `fp`) if unreadable."""
+        try:
+            return self.fp_key.current()
+        except Exception:
+            errors.record("fingerprint key")
+            return None
 
     def _push_metrics(self, force: bool = False) -> None:
         """Add this process's increments (calls, drops, errors) to the store's totals."""
