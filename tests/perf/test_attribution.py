@@ -54,15 +54,15 @@ def test_refused_and_forged_calls_are_nobodys(make_trytond_db, tryton_stack, tmp
 
     records = wait_records(
         stack.config,
-        lambda rs: {"model.party.party.search_count", "model.party.party.search"}
-        <= {r["method"] for r in rs}
-        and sum(r["method"] == "common.db.login" for r in rs) >= 3,
+        lambda rs: (
+            {"model.party.party.search_count", "model.party.party.search"}
+            <= {r["method"] for r in rs}
+            and sum(r["method"] == "common.db.login" for r in rs) >= 3
+        ),
     )
     [refused] = [r for r in records if r["method"] == "model.party.party.search_count"]
     assert refused["status"] == 401 and refused["uid"] is None and refused["login"] is None
-    [failed_login] = [
-        r for r in records if r["method"] == "common.db.login" and r["status"] == 401
-    ]
+    [failed_login] = [r for r in records if r["method"] == "common.db.login" and r["status"] == 401]
     assert failed_login["login"] is None and failed_login["uid"] is None
     [by_alice] = [r for r in records if r["method"] == "model.party.party.search"]
     assert by_alice["uid"] == alice_id and by_alice["status"] == 200

@@ -16,9 +16,7 @@ from .test_stack import ALICE_PASSWORD, PERF
 def test_proteus_calls_are_recorded(trytond_db, tryton_stack, tmp_path):
     stack = tryton_stack(trytond_db, workers=2, perf=PERF)
     url = f"{stack.url}{trytond_db.name}/rpc/"
-    with proteus_config.set_xmlrpc_session(
-        url, username="admin", password=trytond_db.password
-    ):
+    with proteus_config.set_xmlrpc_session(url, username="admin", password=trytond_db.password):
         Party = Model.get("party.party")
         for index in range(3):
             Party(name=f"xml-{index}").save()
@@ -30,8 +28,10 @@ def test_proteus_calls_are_recorded(trytond_db, tryton_stack, tmp_path):
 
     records = wait_records(
         stack.config,
-        lambda rs: any(r["method"] == "common.db.logout" for r in rs)
-        and any(r["method"] == "model.res.user.create" and r.get("error") for r in rs),
+        lambda rs: (
+            any(r["method"] == "common.db.logout" for r in rs)
+            and any(r["method"] == "model.res.user.create" and r.get("error") for r in rs)
+        ),
     )
     by_method: dict[str, list[dict]] = {}
     for record in records:
