@@ -80,15 +80,17 @@ class KeyFile:
         self._seen: tuple[int, int] | None = None
         self._key: bytes | None = None
 
-    def current(self) -> bytes:
-        """The key in force; raises FingerprintKeyError when it cannot be had."""
+    def _identity(self) -> tuple[int, int] | None:
         try:
             info = self.path.stat()
-            seen = (info.st_ino, info.st_mtime_ns)
         except FileNotFoundError:
-            seen = None
+            return None
+        return info.st_ino, info.st_mtime_ns
+
+    def current(self) -> bytes:
+        """The key in force; raises FingerprintKeyError when it cannot be had."""
+        seen = self._identity()  # before reading: a rotation meanwhile is seen next time
         if self._key is None or seen is None or seen != self._seen:
             self._key = load(self.path)
-            info = self.path.stat()
-            self._seen = (info.st_ino, info.st_mtime_ns)
+            self._seen = seen if seen is not None else self._identity()
         return self._key
