@@ -7,9 +7,13 @@ import hashlib
 import json
 import stat
 import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
 import httpx
+import pytest
 
+from tryton_ops.perf import fp_key
 from tryton_ops.perf.records import fingerprint
 from tryton_ops.testing.databases import derive
 
@@ -78,3 +82,25 @@ def test_fingerprint_key_is_a_rotatable_secret(make_trytond_db, tryton_stack, tm
     custom.write_text("not a key\n")
     damaged = run_cli(elsewhere, tmp_path, "perf", "rotate-key")
     assert damaged.exit_code == 0 and len(key_of(custom)) == 32  # rotation repairs it
+
+
+def _load_in_process(path: str) -> str:
+    return fp_key.load(Path(path)).hex()
+
+
+def test_processes_racing_to_create_the_key_agree(tmp_path):
+    path = tmp_path / "data" / "perf-fp-key"
+    with ProcessPoolExecutor(4) as pool:
+        keys = set(pool.map(_load_in_process, [str(path)] * 16))
+    assert keys == {path.read_text().strip()}
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert [p.name for p in path.parent.iterdir()] == ["perf-fp-key"]  # no temporary left
+
+
+def test_a_damaged_key_is_refused_and_named(tmp_path):
+    path = tmp_path / "perf-fp-key"
+    path.write_text("0123\n")
+    with pytest.raises(fp_key.FingerprintKeyError, match="perf rotate-key"):
+        fp_key.KeyFile(path).current()
+    fp_key.rotate(path)
+    assert len(fp_key.KeyFile(path).current()) == fp_key.KEY_BYTES
