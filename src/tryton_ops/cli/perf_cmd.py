@@ -101,7 +101,7 @@ def list_(ctx, as_json: bool) -> None:
 @click.pass_context
 def rotate_key(ctx, as_json: bool) -> None:
     """Replace the secret key of the call fingerprints (`fp`) with a new random one."""
-    options = _options(ctx)
+    options = _options(ctx)  # from the config: always names the key's file
     fp_key.rotate(options.fp_key_path)
     if as_json:
         emit_json({"path": str(options.fp_key_path), "rotated_at": time.time()})

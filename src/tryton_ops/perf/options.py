@@ -69,9 +69,15 @@ class PerfOptions(Perf):
         return Path(self.directory)
 
     @property
-    def fp_key_path(self) -> Path:
-        """The fingerprint key's file: configured, else beside the records."""
-        return Path(self.fp_key_file) if self.fp_key_file else self.path / "fp-key"
+    def fp_key_path(self) -> Path | None:
+        """The fingerprint key's file: configured, else beside file records; None: no key.
+
+        `from_config` always names one; only a hand-made [ops_perf] with a Redis store and
+        no `fp_key_file` has none (never a file in the working directory).
+        """
+        if self.fp_key_file:
+            return Path(self.fp_key_file)
+        return self.path / "fp-key" if self.directory else None
 
     @classmethod
     def from_config(cls, config) -> PerfOptions:

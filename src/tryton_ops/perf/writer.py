@@ -53,7 +53,8 @@ class Writer:
         self.buffer: collections.deque = collections.deque()
         self.counters = Counters()
         self.active: dict[tuple[str, int], float] = {}
-        self.fp_key = KeyFile(options.fp_key_path)
+        path = options.fp_key_path
+        self.fp_key = KeyFile(path) if path is not None else None
         self._pid: int | None = None
         self._wake = threading.Event()
         self._stop = False
@@ -167,7 +168,9 @@ class Writer:
                 self._store_failed(exc)
 
     def _fingerprint_key(self) -> bytes | None:
-        """The deployment's fingerprint key; None (records without `fp`) if unreadable."""
+        """The deployment's fingerprint key; None (records without `fp`) if none or unreadable."""
+        if self.fp_key is None:
+            return None
         try:
             return self.fp_key.current()
         except Exception:
