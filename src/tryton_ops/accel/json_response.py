@@ -14,7 +14,10 @@ produces the same text as the pure-Python one. So the body is the same bytes; wh
 - it is gzip-compressed (level 1, as stock) only when the client accepts gzip, and labelled
   `Content-Encoding: gzip` only then (stock labels every streamed body gzip, compressed or not);
 - an object that cannot be encoded raises inside `response()` for any size (stock raised it
-  mid-stream for big bodies, after the 200 status line was sent).
+  mid-stream for big bodies, after the 200 status line was sent);
+- a request id JSON cannot carry (`1e400` parses as infinity, `NaN`) is answered as `null`, as
+  JSON-RPC answers an id it could not read; stock echoes `Infinity`/`NaN`, which no strict JSON
+  parser accepts.
 
 Errors of non-JSON-RPC requests (HTTP error responses) are still built by trytond's original
 method, which differs between 8.0 and 8.2.
@@ -22,6 +25,7 @@ method, which differs between 8.0 and 8.2.
 
 from __future__ import annotations
 
+import math
 import zlib
 from typing import Any
 
@@ -37,6 +41,13 @@ class NotApplicable(Exception):
 def _gzip(data: bytes) -> bytes:
     compressor = zlib.compressobj(level=GZIP_LEVEL, wbits=31)  # 31: gzip container
     return compressor.compress(data) + compressor.flush()
+
+
+def _echoed_id(value: Any) -> Any:
+    """The request id to answer with: `None` for a number JSON cannot carry."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def make_response(original: Any) -> Any:
@@ -58,7 +69,7 @@ def make_response(original: Any) -> Any:
             "method",
             "params",
         }:
-            payload = {"id": parsed_data.get("id", 0)}
+            payload = {"id": _echoed_id(parsed_data.get("id", 0))}
             if isinstance(data, TrytonException):
                 payload["error"] = data.args
             elif isinstance(data, Exception):

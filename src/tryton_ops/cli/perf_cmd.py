@@ -11,7 +11,7 @@ import click
 
 from tryton_ops.cli.base import emit_json, get_config, json_option, table
 from tryton_ops.config.durations import format_duration, parse_duration
-from tryton_ops.perf import activation
+from tryton_ops.perf import activation, fp_key
 from tryton_ops.perf.errors import PerfError
 from tryton_ops.perf.options import PerfOptions
 from tryton_ops.perf.report import Filters, find_call, load, parse_time, summarize
@@ -104,15 +104,38 @@ def list_(ctx, as_json: bool) -> None:
     now = time.time()
     rows = [
         {
-            "database": e["db"],
-            "login": e["login"],
-            "uid": e["uid"],
-            "until": _when(e["until"]),
-            "left": format_duration(e["until"] - now),
+            "database": e.get("db"),
+            "login": e.get("login"),
+            "uid": e.get("uid"),
+            "until": "out of range" if e["out_of_range"] else _when(e["until"]),
+            "left": "-" if e["out_of_range"] else format_duration(e["until"] - now),
         }
         for e in entries
     ]
     click.echo(table(rows, ["database", "login", "uid", "until", "left"]) if rows else "none")
+    if any(e["out_of_range"] for e in entries):
+        click.echo(
+            "note: an activation ending out of range (beyond perf.max_capture) is ignored by the "
+            "workers; remove it with `tryton-ops perf disable --user LOGIN`"
+        )
+
+
+@perf_group.command("rotate-key")
+@json_option
+@click.pass_context
+def rotate_key(ctx, as_json: bool) -> None:
+    """Replace the secret key of the call fingerprints (`fp`) with a new random one."""
+    options = _options(ctx)  # from the config: always names the key's file
+    fp_key.rotate(options.fp_key_path)
+    if as_json:
+        emit_json({"path": str(options.fp_key_path), "rotated_at": time.time()})
+        return
+    click.echo(
+        f"new fingerprint key in {options.fp_key_path}; workers use it within seconds.\n"
+        "Records written before keep their fingerprints: they still group with each other, "
+        "but never match a call fingerprinted after the rotation (repeated calls across it are "
+        "not found as identical), and the old key, now gone, can no longer test them."
+    )
 
 
 def _filters(ctx, user, session, method, since, until) -> Filters:

@@ -169,6 +169,14 @@ class Perf(PartSection):
     redis_uri: RedisURI | None = Field(None, description="default: [redis] uri")
     max_records: int = Field(100_000, ge=100, le=10_000_000)
     max_age: Duration = "7d"
+    fp_key_file: Path | None = Field(
+        None,
+        description="secret key of the call fingerprints (0600, generated on first use); "
+        "default <data>/perf-fp-key",
+    )
+    max_capture: Duration = Field(
+        "7d", description="longest full capture `perf enable` (CLI or RPC) may ask for"
+    )
     slow_sql_ms: int = Field(1000, ge=1)
     slow_rpc_ms: int = Field(3000, ge=1)
     stack_ms: int = Field(10, ge=0, description="full capture: stack of statements this slow")

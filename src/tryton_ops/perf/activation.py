@@ -7,9 +7,11 @@ login and resolved to its id here, once (ids differ between databases: never gue
 
 from __future__ import annotations
 
+import math
 import time
 
-from tryton_ops.perf.errors import PerfError
+from tryton_ops.config.durations import format_duration
+from tryton_ops.perf.errors import CaptureTooLong, PerfError
 from tryton_ops.perf.options import PerfOptions
 from tryton_ops.perf.store import open_store, store_errors
 
@@ -29,12 +31,42 @@ def resolve_user(config, login: str, database: str | None = None) -> int:
     return int(uid)
 
 
+def check_duration(options: PerfOptions, seconds: int) -> None:
+    """Refuse a capture longer than `[perf] max_capture`, before anything is stored."""
+    if seconds > options.max_capture_s:
+        raise CaptureTooLong(
+            f"full capture for {format_duration(seconds)} is longer than perf.max_capture "
+            f"({options.max_capture}): ask for less, or raise perf.max_capture"
+        )
+
+
+def _until(entry: dict) -> float | None:
+    """An entry's end, or None when it is not a finite number."""
+    try:
+        until = float(entry.get("until", 0))
+    except (TypeError, ValueError):
+        return None
+    return until if math.isfinite(until) else None
+
+
+def in_range(entry: dict, now: float, options: PerfOptions) -> bool:
+    """Whether an activation ends within `max_capture` from now: the only ones applied.
+
+    Anything else (an older version's unbounded entry, a hand edit) is listed as out of range
+    and ignored by the workers until `perf disable` removes it.
+    """
+    until = _until(entry)
+    return until is not None and until <= now + options.max_capture_s
+
+
 def _live(entries: list[dict], now: float) -> list[dict]:
-    return [e for e in entries if float(e.get("until", 0)) > now]
+    """Entries not yet ended; one whose end is unreadable stays (listed, then disabled)."""
+    return [e for e in entries if (_until(e) or math.inf) > now]
 
 
 def enable_user(options: PerfOptions, database: str, uid: int, login: str, seconds: int) -> dict:
     """Full capture of user `uid` (already resolved) for `seconds`; replaces an earlier one."""
+    check_duration(options, seconds)
     now = time.time()
     entry = {"db": database, "uid": uid, "login": login, "since": now, "until": now + seconds}
 
@@ -67,18 +99,28 @@ def disable_users(options: PerfOptions, database: str, login: str | None) -> lis
 
 
 def active_users(options: PerfOptions, database: str | None = None) -> list[dict]:
-    """Live activations (of `database` only, if given), by database and login."""
+    """Live activations (of `database` only, if given), by database and login.
+
+    Each carries `out_of_range`: true for one the workers ignore (see `in_range`).
+    """
     with store_errors(options):
         entries = open_store(options).load_active()
-    live = [e for e in _live(entries, time.time()) if database in (None, e.get("db"))]
-    return sorted(live, key=lambda e: (e.get("db"), e.get("login")))
+    now = time.time()
+    live = [
+        {**e, "out_of_range": not in_range(e, now, options)}
+        for e in _live(entries, now)
+        if database in (None, e.get("db"))
+    ]
+    return sorted(live, key=lambda e: (str(e.get("db")), str(e.get("login"))))
 
 
 # -- tryton-ops side: a LoadedConfig, the login resolved straight in the database ------------
 def enable(config, login: str, seconds: int, database: str | None = None) -> dict:
+    options = PerfOptions.from_config(config)
+    check_duration(options, seconds)
     database = database or config.settings.database.name
     uid = resolve_user(config, login, database)
-    return enable_user(PerfOptions.from_config(config), database, uid, login, seconds)
+    return enable_user(options, database, uid, login, seconds)
 
 
 def disable(config, login: str | None, database: str | None = None) -> list[dict]:

@@ -3,8 +3,10 @@
 Around each request it opens a `Collector` (the SQL hook reports into it), and when the
 response body has been sent it queues one summary record. Everything about the call is read
 from `environ['werkzeug.request'].__dict__` *after* trytond handled it: the cached values
-trytond computed itself (`rpc_method`, `user_id`, `session`, `rpc_params`). Properties are never
-evaluated here, since `request.user_id` can open a database transaction.
+trytond computed itself (`rpc_method`, `user_id`, `session`, `rpc_params`; XML-RPC caches only
+`parsed_data`). Properties are never evaluated here, since `request.user_id` can open a database
+transaction. A call is attributed to a user (`uid`, `login`) only once trytond verified it: what
+a refused request claims is never recorded as its user.
 
 The `RPC-Method` response header lets a front (nginx) log the called method.
 Any error of the analyzer is counted and the request goes on untouched.
@@ -117,7 +119,7 @@ class PerfMiddleware:
         def start(status, headers, exc_info=None):
             try:
                 status_box[0] = int(status[:3])
-                method = _rpc_method(environ)  # REST: nginx logs the path already
+                method = _rpc_call(environ)[0]  # REST: nginx logs the path already
                 if method:
                     headers.append((HEADER, _method_header(method)))
             except Exception:
@@ -139,7 +141,7 @@ class PerfMiddleware:
         current.reset(token)
         self._stop_profile(collector, sampling)
         try:
-            if _rpc_method(environ) is None and state[4] is None:
+            if _rpc_call(environ)[0] is None and state[4] is None:
                 return result  # not a call (static file...): keep the server's fast paths
             return _Body(result, lambda size: self._end(environ, state, status_box[0], size))
         except Exception:
@@ -230,8 +232,8 @@ class PerfMiddleware:
             collector, wall, claimed, _profile, rest = state
             request = environ.get("werkzeug.request")
             values = getattr(request, "__dict__", {}) if request is not None else {}
-            method = values.get("rpc_method")
-            if not isinstance(method, str):
+            method, params = _rpc_call(environ)
+            if method is None:
                 method = rest
                 if method is None:
                     return
@@ -242,11 +244,9 @@ class PerfMiddleware:
                 uid = values.get("user_id")
             uid = uid if isinstance(uid, int) and not isinstance(uid, bool) else None
             session = values.get("session")
-            login = getattr(session, "username", None)
+            # REST: a key names no login (Basic's user name is not checked): uid only
+            login = _verified_login(values, uid, method, params, status) if rest is None else None
             token = getattr(session, "token", None) if rest is None else _rest_key(environ)
-            params = values.get("rpc_params")
-            if method == "common.db.login" and isinstance(params, list | tuple) and params:
-                login = params[0] if isinstance(params[0], str) else None
             full = collector.full and uid is not None and uid == claimed
             collector.full = full  # a claim the server did not verify gets no full capture
             try:
@@ -258,9 +258,9 @@ class PerfMiddleware:
                 "ts": round(wall, 6),
                 "db": _database(environ),
                 "uid": uid,
-                "login": login if isinstance(login, str) else None,
+                "login": login,
                 "session": session_id(token) if isinstance(token, str) else None,
-                "method": method,
+                "method": printable(method),
                 "duration_ms": round(duration * 1000, 3),
                 "status": status,
                 "error": collector.error,
@@ -330,12 +330,53 @@ def _rest_key(environ) -> str | None:
     return None
 
 
-def _rpc_method(environ) -> str | None:
+def _rpc_call(environ) -> tuple[str | None, object]:
+    """The RPC method and parameters trytond parsed, or (None, None) for other requests.
+
+    JSON-RPC caches `rpc_method` and `rpc_params`; XML-RPC's are plain properties over the
+    cached `parsed_data`, a `(params, method)` pair (xmlrpc.client.loads).
+    """
     request = environ.get("werkzeug.request")
     if request is None:
-        return None
-    method = request.__dict__.get("rpc_method")
-    return method if isinstance(method, str) else None
+        return None, None
+    values = request.__dict__
+    method = values.get("rpc_method")
+    if isinstance(method, str):
+        return method, values.get("rpc_params")
+    parsed = values.get("parsed_data")
+    if (
+        getattr(type(request), "parsed_content_type", None) == "xml"
+        and isinstance(parsed, tuple)
+        and len(parsed) == 2
+        and isinstance(parsed[1], str)
+    ):
+        return parsed[1], parsed[0]
+    return None, None
+
+
+def printable(text: str) -> str:
+    """`text` as UTF-8 can carry it: a lone surrogate sent in JSON becomes `\\udXXX`."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _verified_login(values: dict, uid: int | None, method: str, params, status: int):
+    """The login of a call trytond accepted; None for anything it refused or did not check.
+
+    A session names its login, but trytond only verifies the user id and key: the login is
+    kept when they were verified (`uid` is the session's user). A password login names it in
+    its first parameter and is verified when it succeeded (HTTP 200: a refusal is a 401/429).
+    """
+    login = None
+    if method == "common.db.login":
+        if status == 200 and isinstance(params, list | tuple) and params:
+            login = params[0]
+    elif uid is not None:
+        session = values.get("session")
+        if session is not None:
+            login = session.username if getattr(session, "userid", None) == uid else None
+        else:  # HTTP basic auth: trytond checked this user's password
+            login = getattr(values.get("authorization"), "username", None)
+    return printable(login) if isinstance(login, str) else None
 
 
 _registered = False

@@ -49,6 +49,10 @@ class PerfOptions(Perf):
         return parse_duration(self.max_age)
 
     @property
+    def max_capture_s(self) -> int:
+        return parse_duration(self.max_capture)
+
+    @property
     def redis(self) -> RedisSpec:
         """The store's Redis (timeouts: RedisSpec's defaults, 1 s)."""
         if not self.redis_uri:
@@ -64,6 +68,17 @@ class PerfOptions(Perf):
     def path(self) -> Path:
         return Path(self.directory)
 
+    @property
+    def fp_key_path(self) -> Path | None:
+        """The fingerprint key's file: configured, else beside file records; None: no key.
+
+        `from_config` always names one; only a hand-made [ops_perf] with a Redis store and
+        no `fp_key_file` has none (never a file in the working directory).
+        """
+        if self.fp_key_file:
+            return Path(self.fp_key_file)
+        return self.path / "fp-key" if self.directory else None
+
     @classmethod
     def from_config(cls, config) -> PerfOptions:
         """From a `LoadedConfig` (tryton-ops side): what the deployment's processes read."""
@@ -77,6 +92,16 @@ class PerfOptions(Perf):
             redis_tls_ca_file=redis and redis.tls_ca_file,
             deployment=settings.name,
             directory=str(config.run_dir / "perf"),
+            fp_key_file=str(_fp_key_file(config)),
             metrics_networks=list(settings.front.allowed_networks),
         )
         return cls.model_validate(values)
+
+
+def _fp_key_file(config) -> Path:
+    """`[perf] fp_key_file` (relative: to the data directory), else `<data>/perf-fp-key`."""
+    configured = config.settings.perf.fp_key_file
+    if configured is None:
+        return config.data_dir / "perf-fp-key"
+    path = configured.expanduser()
+    return path if path.is_absolute() else config.data_dir / path

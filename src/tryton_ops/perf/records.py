@@ -47,9 +47,12 @@ def _masked(value: Any, depth: int = 0) -> Any:
     return value
 
 
-def fingerprint(method: str, params: Any, key: bytes) -> str | None:
-    """Same method and parameters -> same fingerprint, to find identical repeated calls."""
-    if params is None or method.startswith("common.") or method.startswith("system."):
+def fingerprint(method: str, params: Any, key: bytes | None) -> str | None:
+    """Same method and parameters -> same fingerprint, to find identical repeated calls.
+
+    None without a key (`fp_key`: the deployment's secret, never one that can be guessed).
+    """
+    if key is None or params is None or method.startswith(("common.", "system.")):
         return None
     try:
         text = json.dumps(_masked(params), sort_keys=True, default=repr, separators=(",", ":"))
@@ -58,7 +61,7 @@ def fingerprint(method: str, params: Any, key: bytes) -> str | None:
     return hmac.new(key, f"{method}\0{text}".encode(), hashlib.sha256).hexdigest()[:16]
 
 
-def finish(raw: dict, n1_threshold: int, fp_key: bytes) -> dict:
+def finish(raw: dict, n1_threshold: int, fp_key: bytes | None) -> dict:
     """The stored record from the raw one the middleware queued."""
     collector = raw.pop("_collector")
     params = raw.pop("_params", None)

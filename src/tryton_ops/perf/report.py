@@ -60,11 +60,17 @@ class Filters:
         return not (self.method is not None and self.method not in (record.get("method") or ""))
 
     def _match_user(self, record: dict) -> bool:
+        """By the verified user id where the login's id is known; else by the recorded login.
+
+        A session names its login but trytond verifies only its user id and key, so where the
+        id can be compared it decides (a user's session naming another login is not theirs).
+        """
         if self.user.isdigit():
             return record.get("uid") == int(self.user)
-        if record.get("login") == self.user:
-            return True
-        return (record.get("db"), record.get("uid")) in self.user_ids
+        database, uid = record.get("db"), record.get("uid")
+        if uid is not None and any(database == known for known, _ in self.user_ids):
+            return (database, uid) in self.user_ids
+        return record.get("login") == self.user
 
 
 def load(options: PerfOptions, filters: Filters) -> list[dict]:

@@ -12,13 +12,14 @@ from __future__ import annotations
 import atexit
 import collections
 import contextlib
-import hashlib
 import logging
 import os
 import socket
 import threading
 import time
 
+from tryton_ops.perf.activation import in_range
+from tryton_ops.perf.fp_key import KeyFile
 from tryton_ops.perf.guard import errors
 from tryton_ops.perf.metrics import Deltas
 from tryton_ops.perf.options import PerfOptions
@@ -52,7 +53,8 @@ class Writer:
         self.buffer: collections.deque = collections.deque()
         self.counters = Counters()
         self.active: dict[tuple[str, int], float] = {}
-        self.fp_key = hashlib.sha256(f"tryton-ops-fp\0{options.prefix}".encode()).digest()
+        path = options.fp_key_path
+        self.fp_key = KeyFile(path) if path is not None else None
         self._pid: int | None = None
         self._wake = threading.Event()
         self._stop = False
@@ -128,7 +130,10 @@ class Writer:
             self._store_failed(exc)
             return
         active = {}
+        now = time.time()
         for entry in entries:
+            if not in_range(entry, now, self.options):
+                continue
             try:
                 active[(str(entry["db"]), int(entry["uid"]))] = float(entry["until"])
             except (KeyError, TypeError, ValueError):
@@ -144,10 +149,11 @@ class Writer:
                 self.counters.dropped_store += len(batch)
                 continue
             records = []
+            key = self._fingerprint_key()
             for raw in batch:
                 try:
                     caches = raw["_collector"].caches
-                    record = finish(raw, self.options.n1_threshold, self.fp_key)
+                    record = finish(raw, self.options.n1_threshold, key)
                     self.deltas.observe(record, caches)
                 except Exception:
                     errors.record("finish record")
@@ -160,6 +166,16 @@ class Writer:
             except Exception as exc:
                 self.counters.dropped_store += len(records)
                 self._store_failed(exc)
+
+    def _fingerprint_key(self) -> bytes | None:
+        """The deployment's fingerprint key; None (records without `fp`) if none or unreadable."""
+        if self.fp_key is None:
+            return None
+        try:
+            return self.fp_key.current()
+        except Exception:
+            errors.record("fingerprint key")
+            return None
 
     def _push_metrics(self, force: bool = False) -> None:
         """Add this process's increments (calls, drops, errors) to the store's totals."""
