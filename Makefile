@@ -21,7 +21,8 @@ venv-%: .venv/%/.installed
 		"trytond_company~=$*.0" "trytond_currency~=$*.0" "trytond_product~=$*.0" \
 		"trytond_country~=$*.0" "trytond_stock~=$*.0" "trytond_account~=$*.0" \
 		"trytond_account_product~=$*.0" "trytond_account_invoice~=$*.0" \
-		"trytond_account_invoice_stock~=$*.0" "trytond_sale~=$*.0" "trytond_purchase~=$*.0"
+		"trytond_account_invoice_stock~=$*.0" "trytond_sale~=$*.0" "trytond_purchase~=$*.0" \
+		"proteus~=$*.0"
 	touch $@
 
 # The embedded default: SQLite, the party module and 300 demo parties.
