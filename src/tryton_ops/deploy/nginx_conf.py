@@ -23,6 +23,18 @@ SECURITY_HEADERS = """\
         add_header Content-Security-Policy "frame-ancestors 'self'" always;"""
 
 
+# trytond wraps its app in werkzeug's ProxyFix for [web] num_proxies = 1, which trusts the last
+# value of each of these five headers. nginx sets every one, replacing what a client sent (it
+# appends the peer address to X-Forwarded-For, the value ProxyFix reads), or clears it (an empty
+# value is not sent): a client cannot move the URLs trytond builds, such as redirects.
+FORWARDED_HEADERS = """\
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_set_header X-Forwarded-Host $http_host;
+            proxy_set_header X-Forwarded-Port $server_port;
+            proxy_set_header X-Forwarded-Prefix "";"""
+
+
 def nginx_dir(config: LoadedConfig) -> Path:
     return config.run_dir / "nginx"
 
@@ -144,13 +156,11 @@ http {{
 
 
 def _locations(timeout: int, bus_upstream: str) -> str:
-    proxy = """            proxy_pass http://tryton;
+    proxy = f"""            proxy_pass http://tryton;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_set_header Host $http_host;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            proxy_set_header X-Forwarded-Proto $scheme;
-            proxy_set_header X-Forwarded-Host $http_host;
+{FORWARDED_HEADERS}
             proxy_next_upstream error timeout http_502 http_503;
             proxy_next_upstream_tries 2;"""
     timeouts = f"""            proxy_read_timeout {timeout}s;
