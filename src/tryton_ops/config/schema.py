@@ -318,6 +318,15 @@ class Debug(PartSection):
     TRYTOND_SECTION = "ops_debug"
     eval: bool = Field(False, description="allow `tryton-ops eval` and ops.debug.eval (admins)")
     eval_timeout: int = Field(30, ge=1, le=3600, description="seconds before evaluation stops")
+    record_max_depth: int = Field(
+        5, ge=0, le=100, description="relation levels `record` may follow at most"
+    )
+    record_max_records: int = Field(
+        500, ge=1, le=1_000_000, description="records one `record` call may read at most"
+    )
+    record_timeout: float = Field(
+        10, gt=0, le=3600, description="seconds one `record` call may read for at most"
+    )
 
 
 def _check_address(value: str) -> str:
