@@ -178,3 +178,30 @@ def test_redis_sessions_configured_but_module_not_activated(make_trytond_db, red
     assert "sessions.store-inactive" not in codes(activated)
     stock = derive(party_only, {"sessions": {"store": "database"}})
     assert "sessions.store-inactive" not in codes(stock)
+
+
+def test_readable_backups_and_admin_password_file(make_trytond_db, tmp_path):
+    db = make_trytond_db("sqlite")
+    made = backup(db.config, db.name)
+    password_file = db.config.settings.database.admin_password_file
+    assert not codes(db.config) & {"backups.readable", "database.password-file-readable"}
+
+    made.path.chmod(0o644)  # as tryton-ops wrote them before, or a copy by hand
+    password_file.chmod(0o640)
+    findings = {f.code: f for f in run(Context(db.config, environ=CLEAN_ENV))}
+    readable = findings["backups.readable"]
+    assert readable.severity == "error" and str(made.path) in readable.explanation
+    assert "chmod 600" in readable.fix
+    secret = findings["database.password-file-readable"]
+    assert secret.severity == "error" and str(password_file) in secret.title
+    assert f"chmod 600 {password_file}" in secret.fix
+    result = cli(db.config, "doctor")
+    assert result.exit_code == 1 and "no known pitfall found" not in result.output
+
+    made.path.chmod(0o600)
+    made.path.parent.chmod(0o755)  # the directory lists the archives' names and sizes
+    password_file.chmod(0o600)
+    found = codes(db.config)
+    assert "backups.readable" in found and "database.password-file-readable" not in found
+    made.path.parent.chmod(0o700)
+    assert not codes(db.config) & {"backups.readable", "database.password-file-readable"}

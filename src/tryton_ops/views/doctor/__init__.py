@@ -10,7 +10,17 @@ from __future__ import annotations
 from tryton_ops.views.doctor.context import Context
 from tryton_ops.views.doctor.finding import SEVERITIES, Finding
 
-FAMILIES = ("cache", "startup", "server", "redis", "sessions", "backups", "pgbouncer", "accel")
+FAMILIES = (
+    "cache",
+    "startup",
+    "server",
+    "redis",
+    "sessions",
+    "backups",
+    "file_modes",
+    "pgbouncer",
+    "accel",
+)
 
 
 def run(ctx: Context) -> list[Finding]:
