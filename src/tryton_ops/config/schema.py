@@ -81,7 +81,16 @@ def _check_listen(value: str) -> str:
     return value
 
 
+def _check_system_account(value: str) -> str:
+    if not re.fullmatch(r"[a-z_][a-z0-9_-]{0,31}", value):
+        raise ValueError("must be a system user or group name, e.g. tryton")
+    if value == "root":
+        raise ValueError("must not be root: the services run as a dedicated system user")
+    return value
+
+
 DatabaseURI = Annotated[str, AfterValidator(_check_database_uri)]
+SystemAccount = Annotated[str, AfterValidator(_check_system_account)]
 RedisURI = Annotated[str, AfterValidator(_check_redis_uri)]
 Name = Annotated[str, AfterValidator(_check_name)]
 Listen = Annotated[str, AfterValidator(_check_listen)]
@@ -132,6 +141,10 @@ class Server(Section):
     threads: int = Field(1, ge=1, le=64)
     timeout: int = Field(60, ge=1, le=3600, description="request timeout in seconds")
     log_level: str = "INFO"
+    user: SystemAccount = Field("tryton", description="system user of the rendered systemd units")
+    group: SystemAccount = Field(
+        "tryton", description="its group, which may also read the logs (mode 0640)"
+    )
 
     @field_validator("log_level")
     @classmethod
