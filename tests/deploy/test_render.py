@@ -83,6 +83,7 @@ def test_matches_golden_files(tmp_path):
         "gunicorn.conf.py",
         "nginx.conf",
         "supervisord.conf",
+        "logrotate.conf",
         "Containerfile",
         "compose.yaml",
         "tryton-ops.toml",

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from tryton_ops.config import LoadedConfig
 from tryton_ops.deploy.hosts import app_upstreams
+from tryton_ops.deploy.logs import logs_dir
 
 # tryton-ops' own HTTP paths (metrics, health, admin RPC helpers) live under /-/
 ADMIN_PREFIX = "/-/"
@@ -207,7 +208,7 @@ def ensure_certificate(config: LoadedConfig) -> None:
 def write_nginx_conf(config: LoadedConfig) -> Path:
     folder = nginx_dir(config)
     (folder / "tmp").mkdir(parents=True, exist_ok=True)  # nginx makes its own subfolders
-    (config.run_dir / "logs").mkdir(parents=True, exist_ok=True)
+    logs_dir(config)
     ensure_certificate(config)
     path = folder / "nginx.conf"
     path.write_text(render_nginx_conf(config))
