@@ -9,6 +9,7 @@ trytond process through the reader the part itself uses.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -70,6 +71,8 @@ flush_interval_ms = 123
 metrics_token = "tok-secret"
 profile = true
 profile_interval_ms = 3
+fp_key_file = "/etc/tryton/perf-fp-key"
+max_capture = "2d"
 [accel]
 json_response = true
 view_cache = true
@@ -77,6 +80,9 @@ record_init = true
 [debug]
 eval = true
 eval_timeout = 12
+record_max_depth = 3
+record_max_records = 40
+record_timeout = 2.5
 """
 
 # The readers the parts use inside trytond, each printing what it read as JSON.
@@ -95,6 +101,7 @@ print(json.dumps({
     "accel": Accel.from_trytond().model_dump(mode="json"),
     "accel_enabled": enabled_in_trytond_config(),
     "debug": [eval_enabled(), eval_timeout()],
+    "debug_section": Debug.from_trytond().model_dump(mode="json"),
     "trytond": {
         "cache_default": config.getint("cache", "default"),
         "clean_timeout": config.getint("cache", "clean_timeout"),
@@ -129,7 +136,12 @@ def test_every_option_reads_back_equal_inside_trytond(tmp_path):
     written = write_trytond_conf(config)
     out = subprocess.run(
         [sys.executable, "-c", READERS],
-        env={"TRYTOND_CONFIG": str(written), "PATH": "/usr/bin:/bin"},
+        # PYTHONPATH kept: the readers of the tree under test, not of the editable install
+        env={
+            "TRYTOND_CONFIG": str(written),
+            "PATH": "/usr/bin:/bin",
+            "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
+        },
         capture_output=True,
         text=True,
         check=True,
@@ -148,6 +160,7 @@ def test_every_option_reads_back_equal_inside_trytond(tmp_path):
     assert read["accel"] == settings.accel.model_dump(mode="json")
     assert sorted(read["accel_enabled"]) == ["json_response", "record_init", "view_cache"]
     assert read["debug"] == [True, 12]
+    assert read["debug_section"] == settings.debug.model_dump(mode="json")
     # the options that are trytond's own are rendered where trytond reads them
     assert read["trytond"] == {
         "cache_default": 77,

@@ -71,6 +71,32 @@ def test_workers_see_the_client_address_through_the_proxy(make_trytond_db, stack
     assert "num_proxies = 1" in rendered
 
 
+FORGED_FORWARDING = {
+    "X-Forwarded-Prefix": "/attacker",
+    "X-Forwarded-Port": "6666",
+    "X-Forwarded-Host": "evil.example",
+    "X-Forwarded-Proto": "gopher",
+}
+
+
+@pytest.mark.parametrize("tls", [False, True])
+def test_forged_forwarding_headers_do_not_reach_trytond(make_trytond_db, stack_config, tls):
+    """trytond trusts every X-Forwarded-* header ProxyFix reads (num_proxies = 1): nginx sets or
+    clears each, so a redirect trytond builds points at the front, not where a client says."""
+    db = make_trytond_db("sqlite")
+    _, url = stack_config(db, front={"tls": tls}, workers=1)
+    base = url.rstrip("/")
+    response = httpx.post(
+        f"{base}/{db.name}/rpc",  # no trailing slash: trytond answers 308 to .../rpc/
+        json={"id": 1, "method": "common.server.version", "params": []},
+        headers=FORGED_FORWARDING,
+        follow_redirects=False,
+        verify=False,
+    )
+    assert response.status_code == 308
+    assert response.headers["location"] == f"{base}/{db.name}/rpc/"
+
+
 def test_login_rate_limit(make_trytond_db, stack_config):
     db = make_trytond_db("sqlite")
     _, url = stack_config(db, front={"login_rate_per_minute": 2}, workers=1)

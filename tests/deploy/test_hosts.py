@@ -70,11 +70,17 @@ roles = ["db", "redis"]
 """
 
 EXPECTED = {
-    "front": {"nginx.conf", "supervisord.conf", "systemd/tryton-erp-front.service"},
+    "front": {
+        "nginx.conf",
+        "supervisord.conf",
+        "logrotate.conf",
+        "systemd/tryton-erp-front.service",
+    },
     "app1": {
         "trytond.conf",
         "gunicorn.conf.py",
         "supervisord.conf",
+        "logrotate.conf",
         "systemd/tryton-erp-app.service",
         "systemd/tryton-erp-stat.service",
         "systemd/tryton-erp-cron.service",
@@ -85,6 +91,7 @@ EXPECTED = {
         "trytond.conf",
         "gunicorn.conf.py",
         "supervisord.conf",
+        "logrotate.conf",
         "systemd/tryton-erp-app.service",
         "systemd/tryton-erp-stat.service",
         "systemd/tryton-erp-bus.service",
@@ -93,7 +100,7 @@ EXPECTED = {
 }
 # the files compared byte for byte (the units of cron and queue are covered by test_render)
 GOLDEN_FILES = {
-    "front": ["nginx.conf"],
+    "front": ["nginx.conf", "logrotate.conf"],
     "app1": ["trytond.conf", "gunicorn.conf.py", "systemd/tryton-erp-app.service"],
     "app2": ["gunicorn.conf.py", "systemd/tryton-erp-bus.service"],
     "data": ["pg_hba.conf", "redis.conf"],

@@ -6,12 +6,13 @@ import json
 import os
 import signal
 import stat
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.deploy.test_up_down import cli
+from tests.deploy.test_up_down import TRYTON_OPS, cli
 from tryton_ops.deploy.programs import nginx_binary
 
 pytestmark = pytest.mark.one_series  # the same on every trytond series
@@ -43,12 +44,18 @@ workers = 2
 """
 
 
+def cli_interpreter() -> str:
+    """The Python the `tryton-ops` script runs on, the one rendered files name: its shebang, not
+    this runner's sys.executable (`python -m pytest` and the `pytest` script differ)."""
+    return Path(TRYTON_OPS).read_text().splitlines()[0].removeprefix("#!").strip()
+
+
 def normalise(text: str, base: Path) -> str:
     from importlib.metadata import version
 
     replacements = {
         str(base): "{BASE}",
-        sys.executable: "{PYTHON}",
+        cli_interpreter(): "{PYTHON}",
         str(Path(sys.executable).parent): "{BIN}",
         nginx_binary(): "{NGINX}",
         sys.prefix: "{PREFIX}",
@@ -78,6 +85,7 @@ def test_matches_golden_files(tmp_path):
         "gunicorn.conf.py",
         "nginx.conf",
         "supervisord.conf",
+        "logrotate.conf",
         "Containerfile",
         "compose.yaml",
         "tryton-ops.toml",
@@ -90,6 +98,22 @@ def test_matches_golden_files(tmp_path):
     }
     for relative in sorted(written):
         assert_golden(out, relative, tmp_path)
+
+
+@pytest.mark.parametrize("python", ["python", "python3", "python3.11"])
+def test_golden_files_whatever_starts_the_runner(python):
+    """The golden test passes under `<venv>/bin/<python> -m pytest` as under the pytest script."""
+    runner = Path(sys.executable).with_name(python)
+    test = f"{__file__}::test_matches_golden_files"
+    proc = subprocess.run(
+        [str(runner), "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:xdist", "-q", test],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=Path(__file__).parents[2],
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:]
 
 
 def assert_golden(out: Path, relative: str, base: Path, folder: Path = GOLDEN) -> None:

@@ -170,3 +170,36 @@ def test_backup_cli_and_missing_or_bad_names(trytond_db, tmp_path):
         result = cli(trytond_db.config, *args)
         assert result.exit_code == 1, (args, result.output)
         assert "error:" in result.output and "Traceback" not in result.output
+
+
+def test_backups_are_private(trytond_db, tmp_path):
+    """Archives hold the whole database with password hashes: 0600, in a 0700 directory,
+    whatever the umask and even over a world-readable leftover of an interrupted backup."""
+    import os
+    import stat
+
+    from tryton_ops.lifecycle.backup import backups_dir, default_archive
+
+    def mode(path):
+        return stat.S_IMODE(path.stat().st_mode)
+
+    old = os.umask(0o022)
+    try:
+        folder = backups_dir(trytond_db.config)
+        folder.mkdir(parents=True, exist_ok=True)
+        folder.chmod(0o755)  # made by an earlier version
+        made = backup(trytond_db.config, trytond_db.name)
+        assert made.path.parent == folder
+        assert mode(made.path) == 0o600 and mode(folder) == 0o700
+        assert mode(folder / "index.json") == 0o600
+
+        out = tmp_path / "new-dir" / "b.tar.gz"
+        leftover = out.with_name(out.name + ".part")
+        leftover.parent.mkdir(mode=0o755)
+        leftover.write_bytes(b"an interrupted backup")
+        leftover.chmod(0o644)
+        made = backup(trytond_db.config, trytond_db.name, out)
+        assert mode(made.path) == 0o600
+        assert default_archive(trytond_db.config, trytond_db.name).parent == folder
+    finally:
+        os.umask(old)

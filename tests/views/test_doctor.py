@@ -9,7 +9,7 @@ from tryton_ops.config.trytond_conf import render_trytond_conf
 from tryton_ops.lifecycle.backup import backup
 from tryton_ops.perf.trytond_conf import has_database_mixins
 from tryton_ops.testing.databases import derive, make_config
-from tryton_ops.views.doctor import Context, exit_code, run
+from tryton_ops.views.doctor import Context, Finding, exit_code, run
 from tryton_ops.views.doctor.pgbouncer import pool_mode
 from tryton_ops.views.doctor.startup import missing_database_names
 
@@ -180,3 +180,79 @@ def test_redis_sessions_configured_but_module_not_activated(make_trytond_db, red
     assert "sessions.store-inactive" not in codes(activated)
     stock = derive(party_only, {"sessions": {"store": "database"}})
     assert "sessions.store-inactive" not in codes(stock)
+
+
+def test_readable_backups_and_admin_password_file(make_trytond_db, tmp_path):
+    db = make_trytond_db("sqlite")
+    made = backup(db.config, db.name)
+    password_file = db.config.settings.database.admin_password_file
+    assert not codes(db.config) & {"backups.readable", "database.password-file-readable"}
+
+    made.path.chmod(0o644)  # as tryton-ops wrote them before, or a copy by hand
+    password_file.chmod(0o640)
+    findings = {f.code: f for f in run(Context(db.config, environ=CLEAN_ENV))}
+    readable = findings["backups.readable"]
+    assert readable.severity == "error" and str(made.path) in readable.explanation
+    assert "chmod 600" in readable.fix
+    secret = findings["database.password-file-readable"]
+    assert secret.severity == "error" and str(password_file) in secret.title
+    assert f"chmod 600 {password_file}" in secret.fix
+    result = cli(db.config, "doctor")
+    assert result.exit_code == 1 and "no known pitfall found" not in result.output
+
+    made.path.chmod(0o600)
+    made.path.parent.chmod(0o755)  # the directory lists the archives' names and sizes
+    password_file.chmod(0o600)
+    found = codes(db.config)
+    assert "backups.readable" in found and "database.password-file-readable" not in found
+    made.path.parent.chmod(0o700)
+    assert not codes(db.config) & {"backups.readable", "database.password-file-readable"}
+
+
+def _redis_findings(config) -> dict[str, Finding]:
+    return {
+        f.code: f for f in run(Context(config, environ=CLEAN_ENV)) if f.code.startswith("redis.")
+    }
+
+
+def test_redis_eviction_advice_per_use(make_trytond_db, redis_factory):
+    """Sessions must never be evicted (users logged out at random), a cache should be."""
+    db = make_trytond_db("sqlite")
+    shared, sessions_only = redis_factory(), redis_factory()
+    for redis in (shared, sessions_only):
+        redis.client().config_set("maxmemory", "64mb")
+    cache_and_sessions = derive(
+        db.config,
+        {
+            "database": {"modules": ["party", "ops_session"]},
+            "redis": {"uri": shared.uri},
+            "cache": {"backend": "redis"},
+            "sessions": {"store": "redis"},
+        },
+    )
+    for policy in ("allkeys-lru", "volatile-lru", "noeviction"):
+        shared.client().config_set("maxmemory-policy", policy)
+        found = _redis_findings(cache_and_sessions)
+        assert set(found) == {"redis.cache-and-sessions"}, (policy, found)
+        assert found["redis.cache-and-sessions"].severity == "error"
+        assert "sessions.redis_uri" in found["redis.cache-and-sessions"].fix
+        assert "TTL" in found["redis.cache-and-sessions"].explanation  # why volatile-* won't do
+
+    separate = derive(cache_and_sessions, {"sessions": {"redis_uri": sessions_only.uri}})
+    shared.client().config_set("maxmemory-policy", "allkeys-lru")
+    sessions_only.client().config_set("maxmemory-policy", "allkeys-lru")
+    found = _redis_findings(separate)
+    assert set(found) == {"redis.evicts-sessions"}
+    evicts = found["redis.evicts-sessions"]
+    assert evicts.severity == "error" and sessions_only.uri in evicts.title
+    assert "logged out" in evicts.explanation and "noeviction" in evicts.fix
+    sessions_only.client().config_set("maxmemory-policy", "noeviction")
+    assert _redis_findings(separate) == {}  # each Redis evicts as its use wants
+
+    shared.client().config_set("maxmemory-policy", "noeviction")
+    found = _redis_findings(separate)  # the cache's Redis: noeviction refuses writes when full
+    assert (
+        set(found) == {"redis.eviction-policy"}
+        and shared.uri in found["redis.eviction-policy"].title
+    )
+    assert "allkeys-lru" in found["redis.eviction-policy"].fix

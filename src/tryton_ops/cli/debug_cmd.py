@@ -267,8 +267,8 @@ def _print_checks(data: dict[str, Any]) -> None:
     "--depth",
     default=1,
     show_default=True,
-    type=click.IntRange(0, 5),
-    help="Levels of relations to follow.",
+    type=click.IntRange(min=0),
+    help="Levels of relations to follow (at most [debug] record_max_depth).",
 )
 @click.option("--user", "user_login", help="Read with the access rights of this login.")
 @_target_options

@@ -81,7 +81,16 @@ def _check_listen(value: str) -> str:
     return value
 
 
+def _check_system_account(value: str) -> str:
+    if not re.fullmatch(r"[a-z_][a-z0-9_-]{0,31}", value):
+        raise ValueError("must be a system user or group name, e.g. tryton")
+    if value == "root":
+        raise ValueError("must not be root: the services run as a dedicated system user")
+    return value
+
+
 DatabaseURI = Annotated[str, AfterValidator(_check_database_uri)]
+SystemAccount = Annotated[str, AfterValidator(_check_system_account)]
 RedisURI = Annotated[str, AfterValidator(_check_redis_uri)]
 Name = Annotated[str, AfterValidator(_check_name)]
 Listen = Annotated[str, AfterValidator(_check_listen)]
@@ -132,6 +141,10 @@ class Server(Section):
     threads: int = Field(1, ge=1, le=64)
     timeout: int = Field(60, ge=1, le=3600, description="request timeout in seconds")
     log_level: str = "INFO"
+    user: SystemAccount = Field("tryton", description="system user of the rendered systemd units")
+    group: SystemAccount = Field(
+        "tryton", description="its group, which may also read the logs (mode 0640)"
+    )
 
     @field_validator("log_level")
     @classmethod
@@ -326,6 +339,15 @@ class Debug(PartSection):
     TRYTOND_SECTION = "ops_debug"
     eval: bool = Field(False, description="allow `tryton-ops eval` and ops.debug.eval (admins)")
     eval_timeout: int = Field(30, ge=1, le=3600, description="seconds before evaluation stops")
+    record_max_depth: int = Field(
+        5, ge=0, le=100, description="relation levels `record` may follow at most"
+    )
+    record_max_records: int = Field(
+        500, ge=1, le=1_000_000, description="records one `record` call may read at most"
+    )
+    record_timeout: float = Field(
+        10, gt=0, le=3600, description="seconds one `record` call may read for at most"
+    )
 
 
 def _check_address(value: str) -> str:

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import ast
 import builtins
+import contextlib
 import ctypes
 import io
 import linecache
 import threading
 import time
 import traceback
+from collections.abc import Iterator
 from typing import Any
 
 from tryton_ops.config.schema import Debug
@@ -29,6 +31,32 @@ MAX_REPR = 20_000
 class EvalTimeout(BaseException):
     """Raised inside the evaluated code when its time is up (BaseException: not swallowed by
     `except Exception` in user code)."""
+
+
+class CommitRefused(Exception):
+    """Raised inside the evaluated code when it commits an evaluation that rolls back."""
+
+
+@contextlib.contextmanager
+def guarded_commits(transaction, allowed: bool, commits: list[int]) -> Iterator[None]:
+    """Route the code's `transaction.commit()` through a guard: refused unless the evaluation
+    commits anyway, counted in `commits` otherwise, so the reported `committed` is the truth."""
+    original = transaction.commit
+
+    def commit() -> None:
+        if not allowed:
+            raise CommitRefused(
+                "this evaluation rolls back, so the code may not commit: run it with --commit "
+                '(RPC: "commit": true) to keep its changes'
+            )
+        original()
+        commits.append(1)
+
+    transaction.commit = commit
+    try:
+        yield
+    finally:
+        del transaction.commit
 
 
 def eval_enabled() -> bool:
@@ -102,9 +130,14 @@ def _raise_in(ident: int) -> None:
     ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), ctypes.py_object(EvalTimeout))
 
 
-def run_code(pool, code: str, filename: str = "<eval>", timeout: float | None = None):
-    """Run `code`; return {"result", "value", "output", "error", "duration"} (never raises for
-    errors of the code itself, only for a refused or unparsable request)."""
+def run_code(
+    pool, code: str, filename: str = "<eval>", timeout: float | None = None, commit: bool = False
+):
+    """Run `code`; return {"result", "value", "output", "error", "duration", "code_commits"}
+    (never raises for errors of the code itself, only for a refused or unparsable request).
+    The code may call `transaction.commit()` only when the evaluation `commit`s."""
+    from trytond.transaction import Transaction
+
     check_enabled()
     body, last = _split(code, filename)
     # tracebacks show the evaluated lines even when the file only exists on the client
@@ -124,15 +157,17 @@ def run_code(pool, code: str, filename: str = "<eval>", timeout: float | None = 
 
     result: Any = None
     error = None
+    commits: list[int] = []
     started = time.monotonic()
     timer = threading.Timer(timeout, expire)
     timer.daemon = True
     try:
         try:
             timer.start()
-            exec(body, env)
-            if last is not None:
-                result = eval(last, env)
+            with guarded_commits(Transaction(), commit, commits):
+                exec(body, env)
+                if last is not None:
+                    result = eval(last, env)
         finally:
             with lock:
                 state["done"] = True
@@ -157,6 +192,7 @@ def run_code(pool, code: str, filename: str = "<eval>", timeout: float | None = 
         "output": output.getvalue(),
         "error": error,
         "duration": round(duration, 6),
+        "code_commits": len(commits),
     }
 
 

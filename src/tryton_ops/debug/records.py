@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
+from tryton_ops.config.schema import Debug
 from tryton_ops.debug.errors import DebugError, unknown
 from tryton_ops.debug.introspect import get_model
 from tryton_ops.debug.pysonfmt import render
@@ -71,6 +73,45 @@ def jsonable(value: Any) -> Any:
     return value
 
 
+class LimitExceeded(DebugError):
+    """A `record` call went past a [debug] bound: it stops the whole walk, not one branch."""
+
+
+class Budget:
+    """What one `record` call may still read, from `[debug]` (trytond.conf `[ops_debug]`)."""
+
+    def __init__(self, limits: Debug):
+        self.limits = limits
+        self.records = 0
+        self.deadline = time.monotonic() + limits.record_timeout
+
+    def check_depth(self, depth: int) -> None:
+        if depth < 0:
+            raise DebugError("depth must be 0 or more")
+        if depth > self.limits.record_max_depth:
+            raise LimitExceeded(
+                f"depth {depth} is more than [debug] record_max_depth = "
+                f"{self.limits.record_max_depth}: ask for less (--depth) or raise "
+                "record_max_depth in tryton-ops.toml and restart the server"
+            )
+
+    def spend(self) -> None:
+        """Count one record read; raise when the call read too many or for too long."""
+        self.records += 1
+        if self.records > self.limits.record_max_records:
+            raise LimitExceeded(
+                f"the walk read more than [debug] record_max_records = "
+                f"{self.limits.record_max_records} records: ask for less depth (--depth) or "
+                "fewer fields (--fields), or raise record_max_records in tryton-ops.toml"
+            )
+        if time.monotonic() > self.deadline:
+            raise LimitExceeded(
+                f"the walk took more than [debug] record_timeout = "
+                f"{self.limits.record_timeout} s ({self.records - 1} records read): ask for "
+                "less depth (--depth) or fewer fields (--fields), or raise record_timeout"
+            )
+
+
 def explore(
     pool,
     model: str,
@@ -79,12 +120,12 @@ def explore(
     depth: int = 1,
     user: str | None = None,
 ) -> dict[str, Any]:
-    """The record as `user` sees it; relations followed `depth` levels."""
-    if depth < 0:
-        raise DebugError("depth must be 0 or more")
+    """The record as `user` sees it; relations followed `depth` levels, within the bounds."""
+    budget = Budget(Debug.from_trytond())
+    budget.check_depth(depth)
     get_model(pool, model)
     with as_user(pool, user) as uid:
-        out = _read(pool, model, record_id, fields, depth, seen=set())
+        out = _read(pool, model, record_id, fields, depth, seen=set(), budget=budget)
         out["user"] = uid
         return out
 
@@ -94,10 +135,13 @@ def _access_error(exc: Exception) -> DebugError:
     return DebugError(f"access denied: {message}")
 
 
-def _read(pool, model: str, record_id: int, fields, depth: int, seen: set) -> dict[str, Any]:
+def _read(
+    pool, model: str, record_id: int, fields, depth: int, seen: set, budget: Budget
+) -> dict[str, Any]:
     from trytond.exceptions import UserError
     from trytond.transaction import Transaction
 
+    budget.spend()
     Model = pool.get(model)
     try:
         available = Model.fields_get()
@@ -134,15 +178,13 @@ def _read(pool, model: str, record_id: int, fields, depth: int, seen: set) -> di
         field = Model._fields[name]
         entry: dict[str, Any] = {"type": field._type, "value": jsonable(values.get(name))}
         if field._type in RELATIONS and depth > 0:
-            entry.update(_follow(pool, field, values.get(name), depth - 1, seen))
+            entry.update(_follow(pool, field, values.get(name), depth - 1, seen, budget))
         out["fields"][name] = entry
     out["states"] = field_states(Model, values, names)
     return out
 
 
-def _follow(pool, field, value, depth: int, seen: set) -> dict[str, Any]:
-    from tryton_ops.debug.errors import DebugError as _Error
-
+def _follow(pool, field, value, depth: int, seen: set, budget: Budget) -> dict[str, Any]:
     if value in (None, [], ()):
         return {}
     if field._type == "reference":
@@ -160,8 +202,10 @@ def _follow(pool, field, value, depth: int, seen: set) -> dict[str, Any]:
             related.append({"model": model, "id": rid, "cycle": True})
             continue
         try:
-            related.append(_read(pool, model, rid, None, depth, seen))
-        except _Error as exc:
+            related.append(_read(pool, model, rid, None, depth, seen, budget))
+        except LimitExceeded:
+            raise
+        except DebugError as exc:
             related.append({"model": model, "id": rid, "error": str(exc)})
     if field._type in ("many2one", "one2one", "reference"):
         return {"record": related[0]} if related else {}

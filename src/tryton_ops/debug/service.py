@@ -133,11 +133,12 @@ def evaluate(
     timeout: float | None = None,
     commit: bool = False,
 ) -> dict[str, Any]:
-    """Run code (the caller commits only if `commit` and no error, else rolls back)."""
+    """Run code (the caller commits only if `commit` and no error, else rolls back; what the
+    code committed itself, allowed only with `commit`, stays committed even after an error)."""
     from tryton_ops.debug.evaluate import run_code
 
-    out = run_code(pool, code, filename=filename, timeout=timeout)
-    out["committed"] = bool(commit and out["error"] is None)
+    out = run_code(pool, code, filename=filename, timeout=timeout, commit=commit)
+    out["committed"] = bool(commit and (out["error"] is None or out["code_commits"]))
     return out
 
 

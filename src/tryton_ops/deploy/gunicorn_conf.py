@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tryton_ops.config import LoadedConfig
+from tryton_ops.deploy.log_rotation import logs_dir
 
 # gunicorn kills a silent worker after `timeout`; leave trytond's own request timeout room to
 # answer 504 first.
@@ -37,6 +38,6 @@ def render_gunicorn_conf(config: LoadedConfig) -> str:
 
 def write_gunicorn_conf(config: LoadedConfig) -> Path:
     path = config.run_dir / "gunicorn.conf.py"
-    (config.run_dir / "logs").mkdir(parents=True, exist_ok=True)
+    logs_dir(config)
     path.write_text(render_gunicorn_conf(config))
     return path

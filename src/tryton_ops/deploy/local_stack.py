@@ -28,6 +28,13 @@ import psutil
 
 from tryton_ops.client import Connection, RPCError
 from tryton_ops.config import LoadedConfig
+from tryton_ops.deploy.log_rotation import (
+    UMASK,
+    current_account,
+    logs_dir,
+    open_private_log,
+    render_logrotate,
+)
 from tryton_ops.deploy.programs import Program, front_enabled, programs, uwsgi_binary
 from tryton_ops.deploy.supervisor_conf import render_supervisor_conf, socket_path
 from tryton_ops.errors import OpsError
@@ -174,7 +181,8 @@ def preflight(config: LoadedConfig) -> None:
 
 def write_supervisor_conf(config: LoadedConfig, found: list[Program]) -> Path:
     path = config.run_dir / "supervisord.conf"
-    (config.run_dir / "logs").mkdir(parents=True, exist_ok=True)
+    logs_dir(config)
+    (config.run_dir / "logrotate.conf").write_text(render_logrotate(config, *current_account()))
     text = render_supervisor_conf(config, found, {MARKER: str(config.run_dir)})
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
@@ -197,9 +205,10 @@ def start(config: LoadedConfig, detach: bool, ready_timeout: float = 120.0) -> S
         env=env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
-        stderr=(config.run_dir / "logs" / "supervisord.stderr").open("ab"),
+        stderr=open_private_log(config.run_dir / "logs" / "supervisord.stderr"),
         cwd=config.run_dir,
         start_new_session=True,
+        umask=UMASK,  # supervisord creates the log files it captures (nodaemon ignores its umask)
         preexec_fn=None if detach else _set_parent_death_signal,
     )
     state = StackState(

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from tryton_ops.config import LoadedConfig
 from tryton_ops.deploy.hosts import app_upstreams
+from tryton_ops.deploy.log_rotation import logs_dir
 
 # tryton-ops' own HTTP paths (metrics, health, admin RPC helpers) live under /-/
 ADMIN_PREFIX = "/-/"
@@ -21,6 +22,18 @@ SECURITY_HEADERS = """\
         add_header X-Frame-Options "SAMEORIGIN" always;
         add_header Referrer-Policy "same-origin" always;
         add_header Content-Security-Policy "frame-ancestors 'self'" always;"""
+
+
+# trytond wraps its app in werkzeug's ProxyFix for [web] num_proxies = 1, which trusts the last
+# value of each of these five headers. nginx sets every one, replacing what a client sent (it
+# appends the peer address to X-Forwarded-For, the value ProxyFix reads), or clears it (an empty
+# value is not sent): a client cannot move the URLs trytond builds, such as redirects.
+FORWARDED_HEADERS = """\
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_set_header X-Forwarded-Host $http_host;
+            proxy_set_header X-Forwarded-Port $server_port;
+            proxy_set_header X-Forwarded-Prefix "";"""
 
 
 def nginx_dir(config: LoadedConfig) -> Path:
@@ -144,13 +157,11 @@ http {{
 
 
 def _locations(timeout: int, bus_upstream: str) -> str:
-    proxy = """            proxy_pass http://tryton;
+    proxy = f"""            proxy_pass http://tryton;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_set_header Host $http_host;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            proxy_set_header X-Forwarded-Proto $scheme;
-            proxy_set_header X-Forwarded-Host $http_host;
+{FORWARDED_HEADERS}
             proxy_next_upstream error timeout http_502 http_503;
             proxy_next_upstream_tries 2;"""
     timeouts = f"""            proxy_read_timeout {timeout}s;
@@ -197,7 +208,7 @@ def ensure_certificate(config: LoadedConfig) -> None:
 def write_nginx_conf(config: LoadedConfig) -> Path:
     folder = nginx_dir(config)
     (folder / "tmp").mkdir(parents=True, exist_ok=True)  # nginx makes its own subfolders
-    (config.run_dir / "logs").mkdir(parents=True, exist_ok=True)
+    logs_dir(config)
     ensure_certificate(config)
     path = folder / "nginx.conf"
     path.write_text(render_nginx_conf(config))

@@ -19,6 +19,7 @@ from tryton_ops.deploy.hosts import (
     runs_program,
     runs_trytond,
 )
+from tryton_ops.deploy.log_rotation import logs_dir, render_logrotate
 from tryton_ops.deploy.nginx_conf import ensure_certificate, render_nginx_conf
 from tryton_ops.deploy.programs import Program, front_enabled, nginx_binary, programs
 from tryton_ops.deploy.supervisor_conf import render_supervisor_conf
@@ -99,7 +100,11 @@ def _server_files(config: LoadedConfig, app: bool, bus: bool) -> dict[str, str]:
 
 
 def _supervision_files(config: LoadedConfig, found: list[Program]) -> dict[str, str]:
-    files = {"supervisord.conf": render_supervisor_conf(config, found, {})}
+    server = config.settings.server
+    files = {
+        "supervisord.conf": render_supervisor_conf(config, found, {}),
+        "logrotate.conf": render_logrotate(config, server.user, server.group),
+    }
     for program in found:
         files[f"systemd/{unit_name(config, program)}"] = render_unit(config, program)
     return files
@@ -135,7 +140,7 @@ def validate_nginx(config: LoadedConfig, conf: Path) -> None:
     ensure_certificate(config)
     prefix = config.run_dir / "nginx"
     (prefix / "tmp").mkdir(parents=True, exist_ok=True)
-    (config.run_dir / "logs").mkdir(parents=True, exist_ok=True)
+    logs_dir(config)
     proc = subprocess.run(
         [binary, "-t", "-q", "-p", str(prefix), "-c", str(conf.absolute())],
         capture_output=True,

@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 
 from tryton_ops.config import LoadedConfig
+from tryton_ops.deploy.log_rotation import UMASK
 from tryton_ops.deploy.programs import Program
 
 # sockaddr_un holds at most 107 bytes of path
@@ -42,6 +43,7 @@ def render_supervisor_conf(
         "nodaemon": "true",
         "directory": str(run),
         "childlogdir": str(logs),
+        "umask": f"{UMASK:03o}",  # when supervisord daemonizes; `up` starts it with this umask
     }
     parser["rpcinterface:supervisor"] = {
         "supervisor.rpcinterface_factory": "supervisor.rpcinterface:make_main_rpcinterface"
@@ -66,6 +68,7 @@ def render_supervisor_conf(
             "stdout_logfile": str(logs / f"{program.name}.log"),
             "stdout_logfile_maxbytes": "20MB",
             "stdout_logfile_backups": "3",
+            "umask": f"{UMASK:03o}",
         }
     out = io.StringIO()
     out.write(f"# Rendered by tryton-ops from {config.source}; edit that file, not this one.\n")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from tryton_ops.config import LoadedConfig
 from tryton_ops.deploy.gunicorn_conf import GRACEFUL_TIMEOUT, WORKER_TIMEOUT_MARGIN
+from tryton_ops.deploy.log_rotation import logs_dir
 from tryton_ops.deploy.programs import WSGI_APP
 
 
@@ -60,6 +61,6 @@ def render_uwsgi_ini(config: LoadedConfig) -> str:
 
 def write_uwsgi_ini(config: LoadedConfig) -> Path:
     path = config.run_dir / "uwsgi.ini"
-    (config.run_dir / "logs").mkdir(parents=True, exist_ok=True)
+    logs_dir(config)
     path.write_text(render_uwsgi_ini(config))
     return path

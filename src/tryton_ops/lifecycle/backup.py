@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
+from typing import BinaryIO
 
 from tryton_ops.access.database import (
     DatabaseError,
@@ -61,6 +62,23 @@ def filestore_dir(config: LoadedConfig, name: str) -> Path:
 
 def backups_dir(config: LoadedConfig) -> Path:
     return config.data_dir / "backups"
+
+
+def private_backups_dir(config: LoadedConfig) -> Path:
+    """The backups directory, made 0700: it lists which databases exist and their archives."""
+    folder = backups_dir(config)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    folder.chmod(0o700)  # also one an earlier version made with the umask's mode
+    return folder
+
+
+@contextlib.contextmanager
+def private_file(path: Path) -> Iterator[BinaryIO]:
+    """`path` opened for writing, 0600 from its first byte (an archive holds password hashes)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # O_CREAT's mode does not change a file left by an interrupted run
+    with os.fdopen(fd, "wb") as fh:
+        yield fh
 
 
 def sha256_file(path: Path, stage=None) -> str:
@@ -164,9 +182,7 @@ def _manifest(config: LoadedConfig, name: str, members: dict[str, dict]) -> dict
 @contextlib.contextmanager
 def work_dir(config: LoadedConfig) -> Iterator[Path]:
     """A private scratch directory beside the data (same file system: cheap renames)."""
-    base = backups_dir(config)
-    base.mkdir(parents=True, exist_ok=True)
-    path = Path(tempfile.mkdtemp(prefix=".work-", dir=base))
+    path = Path(tempfile.mkdtemp(prefix=".work-", dir=private_backups_dir(config)))
     try:
         yield path
     finally:
@@ -189,7 +205,7 @@ def backup(
     out = (out or default_archive(config, name)).expanduser().absolute()
     if out.is_dir():
         raise DatabaseError(f"{out} is a directory: give the archive's file name")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     backend = config.settings.database.backend
     with work_dir(config) as work:
         dump = work / DUMP[backend]
@@ -214,7 +230,8 @@ def backup(
         tmp = out.with_name(out.name + ".part")
         with (
             reporter.stage(f"writing {out.name}", total=total) as stage,
-            tarfile.open(tmp, "w:gz", compresslevel=1) as tar,
+            private_file(tmp) as fh,
+            tarfile.open(fileobj=fh, mode="w:gz", compresslevel=1) as tar,
         ):
             tar.add(manifest_file, MANIFEST)
             for arcname, path in files:
@@ -240,9 +257,10 @@ def record_backup(config: LoadedConfig, name: str, path: Path, created: float, s
     except (OSError, ValueError):
         data = {}
     data[name] = {"path": str(path), "created": created, "size": size}
-    index.parent.mkdir(parents=True, exist_ok=True)
+    private_backups_dir(config)
     tmp = index.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+    with private_file(tmp) as fh:
+        fh.write(json.dumps(data, indent=1, sort_keys=True).encode())
     tmp.replace(index)
 
 

@@ -18,6 +18,7 @@ FAMILIES = (
     "redis",
     "sessions",
     "backups",
+    "file_modes",
     "pgbouncer",
     "accel",
 )
