@@ -16,6 +16,7 @@ from tryton_ops.cli.db_cmd import db_group
 from tryton_ops.cli.debug_cmd import COMMANDS as DEBUG_COMMANDS
 from tryton_ops.cli.deploy_cmd import deploy_group
 from tryton_ops.cli.doctor_cmd import doctor
+from tryton_ops.cli.loadtest_cmd import loadtest_group
 from tryton_ops.cli.perf_cmd import perf_group
 from tryton_ops.cli.sessions_cmd import sessions_group
 from tryton_ops.cli.stack_cmd import down, reload, status, up
@@ -44,6 +45,7 @@ main.add_command(config_group)
 main.add_command(db_group)
 main.add_command(deploy_group)
 main.add_command(perf_group)
+main.add_command(loadtest_group)
 main.add_command(sessions_group)
 main.add_command(up)
 main.add_command(down)

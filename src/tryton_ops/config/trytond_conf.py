@@ -20,6 +20,7 @@ CONTRIBUTORS: tuple[str, ...] = (
     "tryton_ops.accel.trytond_conf:contribute",
     "tryton_ops.debug.trytond_conf:contribute",
     "tryton_ops.sessions.trytond_conf:contribute",
+    "tryton_ops.capacity.trytond_conf:contribute",  # sees the calls as the client sent them
     "tryton_ops.perf.trytond_conf:contribute",  # last: its middleware is outermost
 )
 

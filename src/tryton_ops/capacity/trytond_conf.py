@@ -1,0 +1,20 @@
+"""Plugging the recorder into trytond.conf (a contributor of `config.trytond_conf`).
+
+Only when `TRYTON_OPS_RECORD` is set for the command that renders the config (`tryton-ops up`):
+the trytond processes inherit the variable and the recorder writes to that file.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+
+from tryton_ops.capacity.recorder import ENV
+from tryton_ops.config.trytond_conf import add_middleware
+
+MIDDLEWARE = "tryton_ops.capacity.recorder.Recorder"
+
+
+def contribute(config, parser: configparser.ConfigParser) -> None:
+    if os.environ.get(ENV):
+        add_middleware(parser, "recorder", MIDDLEWARE)
