@@ -14,6 +14,7 @@ from typing import Any
 
 from tryton_ops.capacity.cpu import GENERATOR, CpuSampler
 from tryton_ops.capacity.users import RPC, STEP, Workload, user_class
+from tryton_ops.errors import OpsError
 
 SAMPLE_INTERVAL = 1.0
 PERCENTILES = (0.5, 0.95, 0.99)
@@ -68,6 +69,39 @@ def run(plan: LoadRun, on_sample=None) -> dict[str, Any]:
         if web_ui is not None:
             web_ui.stop()
     return summary(plan, env, timeline, steps_kind, started, sampler.found())
+
+
+def replay_once(url: str, workload: Workload) -> list[dict[str, Any]]:
+    """Each scenario of the workload once, by one user without think time: steps and errors.
+
+    What `loadtest check` prints: a scenario recorded elsewhere that does not fit this
+    database fails here on its first step that needs something the database lacks.
+    """
+    from locust.env import Environment
+    from locust.exception import StopUser
+
+    env = Environment(user_classes=[user_class(workload, url)])
+    outcome: list[dict[str, Any]] = []
+
+    def on_request(request_type, name, response_time, exception=None, **_kw) -> None:
+        if request_type == STEP:
+            error = None if exception is None else str(exception)[:500]
+            outcome[-1]["steps"].append({"name": name, "ms": round(response_time), "error": error})
+        elif exception is not None and outcome:
+            outcome[-1]["errors"].append(f"{name}: {str(exception)[:300]}")
+
+    env.events.request.add_listener(on_request)
+    user = env.user_classes[0](env)
+    outcome.append({"scenario": "(login)", "steps": [], "errors": []})
+    try:
+        user.on_start()
+    except StopUser:
+        raise OpsError(f"login as {workload.login} failed: {outcome[0]['errors']}") from None
+    outcome.pop()
+    for scenario, _ in workload.scenarios:
+        outcome.append({"scenario": scenario.name, "steps": [], "errors": []})
+        outcome[-1]["passed"] = user.play(scenario, think=False)
+    return outcome
 
 
 def _point(env, sampler: CpuSampler, started: float) -> dict[str, Any]:

@@ -34,6 +34,7 @@ def save_chart(results: dict[str, Any], path: Path) -> Path:
     users = load.twinx()
     users.plot(t, [p["users"] for p in timeline], color="grey", linestyle="--", label="users")
     users.set_ylabel("users")
+    users.set_ylim(bottom=0)
     load.set_ylabel("per second")
     load.legend(loc="upper left")
     latency.plot(t, [p["p50_ms"] for p in timeline], label="p50")
@@ -71,6 +72,11 @@ def text_summary(results: dict[str, Any]) -> str:
             f"{s['name'][:48]:<48} {s['kind']:<5} {s['count']:>6} {s['errors']:>4} "
             f"{_ms(s['p50_ms']):>6} {_ms(s['p95_ms']):>6} {_ms(s['p99_ms']):>6}"
         )
+    if results["errors"]:
+        lines.append("")
+        lines.append("errors:")
+        for error in results["errors"][:10]:
+            lines.append(f"  {error['count']} x {error['name']}: {error['error'][:200]}")
     lines.append("")
     lines.append("CPU, % of one core (mean / max):")
     for name, group in sorted(cpu.items()):

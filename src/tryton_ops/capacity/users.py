@@ -77,7 +77,11 @@ class TrytonUser(FastHttpUser):
     @task
     def run_scenario(self) -> None:
         scenarios = self.workload.scenarios
-        scenario = self.rng.choices([s for s, _ in scenarios], weights=[w for _, w in scenarios])[0]
+        weights = [weight for _, weight in scenarios]
+        self.play(self.rng.choices([s for s, _ in scenarios], weights=weights)[0])
+
+    def play(self, scenario: Scenario, think: bool = True) -> bool:
+        """Run the scenario's steps until one fails; True when all passed."""
         scope = Scope(
             variables={
                 "today": trytond_date(datetime.date.today()),
@@ -87,10 +91,11 @@ class TrytonUser(FastHttpUser):
             }
         )
         for number, step in enumerate(scenario.steps):
-            if number:
+            if number and think:
                 self.wait()  # think time between the steps of one task, as between tasks
             if not self.run_step(scenario, step, scope):
-                return
+                return False
+        return True
 
     def run_step(self, scenario: Scenario, step: Step, scope: Scope) -> bool:
         """Run the step's calls; report it as one STEP request. False when it failed."""

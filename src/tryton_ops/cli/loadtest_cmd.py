@@ -132,6 +132,84 @@ def _password(config, password_file: Path | None) -> str:
         raise UsageError(f"cannot read {password_file}: {exc.strerror}") from None
 
 
+def _target_options(command):
+    """The options saying which deployment, database, user and scenarios (run and check)."""
+    options = [
+        click.option(
+            "--mix",
+            help="name=weight,... or a file of name=weight lines "
+            "(default: every scenario, weight 1).",
+        ),
+        click.option(
+            "--scenario",
+            "extra",
+            multiple=True,
+            type=click.Path(exists=True, path_type=Path),
+            help="Scenario file or directory besides the shipped ones (repeatable).",
+        ),
+        click.option("--url", help="Server URL (default: the deployment's public URL)."),
+        click.option("--database", help="Database (default: database.name)."),
+        click.option(
+            "--login", default="admin", show_default=True, help="Login of the simulated users."
+        ),
+        click.option(
+            "--password-file",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="File holding the password (default: the admin password file).",
+        ),
+        click.option("--yes", is_flag=True, help="Run even though the database is not a demo one."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _workload(ctx, mix, extra, url, database, login, password_file, yes, think="0"):
+    """(url, Workload) of a run; refuses a database that is not a demo one without --yes."""
+    from tryton_ops.capacity.plan import ThinkTime, available_scenarios, parse_mix, select
+    from tryton_ops.capacity.safety import check_target
+    from tryton_ops.capacity.users import Workload
+    from tryton_ops.deploy.local_stack import public_url
+
+    config = get_config(ctx)
+    scenarios = available_scenarios(list(extra))
+    selected = select(parse_mix(mix) if mix else dict.fromkeys(scenarios, 1.0), scenarios)
+    database = database or config.settings.database.name
+    check_target(database, yes)
+    workload = Workload(
+        database=database,
+        login=login,
+        password=_password(config, password_file),
+        scenarios=tuple(selected),
+        think=ThinkTime.parse(think),
+    )
+    return (url or public_url(config)).rstrip("/"), workload
+
+
+@loadtest_group.command("check")
+@_target_options
+@json_option
+@click.pass_context
+def check_cmd(ctx, mix, extra, url, database, login, password_file, yes, as_json) -> None:
+    """Replay each scenario once, one user, no think time: does it fit this database?"""
+    from tryton_ops.capacity.loadtest import replay_once
+    from tryton_ops.errors import OpsError
+
+    target, workload = _workload(ctx, mix, extra, url, database, login, password_file, yes)
+    outcome = replay_once(target, workload)
+    if as_json:
+        emit_json(outcome)
+    else:
+        for scenario in outcome:
+            state = "ok" if scenario["passed"] else "FAILED"
+            click.echo(f"{scenario['scenario']}: {state}, {len(scenario['steps'])} steps")
+            for error in scenario["errors"]:
+                click.echo(f"  {error}")
+    failed = [s["scenario"] for s in outcome if not s["passed"]]
+    if failed:
+        raise OpsError(f"scenario(s) failing on this database: {', '.join(failed)}")
+
+
 @loadtest_group.command("run")
 @click.option("--users", type=click.IntRange(1), default=10, show_default=True)
 @click.option(
@@ -148,24 +226,7 @@ def _password(config, password_file: Path | None) -> str:
     show_default=True,
     help="Think time between steps: exp:MEAN, uniform:LOW-HIGH or const:SECONDS.",
 )
-@click.option(
-    "--mix", help="name=weight,... or a file of name=weight lines (default: all, 1 each)."
-)
-@click.option(
-    "--scenario",
-    "extra",
-    multiple=True,
-    type=click.Path(exists=True, path_type=Path),
-    help="Scenario file or directory besides the shipped ones (repeatable).",
-)
-@click.option("--url", help="Server URL (default: the deployment's public URL).")
-@click.option("--database", help="Database (default: database.name).")
-@click.option("--login", default="admin", show_default=True, help="Login of the simulated users.")
-@click.option(
-    "--password-file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="File holding the password (default: the admin password file).",
-)
+@_target_options
 @click.option("--web", "web", metavar="HOST:PORT", help="Serve Locust's web UI to drive the run.")
 @click.option(
     "-o",
@@ -173,7 +234,6 @@ def _password(config, password_file: Path | None) -> str:
     type=click.Path(file_okay=False, path_type=Path),
     help="Directory for results.json and chart.png (default: ./loadtest-<time>).",
 )
-@click.option("--yes", is_flag=True, help="Run even though the database is not a demo one.")
 @json_option
 @click.pass_context
 def run_cmd(
@@ -188,42 +248,27 @@ def run_cmd(
     database,
     login,
     password_file,
+    yes,
     web,
     output,
-    yes,
     as_json,
 ) -> None:
     """Run simulated users against the deployment; save results.json and chart.png."""
     from tryton_ops.capacity import loadtest, report
-    from tryton_ops.capacity.plan import ThinkTime, available_scenarios, parse_mix, select
-    from tryton_ops.capacity.safety import check_target
-    from tryton_ops.capacity.users import Workload
-    from tryton_ops.deploy.local_stack import public_url
 
-    config = get_config(ctx)
     try:
         seconds = parse_duration(duration)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--duration") from None
-    scenarios = available_scenarios(list(extra))
-    selected = select(parse_mix(mix) if mix else dict.fromkeys(scenarios, 1.0), scenarios)
-    database = database or config.settings.database.name
-    check_target(database, yes)
     web_address = _web_address(web) if web else None
-
+    target, workload = _workload(ctx, mix, extra, url, database, login, password_file, yes, think)
     plan = loadtest.LoadRun(
-        url=(url or public_url(config)).rstrip("/"),
-        workload=Workload(
-            database=database,
-            login=login,
-            password=_password(config, password_file),
-            scenarios=tuple(selected),
-            think=ThinkTime.parse(think),
-        ),
+        url=target,
+        workload=workload,
         users=users,
         spawn_rate=spawn_rate,
         duration=seconds,
-        cpu_ports=_cpu_ports(config, url),
+        cpu_ports=_cpu_ports(get_config(ctx), url),
         web=web_address,
     )
     if web_address and not as_json:
