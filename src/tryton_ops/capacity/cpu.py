@@ -17,13 +17,17 @@ GENERATOR = "generator"
 
 
 def listening_pids(port: int) -> set[int]:
-    """Processes with a TCP socket listening on `port` (needs root to see other users')."""
+    """Every process holding a TCP socket listening on `port` (a master and its workers).
+
+    Asked process by process: the system-wide table names one holder per socket.
+    """
     found = set()
-    with contextlib.suppress(psutil.AccessDenied):
-        for conn in psutil.net_connections("tcp"):
-            listening = conn.status == psutil.CONN_LISTEN and conn.laddr
-            if listening and conn.laddr.port == port and conn.pid:
-                found.add(conn.pid)
+    for process in psutil.process_iter():
+        with contextlib.suppress(psutil.Error):
+            for conn in process.net_connections("tcp"):
+                if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
+                    found.add(process.pid)
+                    break
     return found
 
 

@@ -1,6 +1,6 @@
 """Recording mode: the `[wsgi middleware]` factory `Recorder`, one JSONL line per RPC call.
 
-Switched on by the environment variable `TRYTON_OPS_RECORD=<file>` of the trytond processes
+Switched on by the environment variable `TRYTON_RECORD=<file>` of the trytond processes
 (rendered into trytond.conf only when it is set, see `capacity.trytond_conf`). Each line holds
 what a scenario needs to replay the call: method, params (their last element is the client's
 context), the result (long strings and lists trimmed) or the error, HTTP status, timing.
@@ -24,7 +24,7 @@ import time
 import xmlrpc.client
 from typing import Any
 
-ENV = "TRYTON_OPS_RECORD"
+ENV = "TRYTON_RECORD"  # not TRYTON_OPS_*: those set keys of tryton-ops.toml
 MASK = "***"
 LOGIN_METHOD = "common.db.login"
 SECRET_KEY = re.compile(r"pass|secret|token|session|api_?key|^key$", re.IGNORECASE)
@@ -184,7 +184,7 @@ class _Body:
 
 
 class Recorder:
-    """WSGI middleware: `Recorder(app.wsgi_app)`; passes through without TRYTON_OPS_RECORD."""
+    """WSGI middleware: `Recorder(app.wsgi_app)`; passes through without TRYTON_RECORD."""
 
     def __init__(self, app, path: str | None = None):
         self.app = app

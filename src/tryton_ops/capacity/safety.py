@@ -1,8 +1,8 @@
-"""Load tests write (sales, invoices): only a demo database takes them without asking."""
+"""Checks before a load test: a demo database (or --yes), scenarios of the server's series."""
 
 from __future__ import annotations
 
-from tryton_ops.errors import UsageError
+from tryton_ops.errors import OpsError, UsageError
 
 DEMO_PREFIX = "demo"
 
@@ -17,4 +17,34 @@ def check_target(database: str, confirmed: bool) -> None:
         raise UsageError(
             f"database {database!r} is not a demo one and the simulated users create sales, "
             "post invoices and change records in it; add --yes to run anyway"
+        )
+
+
+def server_series(url: str, timeout: float = 10.0) -> str:
+    """The trytond series ("8.0") the server at `url` answers `common.server.version` with."""
+    import httpx
+
+    try:
+        reply = httpx.post(
+            f"{url}/rpc/",
+            json={"id": 0, "method": "common.server.version", "params": []},
+            timeout=timeout,
+        )
+        version = reply.json()["result"]
+    except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+        raise OpsError(f"no Tryton server answering at {url} ({exc})") from None
+    return ".".join(str(version).split(".")[:2])
+
+
+def check_series(series: str, scenarios: list) -> None:
+    """Recorded ids (menus, views, actions) belong to one series: refuse the others'."""
+    foreign = [
+        f"{s.name} ({s.recorded.get('server', '?')})"
+        for s in scenarios
+        if s.recorded.get("server", "").split(" ")[-1] not in (series, "trytond")
+    ]
+    if foreign:
+        raise UsageError(
+            f"the server runs trytond {series} but these scenarios were recorded on another "
+            f"series: {', '.join(foreign)}; record them on this deployment (docs/capacity.md)"
         )

@@ -1,6 +1,6 @@
 """Plugging the recorder into trytond.conf (a contributor of `config.trytond_conf`).
 
-Only when `TRYTON_OPS_RECORD` is set for the command that renders the config (`tryton-ops up`):
+Only when `TRYTON_RECORD` is set for the command that renders the config (`tryton-ops up`):
 the trytond processes inherit the variable and the recorder writes to that file.
 """
 

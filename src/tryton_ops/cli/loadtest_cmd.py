@@ -75,7 +75,7 @@ def scenarios_cmd(extra: tuple[Path, ...], as_json: bool) -> None:
     help="Scenario file to write (default: print it).",
 )
 def record_cmd(recording, name, client, description, gap, step_names, skip_steps, output) -> None:
-    """Turn RECORDING (the recorder's JSONL, see TRYTON_OPS_RECORD) into a scenario file."""
+    """Turn RECORDING (the recorder's JSONL, see TRYTON_RECORD) into a scenario file."""
     from tryton_ops.capacity.record import convert, load_recording
     from tryton_ops.capacity.scenario import scenario_to_json
 
@@ -167,23 +167,26 @@ def _target_options(command):
 def _workload(ctx, mix, extra, url, database, login, password_file, yes, think="0"):
     """(url, Workload) of a run; refuses a database that is not a demo one without --yes."""
     from tryton_ops.capacity.plan import ThinkTime, available_scenarios, parse_mix, select
-    from tryton_ops.capacity.safety import check_target
+    from tryton_ops.capacity.safety import check_series, check_target, server_series
     from tryton_ops.capacity.users import Workload
     from tryton_ops.deploy.local_stack import public_url
 
     config = get_config(ctx)
+    think_time = ThinkTime.parse(think)
     scenarios = available_scenarios(list(extra))
     selected = select(parse_mix(mix) if mix else dict.fromkeys(scenarios, 1.0), scenarios)
     database = database or config.settings.database.name
     check_target(database, yes)
+    target = (url or public_url(config)).rstrip("/")
+    check_series(server_series(target), [scenario for scenario, _ in selected])
     workload = Workload(
         database=database,
         login=login,
         password=_password(config, password_file),
         scenarios=tuple(selected),
-        think=ThinkTime.parse(think),
+        think=think_time,
     )
-    return (url or public_url(config)).rstrip("/"), workload
+    return target, workload
 
 
 @loadtest_group.command("check")
