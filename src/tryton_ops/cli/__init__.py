@@ -14,6 +14,7 @@ from tryton_ops.cli.cache_cmd import cache_group
 from tryton_ops.cli.config_cmd import config_group
 from tryton_ops.cli.db_cmd import db_group
 from tryton_ops.cli.debug_cmd import COMMANDS as DEBUG_COMMANDS
+from tryton_ops.cli.demo_cmd import demo_group
 from tryton_ops.cli.deploy_cmd import deploy_group
 from tryton_ops.cli.doctor_cmd import doctor
 from tryton_ops.cli.loadtest_cmd import loadtest_group
@@ -43,6 +44,7 @@ main.add_command(cache_group)
 main.add_command(accel_group)
 main.add_command(config_group)
 main.add_command(db_group)
+main.add_command(demo_group)
 main.add_command(deploy_group)
 main.add_command(perf_group)
 main.add_command(loadtest_group)
