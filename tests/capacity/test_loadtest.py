@@ -131,3 +131,23 @@ def test_bad_options_are_usage_errors(tmp_path):
         done = cli("loadtest", "run", "--url", "http://127.0.0.1:9", "--yes", *args)
         assert done.returncode == 2, args
         assert message in done.stderr, (args, done.stderr)
+
+
+def test_a_demo_database_runs_without_yes(party_scenario, party_db, postgres_server, tmp_path):
+    """The mark `demo load` leaves (capacity.marker) is what makes a database a demo one."""
+    import psycopg
+
+    from tests.perf.helpers import write_toml
+    from tryton_ops.capacity.marker import MARK_TABLE
+
+    stack, scenario = party_scenario
+    with psycopg.connect(postgres_server.dsn(party_db.name), autocommit=True) as conn:
+        conn.execute(f"CREATE TABLE {MARK_TABLE} (scale INTEGER)")
+        conn.execute(f"INSERT INTO {MARK_TABLE} VALUES (1)")
+    config = write_toml(party_db.config, tmp_path / "tryton-ops.toml")
+    done = cli(
+        "-c", str(config), "loadtest", "check", *target_args(stack, party_db),
+        "--scenario", str(scenario), "--mix", "party_tasks",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "party_tasks: ok, 3 steps" in done.stdout

@@ -4,19 +4,25 @@ from __future__ import annotations
 
 from tryton_ops.errors import OpsError, UsageError
 
-DEMO_PREFIX = "demo"
+
+def is_demo_database(config, name: str) -> bool:
+    """Marked by `demo load` (see capacity.marker); one this host cannot open is not a demo."""
+    from tryton_ops.admin.sql import connect
+    from tryton_ops.capacity.marker import loaded_scale
+
+    try:
+        with connect(config, name) as session:
+            return loaded_scale(session) is not None
+    except OpsError:
+        return False
 
 
-def is_demo_database(name: str) -> bool:
-    """A demo database is one named demo* (the default deployment's database is "demo")."""
-    return name.lower().startswith(DEMO_PREFIX)
-
-
-def check_target(database: str, confirmed: bool) -> None:
-    if not confirmed and not is_demo_database(database):
+def check_target(config, database: str, confirmed: bool) -> None:
+    if not confirmed and not is_demo_database(config, database):
         raise UsageError(
-            f"database {database!r} is not a demo one and the simulated users create sales, "
-            "post invoices and change records in it; add --yes to run anyway"
+            f"database {database!r} is not a demo one (made by `tryton-ops demo load`) and the "
+            "simulated users create sales, post invoices and change records in it; add --yes "
+            "to run anyway"
         )
 
 

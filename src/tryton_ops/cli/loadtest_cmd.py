@@ -176,7 +176,7 @@ def _workload(ctx, mix, extra, url, database, login, password_file, yes, think="
     scenarios = available_scenarios(list(extra))
     selected = select(parse_mix(mix) if mix else dict.fromkeys(scenarios, 1.0), scenarios)
     database = database or config.settings.database.name
-    check_target(database, yes)
+    check_target(config, database, yes)
     target = (url or public_url(config)).rstrip("/")
     check_series(server_series(target), [scenario for scenario, _ in selected])
     workload = Workload(
