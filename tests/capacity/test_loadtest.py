@@ -59,7 +59,7 @@ def test_record_cuts_steps_and_binds_ids(party_scenario):
     assert [c["method"] for c in listing] == ["model.party.party.search_read"]
     assert listing[0]["as"] == "r1"
     assert opening[0]["params"][0] == ["${r1.0.id}"]  # the id the list returned
-    assert creating[1]["params"][0] == ["${r3.0}"]  # the party this run created
+    assert creating[1]["params"][0] == "${r3}"  # the parties this run created
     assert data["recorded"]["client"] == "tryton-ops client"
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 
 import httpx
 import pytest
@@ -71,8 +72,21 @@ def recorded_stack(trytond_db, tryton_stack, tmp_path, monkeypatch):
     return stack, path
 
 
-def _lines(path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
+def _lines(path, until=lambda records: True) -> list[dict]:
+    """The recorded lines, once `until` holds: a worker writes a call's line after it has sent
+    the response (when the server closes the body), so the client may look first."""
+    deadline = time.monotonic() + 10
+    while True:
+        records = (
+            [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+        )
+        if until(records) or time.monotonic() > deadline:
+            return records
+        time.sleep(0.05)
+
+
+def _has(method: str, count: int = 1):
+    return lambda records: sum(r["method"] == method for r in records) >= count
 
 
 def test_real_clients_are_recorded_without_secrets(recorded_stack, trytond_db):
@@ -105,8 +119,8 @@ def test_real_clients_are_recorded_without_secrets(recorded_stack, trytond_db):
     )
     assert reply.status_code == 200
 
+    records = _lines(path, _has("model.party.party.search_count"))
     text = path.read_text()
-    records = _lines(path)
     for secret in (password, session, basic, base64.b64encode(f"admin:1:{session}".encode())):
         assert str(secret) not in text
     methods = [r["method"] for r in records]
@@ -127,5 +141,6 @@ def test_failed_calls_are_recorded_with_their_error(recorded_stack):
     conn = stack.connect()
     with pytest.raises(Exception, match="exist"):
         conn.call("model.party.party.read", [999999], ["name"], {})
-    (failed,) = [r for r in _lines(path) if r["method"] == "model.party.party.read"]
+    records = _lines(path, _has("model.party.party.read"))
+    (failed,) = [r for r in records if r["method"] == "model.party.party.read"]
     assert failed["error"] and "result" not in failed

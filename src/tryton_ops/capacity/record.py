@@ -94,6 +94,7 @@ class _Parameteriser:
 
     def __init__(self, today: datetime.date):
         self.known: dict[int, tuple[str, str, str]] = {}  # id -> (result name, path, model)
+        self.lists: dict[tuple[int, ...], str] = {}  # a search's whole result -> its name
         self.used: set[str] = set()
         self.today = trytond_date(today)
 
@@ -101,6 +102,8 @@ class _Parameteriser:
         if not isinstance(result, list):
             return
         model = _model(method)
+        if method.endswith(LIST_RESULTS) and result and all(_is_id(i) for i in result):
+            self.lists[tuple(sorted(result))] = name
         for index, item in enumerate(result):
             if method.endswith(LIST_RESULTS) and _is_id(item):
                 self.known[item] = (name, f"{index}", model)
@@ -113,7 +116,11 @@ class _Parameteriser:
         model = _model(method)
         out = []
         for param in body:
-            if isinstance(param, list) and param and all(_is_id(v) for v in param):
+            whole = self.lists.get(tuple(sorted(param))) if _ids(param) else None
+            if whole:  # the ids a search returned, as sao reads them: however many there are
+                self.used.add(whole)
+                out.append(f"${{{whole}}}")
+            elif _ids(param):
                 out.append([self._value(v, model) for v in param])
             else:
                 out.append(self._value(param, model))
@@ -136,6 +143,10 @@ class _Parameteriser:
         if isinstance(value, dict):
             return {k: self._value(v) for k, v in value.items()}
         return value
+
+
+def _ids(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(_is_id(v) for v in value)
 
 
 def _model(method: str) -> str:
