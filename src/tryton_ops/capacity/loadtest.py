@@ -172,6 +172,10 @@ def summary(plan, env, timeline, steps_kind, started, found) -> dict[str, Any]:
             "rpc_errors": rpc_errors,
             "error_rate": round(rpc_errors / rpc_total, 5) if rpc_total else 0.0,
             "rpc_per_s": round(rpc_total / elapsed, 2),
+            **{  # over every call and step together (Locust's total entry)
+                f"all_p{int(p * 100)}_ms": env.stats.total.get_response_time_percentile(p)
+                for p in PERCENTILES
+            },
             "steps": sum(s["count"] for s in steps),
             "step_errors": sum(s["errors"] for s in steps),
             "peak_users": peak_users,
