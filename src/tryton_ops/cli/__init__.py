@@ -17,6 +17,7 @@ from tryton_ops.cli.debug_cmd import COMMANDS as DEBUG_COMMANDS
 from tryton_ops.cli.demo_cmd import demo_group
 from tryton_ops.cli.deploy_cmd import deploy_group
 from tryton_ops.cli.doctor_cmd import doctor
+from tryton_ops.cli.loadtest_cmd import loadtest_group
 from tryton_ops.cli.logs_cmd import logs
 from tryton_ops.cli.perf_cmd import perf_group
 from tryton_ops.cli.sessions_cmd import sessions_group
@@ -47,6 +48,7 @@ main.add_command(db_group)
 main.add_command(demo_group)
 main.add_command(deploy_group)
 main.add_command(perf_group)
+main.add_command(loadtest_group)
 main.add_command(sessions_group)
 main.add_command(up)
 main.add_command(down)

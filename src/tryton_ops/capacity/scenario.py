@@ -1,0 +1,175 @@
+"""Scenario files: the RPC calls a real client sent for one task, as data, with placeholders.
+
+A scenario is a list of steps (what a user does between two pauses: open a list, save a sale),
+each a list of calls `{"method", "params", "as"}`. Params may hold placeholders `${name}`:
+a string that is exactly a placeholder becomes the value itself (an id stays an int), one
+inside a longer string is interpolated. Names are `r<N>.<path>` (the result of the call saved
+`"as": "r<N>"`, then list indexes and dict keys), `today` (a trytond JSON date), `uniq` (unique
+per scenario run) and `user.login`, `user.index` (per simulated user).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from tryton_ops.errors import UsageError
+
+PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_.]+)\}")
+KINDS = ("read", "save")
+
+
+class UnboundValue(Exception):
+    """A placeholder whose value the earlier responses of this run did not provide."""
+
+
+@dataclass(frozen=True)
+class Call:
+    method: str
+    params: list
+    save_as: str | None = None
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    kind: str
+    calls: tuple[Call, ...]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    description: str
+    recorded: dict[str, Any]
+    steps: tuple[Step, ...]
+
+    @property
+    def call_count(self) -> int:
+        return sum(len(step.calls) for step in self.steps)
+
+
+def parse_scenario(data: Any, source: str) -> Scenario:
+    """A Scenario from its JSON form; UsageError naming `source` when the shape is wrong."""
+    try:
+        steps = tuple(
+            Step(
+                name=str(step["name"]),
+                kind=_kind(step.get("kind", "read")),
+                calls=tuple(
+                    Call(str(c["method"]), list(c.get("params", [])), c.get("as"))
+                    for c in step["calls"]
+                ),
+            )
+            for step in data["steps"]
+        )
+        scenario = Scenario(
+            name=str(data["name"]),
+            description=str(data.get("description", "")),
+            recorded=dict(data.get("recorded", {})),
+            steps=steps,
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UsageError(f"{source}: not a scenario file ({exc})") from None
+    if not steps:
+        raise UsageError(f"{source}: a scenario needs at least one step")
+    return scenario
+
+
+def _kind(value: str) -> str:
+    if value not in KINDS:
+        raise ValueError(f"step kind {value!r} is not one of {', '.join(KINDS)}")
+    return value
+
+
+def scenario_to_json(scenario: Scenario) -> dict[str, Any]:
+    return {
+        "name": scenario.name,
+        "description": scenario.description,
+        "recorded": scenario.recorded,
+        "steps": [
+            {
+                "name": step.name,
+                "kind": step.kind,
+                "calls": [
+                    {
+                        "method": c.method,
+                        "params": c.params,
+                        **({"as": c.save_as} if c.save_as else {}),
+                    }
+                    for c in step.calls
+                ],
+            }
+            for step in scenario.steps
+        ],
+    }
+
+
+def load_scenario(path: Path) -> Scenario:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UsageError(f"cannot read scenario {path}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise UsageError(f"{path}: invalid JSON ({exc})") from None
+    return parse_scenario(data, str(path))
+
+
+def builtin_scenarios() -> dict[str, Scenario]:
+    """The scenarios shipped with tryton-ops (recorded from real clients), by name."""
+    folder = resources.files("tryton_ops.capacity") / "scenarios"
+    found = {}
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".json"):
+            scenario = parse_scenario(json.loads(entry.read_text(encoding="utf-8")), entry.name)
+            found[scenario.name] = scenario
+    return found
+
+
+def trytond_date(day: datetime.date) -> dict[str, Any]:
+    """A date the way trytond's JSON-RPC encodes it."""
+    return {"__class__": "date", "year": day.year, "month": day.month, "day": day.day}
+
+
+@dataclass
+class Scope:
+    """The values placeholders resolve to during one run of a scenario."""
+
+    variables: dict[str, Any]
+    results: dict[str, Any] = field(default_factory=dict)
+
+    def resolve(self, name: str) -> Any:
+        head, _, path = name.partition(".")
+        if head in self.results:
+            return _follow(self.results[head], path, name)
+        if name in self.variables:
+            return self.variables[name]
+        raise UnboundValue(f"no value for ${{{name}}}")
+
+    def render(self, value: Any) -> Any:
+        if isinstance(value, str):
+            whole = PLACEHOLDER.fullmatch(value)
+            if whole:
+                return self.resolve(whole.group(1))
+            if "${" in value:
+                return PLACEHOLDER.sub(lambda m: str(self.resolve(m.group(1))), value)
+            return value
+        if isinstance(value, list):
+            return [self.render(v) for v in value]
+        if isinstance(value, dict):
+            return {self.render(k): self.render(v) for k, v in value.items()}
+        return value
+
+
+def _follow(value: Any, path: str, name: str) -> Any:
+    for part in path.split(".") if path else ():
+        try:
+            value = value[int(part)] if isinstance(value, list) else value[part]
+        except (KeyError, IndexError, ValueError, TypeError):
+            raise UnboundValue(f"${{{name}}}: the response has no {part!r}") from None
+    return value

@@ -1,0 +1,144 @@
+"""Simulated Tryton users for Locust: JSON-RPC over HTTP the way sao sends it.
+
+Each user logs in once (`common.db.login`, then `Authorization: Session base64(login:id:key)`),
+then runs scenarios picked by weight, step after step, with a think time between steps. Every
+call is a Locust request of type "POST" named by its method; every step is also reported, as
+type "STEP" named "<scenario>: <step>" with the step's wall time, so both can be read per name.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import itertools
+import json
+import random
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from locust import FastHttpUser, task
+from locust.exception import StopUser
+
+from tryton_ops.capacity.plan import ThinkTime
+from tryton_ops.capacity.scenario import Scenario, Scope, Step, UnboundValue, trytond_date
+
+RPC = "POST"  # Locust names a request type by its HTTP method
+STEP = "STEP"
+LOGIN = "common.db.login"
+
+
+class RpcError(Exception):
+    """The server answered a call with an error (or no JSON-RPC answer at all)."""
+
+
+@dataclass(frozen=True)
+class Workload:
+    """What every simulated user of a run shares."""
+
+    database: str
+    login: str
+    password: str
+    scenarios: tuple[tuple[Scenario, float], ...]
+    think: ThinkTime
+    language: str = "en"
+
+
+def step_label(scenario: Scenario, step: Step) -> str:
+    return f"{scenario.name}: {step.name}"
+
+
+class TrytonUser(FastHttpUser):
+    """Abstract; `user_class(workload)` makes the concrete class of a run."""
+
+    abstract = True
+    workload: Workload
+    _numbers = itertools.count()
+
+    def wait_time(self) -> float:
+        return self.workload.think.sample(self.rng)
+
+    def on_start(self) -> None:
+        self.index = next(self._numbers)
+        self.rng = random.Random(self.index)
+        self.path = f"/{self.workload.database}/rpc/"  # where sao 8 posts its calls
+        self.auth_header: dict[str, str] = {}
+        self.runs = itertools.count(1)
+        try:
+            result = self.rpc(
+                LOGIN,
+                [self.workload.login, {"password": self.workload.password}, self.workload.language],
+            )
+        except RpcError:
+            raise StopUser() from None
+        token = f"{self.workload.login}:{result[0]}:{result[1]}".encode()
+        self.auth_header = {"Authorization": "Session " + base64.b64encode(token).decode()}
+
+    @task
+    def run_scenario(self) -> None:
+        scenarios = self.workload.scenarios
+        weights = [weight for _, weight in scenarios]
+        self.play(self.rng.choices([s for s, _ in scenarios], weights=weights)[0])
+
+    def play(self, scenario: Scenario, think: bool = True) -> bool:
+        """Run the scenario's steps until one fails; True when all passed."""
+        scope = Scope(
+            variables={
+                "today": trytond_date(datetime.date.today()),
+                "uniq": f"u{self.index}r{next(self.runs)}",
+                "user.login": self.workload.login,
+                "user.index": self.index,
+            }
+        )
+        for number, step in enumerate(scenario.steps):
+            if number and think:
+                self.wait()  # think time between the steps of one task, as between tasks
+            if not self.run_step(scenario, step, scope):
+                return False
+        return True
+
+    def run_step(self, scenario: Scenario, step: Step, scope: Scope) -> bool:
+        """Run the step's calls; report it as one STEP request. False when it failed."""
+        started = time.perf_counter()
+        error: Exception | None = None
+        try:
+            for call in step.calls:
+                result = self.rpc(call.method, scope.render(call.params))
+                if call.save_as:
+                    scope.results[call.save_as] = result
+        except (RpcError, UnboundValue) as exc:
+            error = exc
+        self.environment.events.request.fire(
+            request_type=STEP,
+            name=step_label(scenario, step),
+            response_time=(time.perf_counter() - started) * 1000,
+            response_length=0,
+            exception=error,
+            context={"kind": step.kind},
+        )
+        return error is None
+
+    def rpc(self, method: str, params: list) -> Any:
+        body = json.dumps({"id": 0, "method": method, "params": params})
+        with self.client.post(
+            self.path,
+            data=body,
+            headers={"Content-Type": "application/json", **self.auth_header},
+            name=method,
+            catch_response=True,
+        ) as response:
+            try:
+                data = response.json()
+            except (ValueError, TypeError):
+                response.failure(f"HTTP {response.status_code}: not a JSON-RPC answer")
+                raise RpcError(method) from None
+            if not isinstance(data, dict) or data.get("error") is not None:
+                message = str(data.get("error") if isinstance(data, dict) else data)[:300]
+                response.failure(message)
+                raise RpcError(f"{method}: {message}")
+            return data.get("result")
+
+
+def user_class(workload: Workload, host: str) -> type[TrytonUser]:
+    """A concrete user class bound to one run's workload and server."""
+    return type("SimulatedTrytonUser", (TrytonUser,), {"workload": workload, "host": host})
