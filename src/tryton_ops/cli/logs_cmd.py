@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import time
 from datetime import datetime
 
@@ -54,6 +55,10 @@ def logs(ctx: click.Context, program: str | None, follow: bool, lines: int, sinc
     show(recent(files, lines, _since(since)))
     if not follow:
         return
+    # Ctrl-C stops following even when started where SIGINT is ignored (a background job of a
+    # script inherits that), and so does SIGTERM
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         for batch in follow_logs(config, program, files):
             show(batch)
