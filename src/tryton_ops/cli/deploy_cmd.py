@@ -8,6 +8,7 @@ import click
 
 from tryton_ops.cli.base import emit_json, get_config, json_option
 from tryton_ops.deploy.render import render
+from tryton_ops.deploy.web_client import ensure_web_client, will_install
 
 DEFAULT_BASE_IMAGE = "localhost/debian-python:bookworm"
 
@@ -60,6 +61,11 @@ def render_cmd(
     config = get_config(ctx)
     default = f"deploy-{config.settings.name}" + (f"-{host}" if host else "")
     out = out or Path(default)
+    if host is None:
+        # the rendered trytond.conf and nginx.conf serve sao from this machine's data directory
+        if will_install(config):
+            click.echo("installing the web client (npm's tryton-sao) ...", err=True)
+        click.echo(ensure_web_client(config).describe(), err=True)
     results = render(config, out, base_image, wheels, host)
     if as_json:
         emit_json([{"path": str(r.path), "changed": r.changed} for r in results])

@@ -10,6 +10,7 @@ from tryton_ops.access.database import database_exists
 from tryton_ops.cli.base import EXIT_FAILED, emit_json, get_config, json_option, table
 from tryton_ops.deploy import local_stack
 from tryton_ops.deploy.programs import front_enabled, nginx_binary
+from tryton_ops.deploy.web_client import ensure_web_client, will_install
 from tryton_ops.lifecycle.database import admin_password
 from tryton_ops.lifecycle.first_run import undone_on_failure
 from tryton_ops.lifecycle.init import init_database
@@ -64,6 +65,7 @@ def _up(config, detach: bool) -> int:
                 else "built by trytond-admin"
             )
             click.echo(f"created {name!r}: {how} in {result.seconds:.1f} s")
+    _web_client(config)
     click.echo(f"starting {settings.server.workers} worker(s) on {settings.server.listen} ...")
     if settings.front.enabled == "auto" and not front_enabled(config):
         reason = "nginx is not installed" if nginx_binary() is None else "one worker"
@@ -86,6 +88,14 @@ def _up(config, detach: bool) -> int:
     if not code:
         click.echo("stopped.")
     return code
+
+
+def _web_client(config) -> None:
+    """Install sao when it is wanted and missing; say what the URL will show, and why."""
+    if will_install(config):
+        click.echo("installing the web client (npm's tryton-sao) ...")
+    web = ensure_web_client(config)
+    click.echo(web.describe())
 
 
 @click.command()

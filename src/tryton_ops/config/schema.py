@@ -318,6 +318,21 @@ class Front(Section):
     rpc_rate_per_second: int = Field(200, ge=1, le=1_000_000)
 
 
+class Web(Section):
+    """The web client (sao) served by the stack (docs/web.md)."""
+
+    client: Literal["auto", "sao", "none"] = Field(
+        "auto",
+        description="auto: sao when one of the trytond series can be had, else start without "
+        "it saying why; sao: the same but refuse to start without it; none: no web client",
+    )
+    sao_dir: Path | None = Field(
+        None,
+        description="a sao directory (index.html, dist/, node_modules/) served as is; "
+        "unset: `up` installs npm's tryton-sao of the series into <data>/web/sao",
+    )
+
+
 class Cron(Section):
     enabled: bool = False
 
@@ -388,6 +403,7 @@ class Settings(Section):
     accel: Accel = Field(default_factory=Accel)
     perf: Perf = Field(default_factory=Perf)
     front: Front = Field(default_factory=Front)
+    web: Web = Field(default_factory=Web)
     cron: Cron = Field(default_factory=Cron)
     bus: Bus = Field(default_factory=Bus)
     queue: Queue = Field(default_factory=Queue)

@@ -11,11 +11,15 @@ from pathlib import Path
 from tryton_ops.config import LoadedConfig
 from tryton_ops.deploy.hosts import app_upstreams
 from tryton_ops.deploy.log_rotation import logs_dir
+from tryton_ops.deploy.web_client import sao_root
 
 # tryton-ops' own HTTP paths (metrics, health, admin RPC helpers) live under /-/
 ADMIN_PREFIX = "/-/"
 # the bus holds a request open up to [bus] long_polling_timeout (300 s)
 BUS_TIMEOUT_S = 330
+# sao's file names carry no version: cached as long as trytond's own [web] cache_timeout,
+# index.html always revalidated (a 304 when unchanged) so an upgraded sao is seen at once
+STATIC_MAX_AGE = "12h"
 
 SECURITY_HEADERS = """\
         add_header X-Content-Type-Options "nosniff" always;
@@ -56,7 +60,9 @@ def render_nginx_conf(config: LoadedConfig) -> str:
     upstreams = "\n".join(
         f"        server {netloc} max_fails=1 fail_timeout=5s;" for netloc in app_upstreams(config)
     )
-    locations = _locations(timeout, "tryton_bus" if settings.bus.enabled else "tryton")
+    locations = _locations(
+        timeout, "tryton_bus" if settings.bus.enabled else "tryton", sao_root(config)
+    )
     bus_upstream = (
         f"""
     upstream tryton_bus {{
@@ -135,7 +141,7 @@ http {{
     gzip_min_length 1024;
     gzip_comp_level 3;
     gzip_types application/json application/xml text/xml text/plain text/css
-               application/javascript;
+               application/javascript image/svg+xml;
 
     limit_req_zone $binary_remote_addr zone=login:10m rate={front.login_rate_per_minute}r/m;
     limit_req_zone $binary_remote_addr zone=rpc:10m rate={front.rpc_rate_per_second}r/s;
@@ -156,7 +162,7 @@ http {{
 """
 
 
-def _locations(timeout: int, bus_upstream: str) -> str:
+def _locations(timeout: int, bus_upstream: str, sao: Path | None) -> str:
     proxy = f"""            proxy_pass http://tryton;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
@@ -185,10 +191,39 @@ def _locations(timeout: int, bus_upstream: str) -> str:
             proxy_buffering off;
         }}
 
-        location / {{
-            limit_req zone=rpc burst=400 nodelay;
+{_root_locations(proxy, timeouts, sao)}"""
+
+
+def _root_locations(proxy: str, timeouts: str, sao: Path | None) -> str:
+    """Everything else: RPC to the workers; with sao, its files for GET and HEAD first.
+
+    Like trytond's own `[web] root`: only GET and HEAD are looked up as files, and what is not
+    a file (a REST or report URL) goes to trytond. Prefix locations such as `/-/` and `/ops/`
+    take precedence over these.
+    """
+    rpc = f"""            limit_req zone=rpc burst=400 nodelay;
 {proxy}
-{timeouts}
+{timeouts}"""
+    if sao is None:
+        return f"""        location / {{
+{rpc}
+        }}"""
+    return f"""        location / {{
+            error_page 418 = @tryton;
+            if ($request_method !~ ^(GET|HEAD)$) {{ return 418; }}
+            root {sao};
+            index index.html;
+            expires {STATIC_MAX_AGE};
+            try_files $uri $uri/ @tryton;
+        }}
+
+        location = /index.html {{
+            root {sao};
+            expires -1;
+        }}
+
+        location @tryton {{
+{rpc}
         }}"""
 
 

@@ -1,0 +1,254 @@
+"""Tryton's web client, sao, served by the stack: installed from npm or taken from a directory.
+
+npm's `tryton-sao` ships a built `dist/`, but the libraries its index.html loads (jQuery,
+Bootstrap, d3, ...) are npm dependencies it expects in its own `node_modules/`. So the package
+is fetched with `npm pack` and its dependencies installed inside it with `npm install`, once,
+into `<data>/web/sao`; nothing comes from a CDN when a browser opens it. sao refuses a server of
+another series than its own ("Version mismatch"), so the package wanted is the one of the
+installed trytond's series, and a sao of another series is served only with a warning.
+
+Rendering (trytond.conf's `[web] root`, nginx's static locations) only reads what is installed
+(`sao_root`); installing is `ensure_web_client`, run by `up` and `deploy render`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+
+from tryton_ops.config import LoadedConfig
+from tryton_ops.errors import OpsError, UsageError
+
+PACKAGE = "tryton-sao"
+MARKER = ".tryton-ops-sao.json"
+# what index.html loads first: present means sao and its dependencies are installed
+REQUIRED = ("index.html", "dist/tryton-sao.js", "node_modules/jquery/dist/jquery.js")
+PACK_TIMEOUT_S = 120
+INSTALL_TIMEOUT_S = 600
+# npm retries an unreachable registry for minutes by default: fail within seconds instead
+NPM_DEFAULTS = {
+    "npm_config_fetch_retries": "1",
+    "npm_config_fetch_retry_mintimeout": "2000",
+    "npm_config_fetch_retry_maxtimeout": "5000",
+    "npm_config_fetch_timeout": "30000",
+    "npm_config_update_notifier": "false",
+    "npm_config_audit": "false",
+    "npm_config_fund": "false",
+}
+NETWORK_CODES = {
+    "ENOTFOUND", "ECONNREFUSED", "ETIMEDOUT", "EAI_AGAIN", "ECONNRESET", "EHOSTUNREACH",
+}  # fmt: skip
+
+
+class WebClientUnavailable(OpsError):
+    """sao cannot be had (no npm, registry unreachable, none for this series)."""
+
+
+class SaoDirInvalid(UsageError):
+    """`web.sao_dir` does not hold a usable sao."""
+
+
+@dataclass(frozen=True)
+class WebClient:
+    """What the stack serves at its URL: sao from `root`, or nothing, and why (`note`)."""
+
+    root: Path | None
+    version: str | None
+    note: str = ""
+
+    def describe(self) -> str:
+        if self.root is None:
+            return f"web client: none ({self.note})"
+        line = f"web client: sao {self.version} ({self.root})"
+        return f"{line}\n  warning: {self.note}" if self.note else line
+
+
+def trytond_series() -> str:
+    return ".".join(version("trytond").split(".")[:2])
+
+
+def desktop_hint(series: str) -> str:
+    return f"connect with the desktop client instead: pip install 'tryton~={series}.0'"
+
+
+def installed_dir(config: LoadedConfig) -> Path:
+    return config.data_dir / "web" / "sao"
+
+
+def sao_version(root: Path) -> str | None:
+    """The version in sao's package.json, None when it is not there."""
+    try:
+        return str(json.loads((root / "package.json").read_text())["version"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _complete(root: Path) -> bool:
+    return all((root / name).is_file() for name in REQUIRED)
+
+
+def sao_root(config: LoadedConfig) -> Path | None:
+    """The sao directory trytond and nginx serve, or None: what is there, never installing."""
+    web = config.settings.web
+    if web.client == "none":
+        return None
+    if web.sao_dir is not None:
+        root = web.sao_dir.expanduser().absolute()
+        return root if _complete(root) else None
+    root = installed_dir(config)
+    try:
+        installed = json.loads((root / MARKER).read_text())
+    except (OSError, ValueError):
+        return None
+    if installed.get("series") != trytond_series() or not _complete(root):
+        return None
+    return root
+
+
+def will_install(config: LoadedConfig) -> bool:
+    """`ensure_web_client` will run npm (so the CLI can say so before the wait)."""
+    web = config.settings.web
+    return web.client != "none" and web.sao_dir is None and sao_root(config) is None
+
+
+def mismatch(sao: str | None, series: str) -> str:
+    """Why a sao of another series than trytond's will not work ('' when it matches)."""
+    if sao is None or sao.startswith(f"{series}."):
+        return ""
+    return (
+        f"sao {sao} refuses trytond {series} (its login shows 'Version mismatch: Incompatible "
+        f"version of the server'); use sao {series} or {desktop_hint(series)}"
+    )
+
+
+def ensure_web_client(config: LoadedConfig) -> WebClient:
+    """Install sao if needed; return what will be served and why.
+
+    With `web.client = "auto"` a sao that cannot be had leaves the stack without a web client
+    (the note says why); with "sao" that is an error. A bad `web.sao_dir` is always an error.
+    """
+    web = config.settings.web
+    if web.client == "none":
+        return WebClient(None, None, "web.client = 'none'")
+    series = trytond_series()
+    if web.sao_dir is not None:
+        root = _check_sao_dir(web.sao_dir)
+    else:
+        try:
+            root = sao_root(config) or install_sao(installed_dir(config), f"~{series}.0", series)
+        except WebClientUnavailable as exc:
+            if web.client == "sao":
+                raise WebClientUnavailable(f"web.client = 'sao' but {exc}") from None
+            return WebClient(None, None, str(exc))
+    found = sao_version(root)
+    return WebClient(root, found, mismatch(found, series))
+
+
+def _check_sao_dir(path: Path) -> Path:
+    root = path.expanduser().absolute()
+    missing = [name for name in REQUIRED if not (root / name).is_file()]
+    if missing:
+        raise SaoDirInvalid(
+            f"web.sao_dir {root} is not an installed sao: {', '.join(missing)} missing "
+            f"(unpack npm's {PACKAGE} there and run `npm install --omit=dev "
+            "--legacy-peer-deps` in it, or unset web.sao_dir to let tryton-ops install it)"
+        )
+    return root
+
+
+def install_sao(dest: Path, spec: str, series: str) -> Path:
+    """`npm pack tryton-sao@spec`, unpacked, its dependencies installed, then moved to `dest`.
+
+    Built beside `dest` and renamed into place, so a failed or interrupted install never
+    leaves a half sao that would be served.
+    """
+    npm = shutil.which("npm")
+    if npm is None:
+        raise WebClientUnavailable(
+            "npm is not installed, so sao cannot be fetched: apt-get install npm, then `up` "
+            "again, or set web.sao_dir"
+        )
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".sao-", dir=dest.parent))
+    try:
+        packed = _npm(npm, ["pack", f"{PACKAGE}@{spec}", "--json"], work, PACK_TIMEOUT_S, series)
+        tarball = work / json.loads(packed)[0]["filename"]
+        with tarfile.open(tarball) as archive:
+            archive.extractall(work, filter="data")
+        package = work / "package"
+        # sao's devDependencies pin an old grunt as a peer: without --legacy-peer-deps npm
+        # refuses the tree even though --omit=dev leaves them out
+        install = ["install", "--omit=dev", "--ignore-scripts", "--legacy-peer-deps"]
+        _npm(npm, [*install, "--no-package-lock"], package, INSTALL_TIMEOUT_S, series)
+        if not _complete(package):
+            raise WebClientUnavailable(f"npm installed {PACKAGE} without {', '.join(REQUIRED)}")
+        marker = {"version": sao_version(package), "series": series, "spec": spec}
+        (package / MARKER).write_text(json.dumps(marker))
+        if dest.exists():
+            dest.replace(work / "previous")
+        package.replace(dest)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return dest
+
+
+def _npm(npm: str, args: list[str], cwd: Path, timeout: int, series: str) -> str:
+    env = {**NPM_DEFAULTS, **os.environ}
+    try:
+        proc = subprocess.run(
+            [npm, *args],
+            cwd=cwd,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+    except subprocess.TimeoutExpired:
+        raise WebClientUnavailable(
+            f"`npm {args[0]}` did not finish within {timeout} s (is the registry reachable?)"
+        ) from None
+    if proc.returncode:
+        raise WebClientUnavailable(_npm_failure(npm, args, proc.stderr, series))
+    return proc.stdout
+
+
+def _npm_failure(npm: str, args: list[str], stderr: str, series: str) -> str:
+    code = re.search(r"npm (?:error|ERR!) code (\S+)", stderr)
+    code = code.group(1) if code else ""
+    if code in ("ETARGET", "E404"):
+        return (
+            f"npm has no {PACKAGE} for trytond {series} (asked for {args[1]}), and sao "
+            f"refuses a server of another series; {desktop_hint(series)}"
+        )
+    if code in NETWORK_CODES or "network" in stderr.lower():
+        return (
+            f"the npm registry {_registry(npm)} is unreachable: {code or 'network error'}; "
+            "set npm's registry (npm config set registry URL) or web.sao_dir, then `up` again"
+        )
+    last = [line for line in stderr.strip().splitlines() if line.strip()][-3:]
+    return f"`npm {args[0]}` failed: " + " / ".join(last)
+
+
+def _registry(npm: str) -> str:
+    try:
+        proc = subprocess.run(
+            [npm, "config", "get", "registry"],
+            env={**NPM_DEFAULTS, **os.environ},
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return "(unknown)"
+    return proc.stdout.strip() or "(unknown)"
