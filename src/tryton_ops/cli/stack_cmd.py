@@ -54,6 +54,7 @@ def _up(config, detach: bool) -> int:
     name = settings.database.name
     with undone_on_failure(config):  # a run that created nothing leaves nothing
         local_stack.preflight(config)
+        _web_client(config)  # before the database: `web.client = "sao"` may refuse to start
         if not database_exists(config, name):
             click.echo(f"creating database {name!r} ({settings.database.backend}) ...")
             value, path = admin_password(config)  # the file `up` prints, made on first run
@@ -65,7 +66,6 @@ def _up(config, detach: bool) -> int:
                 else "built by trytond-admin"
             )
             click.echo(f"created {name!r}: {how} in {result.seconds:.1f} s")
-    _web_client(config)
     click.echo(f"starting {settings.server.workers} worker(s) on {settings.server.listen} ...")
     if settings.front.enabled == "auto" and not front_enabled(config):
         reason = "nginx is not installed" if nginx_binary() is None else "one worker"

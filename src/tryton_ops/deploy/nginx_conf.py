@@ -21,6 +21,25 @@ BUS_TIMEOUT_S = 330
 # index.html always revalidated (a 304 when unchanged) so an upgraded sao is seen at once
 STATIC_MAX_AGE = "12h"
 
+MIME_TYPES = "\n".join(
+    f"        {mime} {' '.join(extensions)};"
+    for mime, extensions in {
+        "text/html": ["html"],
+        "text/css": ["css"],
+        "application/javascript": ["js", "mjs"],
+        "application/json": ["json", "map"],
+        "image/svg+xml": ["svg"],
+        "image/png": ["png"],
+        "image/x-icon": ["ico"],
+        "font/woff": ["woff"],
+        "font/woff2": ["woff2"],
+        "font/ttf": ["ttf"],
+        "application/vnd.ms-fontobject": ["eot"],
+        "audio/wav": ["wav"],
+        "text/plain": ["txt", "md"],
+    }.items()
+)
+
 SECURITY_HEADERS = """\
         add_header X-Content-Type-Options "nosniff" always;
         add_header X-Frame-Options "SAMEORIGIN" always;
@@ -119,6 +138,11 @@ events {{
 http {{
     server_tokens off;
     default_type application/octet-stream;
+    # what nginx serves from disk (the web client): with nosniff a browser runs a script only
+    # when its type says so
+    types {{
+{MIME_TYPES}
+    }}
     sendfile on;
     tcp_nopush on;
     keepalive_timeout 65s;

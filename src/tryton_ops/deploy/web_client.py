@@ -2,8 +2,10 @@
 
 npm's `tryton-sao` ships a built `dist/`, but the libraries its index.html loads (jQuery,
 Bootstrap, d3, ...) are npm dependencies it expects in its own `node_modules/`. So the package
-is fetched with `npm pack` and its dependencies installed inside it with `npm install`, once,
-into `<data>/web/sao`; nothing comes from a CDN when a browser opens it. sao refuses a server of
+is fetched with `npm pack` and the libraries its pages name under `node_modules/` installed
+beside it with `npm install` (at the versions its package.json asks for; its build tools,
+grunt and less, are left out), once, into `<data>/web/sao`; nothing comes from a CDN when a
+browser opens it. sao refuses a server of
 another series than its own ("Version mismatch"), so the package wanted is the one of the
 installed trytond's series, and a sao of another series is served only with a warning.
 
@@ -13,6 +15,7 @@ Rendering (trytond.conf's `[web] root`, nginx's static locations) only reads wha
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -184,12 +187,16 @@ def install_sao(dest: Path, spec: str, series: str) -> Path:
         with tarfile.open(tarball) as archive:
             archive.extractall(work, filter="data")
         package = work / "package"
-        # sao's devDependencies pin an old grunt as a peer: without --legacy-peer-deps npm
-        # refuses the tree even though --omit=dev leaves them out
-        install = ["install", "--omit=dev", "--ignore-scripts", "--legacy-peer-deps"]
-        _npm(npm, [*install, "--no-package-lock"], package, INSTALL_TIMEOUT_S, series)
+        libraries = work / "libraries"
+        libraries.mkdir()
+        manifest = {"private": True, "dependencies": runtime_dependencies(package)}
+        (libraries / "package.json").write_text(json.dumps(manifest))
+        install = ["install", "--omit=dev", "--ignore-scripts", "--no-package-lock"]
+        _npm(npm, install, libraries, INSTALL_TIMEOUT_S, series)
+        (libraries / "node_modules").replace(package / "node_modules")
         if not _complete(package):
             raise WebClientUnavailable(f"npm installed {PACKAGE} without {', '.join(REQUIRED)}")
+        _touch_tree(package)
         marker = {"version": sao_version(package), "series": series, "spec": spec}
         (package / MARKER).write_text(json.dumps(marker))
         if dest.exists():
@@ -198,6 +205,29 @@ def install_sao(dest: Path, spec: str, series: str) -> Path:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return dest
+
+
+def _touch_tree(root: Path) -> None:
+    """npm gives every file the same fixed date (1985): with the install's date instead, an
+    upgraded sao gets new ETag and Last-Modified values, so browsers fetch it again."""
+    for folder, _, names in os.walk(root):
+        for name in names:
+            os.utime(os.path.join(folder, name))
+
+
+# a package directory named in a page: node_modules/jquery/..., node_modules/@scope/name/...
+LIBRARY_RE = re.compile(r"node_modules/((?:@[\w.-]+/)?[\w.-]+)/")
+PAGES = ("index.html", "dist/tryton-sao.js", "dist/tryton-sao.css")
+
+
+def runtime_dependencies(package: Path) -> dict[str, str]:
+    """The libraries sao's pages load, with the version ranges of its package.json."""
+    wanted = json.loads((package / "package.json").read_text()).get("dependencies", {})
+    named: set[str] = set()
+    for page in PAGES:
+        with contextlib.suppress(OSError):
+            named |= set(LIBRARY_RE.findall((package / page).read_text(errors="replace")))
+    return {name: wanted[name] for name in sorted(named) if name in wanted}
 
 
 def _npm(npm: str, args: list[str], cwd: Path, timeout: int, series: str) -> str:
