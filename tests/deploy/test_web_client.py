@@ -2,7 +2,7 @@
 
 sao 8.0 works against trytond 8.0; against 8.2 it stops at "Version mismatch" (npm has no sao
 8.2), which the 8.2 run checks in the browser. Screenshots go to docs/img/ when
-TRYTON_OPS_SCREENSHOTS=1, else to the test's temporary directory.
+DOCS_SCREENSHOTS=1, else to the test's temporary directory.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from playwright.sync_api import expect, sync_playwright
 
 from tests.capacity.sao_tasks import CHROMIUM, open_menu, settle
 from tests.deploy.test_up_down import cli, write_config
@@ -59,7 +60,6 @@ def sao() -> Iterator[Path]:
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
@@ -71,6 +71,7 @@ def browser():
 def page(browser):
     context = browser.new_context(viewport={"width": 1280, "height": 760})
     context.set_default_timeout(45_000)  # sao on a busy two-core machine
+    expect.set_options(timeout=45_000)
     yield context.new_page()
     context.close()
 
@@ -95,7 +96,7 @@ def up(tmp_path):
 
 def shot(page, name: str, tmp_path: Path) -> None:
     """A screenshot for the docs, rewritten only when asked (so CI leaves the tree clean)."""
-    folder = DOCS_IMG if os.environ.get("TRYTON_OPS_SCREENSHOTS") == "1" else tmp_path
+    folder = DOCS_IMG if os.environ.get("DOCS_SCREENSHOTS") == "1" else tmp_path
     folder.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(folder / name))
 
@@ -228,11 +229,15 @@ def test_through_nginx_edit_a_party_and_see_it_after_reload(
     row = page.locator("#tabcontent .treeview tbody tr", has_text="Web Client Party").first
     shot(page, "sao-parties.png", tmp_path)
     row.dblclick()
-    settle(page, 0.5)
-    name = page.locator("#tabcontent input[name=name]:visible").first
+    form = page.locator("#tabcontent")
+    expect(form.locator("input[name=code]:visible").first).to_have_value("1")  # loaded
+    name = form.locator("input[name=name]:visible").first
     name.fill("Web Client Party, edited")
     name.press("Tab")
-    page.locator("#tabcontent [title=Save]:visible").first.click()
+    save = form.locator("[title=Save]:visible").first
+    expect(save).to_be_enabled()
+    save.click()
+    expect(save).to_be_disabled()  # saved: nothing left to save
     settle(page, 0.5)
     shot(page, "sao-party-form.png", tmp_path)
     page.reload()
