@@ -142,10 +142,13 @@ def test_sao_is_installed_for_its_series_once(sao, tmp_path, monkeypatch):
         assert ensure_web_client(config).root == sao
         assert f"root = {sao}" in render_trytond_conf(config)
     else:
-        web = ensure_web_client(make_config(tmp_path, {}))
+        config = make_config(tmp_path, {})
+        web = ensure_web_client(config)
         assert web.root is None
         assert f"npm has no tryton-sao for trytond {SERIES}" in web.note
         assert f"pip install 'tryton~={SERIES}.0'" in web.note
+        page = tmp_path / "data" / "web" / "none"
+        assert f"root = {page}" in render_trytond_conf(config)  # the page, not a 405
 
 
 @pytest.mark.one_series
@@ -159,8 +162,8 @@ def test_unreachable_registry_is_said_and_refused_when_required(tmp_path, monkey
     assert f"the npm registry {registry} is unreachable: ECONNREFUSED" in web.note
     with pytest.raises(WebClientUnavailable, match=r"web\.client = 'sao' but the npm registry"):
         ensure_web_client(make_config(tmp_path, {"web": {"client": "sao"}}))
-    assert not (tmp_path / "data" / "web" / "sao").exists()  # no half install left
-    assert list((tmp_path / "data" / "web").iterdir()) == []
+    # no half install left: only the page telling browsers there is no web client
+    assert [path.name for path in (tmp_path / "data" / "web").iterdir()] == ["none"]
 
 
 @pytest.mark.one_series
@@ -171,7 +174,10 @@ def test_without_npm_up_starts_without_the_web_client(up, make_trytond_db, tmp_p
     assert result.returncode == 0, result.stderr
     assert "web client: none (npm is not installed, so sao cannot be fetched" in result.stdout
     url = result.stdout.split("ready: ")[1].split()[0]
-    assert httpx.get(url).status_code == 405  # trytond without a web root, as before
+    page = httpx.get(url)  # no longer trytond's 405: a page naming the client to use
+    assert page.status_code == 200 and "has no web client" in page.text
+    assert f'pip install "tryton~={SERIES}.0"' in page.text and db.name in page.text
+    assert "npm" not in page.text  # why is for the operator, not for every visitor
 
 
 @pytest.mark.one_series

@@ -11,7 +11,7 @@ from pathlib import Path
 from tryton_ops.config import LoadedConfig
 from tryton_ops.deploy.hosts import app_upstreams
 from tryton_ops.deploy.log_rotation import logs_dir
-from tryton_ops.deploy.web_client import sao_root
+from tryton_ops.deploy.web_client import web_root
 
 # tryton-ops' own HTTP paths (metrics, health, admin RPC helpers) live under /-/
 ADMIN_PREFIX = "/-/"
@@ -80,7 +80,7 @@ def render_nginx_conf(config: LoadedConfig) -> str:
         f"        server {netloc} max_fails=1 fail_timeout=5s;" for netloc in app_upstreams(config)
     )
     locations = _locations(
-        timeout, "tryton_bus" if settings.bus.enabled else "tryton", sao_root(config)
+        timeout, "tryton_bus" if settings.bus.enabled else "tryton", web_root(config)
     )
     bus_upstream = (
         f"""
@@ -186,7 +186,7 @@ http {{
 """
 
 
-def _locations(timeout: int, bus_upstream: str, sao: Path | None) -> str:
+def _locations(timeout: int, bus_upstream: str, web: Path | None) -> str:
     proxy = f"""            proxy_pass http://tryton;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
@@ -215,11 +215,12 @@ def _locations(timeout: int, bus_upstream: str, sao: Path | None) -> str:
             proxy_buffering off;
         }}
 
-{_root_locations(proxy, timeouts, sao)}"""
+{_root_locations(proxy, timeouts, web)}"""
 
 
-def _root_locations(proxy: str, timeouts: str, sao: Path | None) -> str:
-    """Everything else: RPC to the workers; with sao, its files for GET and HEAD first.
+def _root_locations(proxy: str, timeouts: str, web: Path | None) -> str:
+    """Everything else: RPC to the workers; with a web root (sao), its files for GET and HEAD
+    first.
 
     Like trytond's own `[web] root`: only GET and HEAD are looked up as files, and what is not
     a file (a REST or report URL) goes to trytond. Prefix locations such as `/-/` and `/ops/`
@@ -228,21 +229,21 @@ def _root_locations(proxy: str, timeouts: str, sao: Path | None) -> str:
     rpc = f"""            limit_req zone=rpc burst=400 nodelay;
 {proxy}
 {timeouts}"""
-    if sao is None:
+    if web is None:
         return f"""        location / {{
 {rpc}
         }}"""
     return f"""        location / {{
             error_page 418 = @tryton;
             if ($request_method !~ ^(GET|HEAD)$) {{ return 418; }}
-            root {sao};
+            root {web};
             index index.html;
             expires {STATIC_MAX_AGE};
             try_files $uri $uri/ @tryton;
         }}
 
         location = /index.html {{
-            root {sao};
+            root {web};
             expires -1;
         }}
 

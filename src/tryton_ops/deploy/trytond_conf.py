@@ -10,10 +10,11 @@ from tryton_ops.config.trytond_conf import Part
 
 def contribute(config: LoadedConfig, parser: configparser.ConfigParser) -> None:
     from tryton_ops.deploy.programs import behind_front
-    from tryton_ops.deploy.web_client import sao_root
+    from tryton_ops.deploy.web_client import web_root
 
-    if (root := sao_root(config)) is not None:
-        # trytond serves GET and HEAD of these files itself (one process); nginx does in front
+    if (root := web_root(config)) is not None:
+        # trytond serves GET and HEAD of these files itself (sao, or the page saying there is
+        # none); nginx does in front
         parser["web"]["root"] = str(root)
     if behind_front(config):
         # sessions are bound to the client address: trust exactly one proxy, nginx

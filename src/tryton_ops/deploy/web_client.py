@@ -10,12 +10,14 @@ another series than its own ("Version mismatch"), so the package wanted is the o
 installed trytond's series, and a sao of another series is served only with a warning.
 
 Rendering (trytond.conf's `[web] root`, nginx's static locations) only reads what is installed
-(`sao_root`); installing is `ensure_web_client`, run by `up` and `deploy render`.
+(`web_root`); installing is `ensure_web_client`, run by `up` and `deploy render`. Without sao, a
+one-page placeholder tells a browser which client to use instead of trytond's 405.
 """
 
 from __future__ import annotations
 
 import contextlib
+import html
 import json
 import os
 import re
@@ -116,6 +118,44 @@ def sao_root(config: LoadedConfig) -> Path | None:
     return root
 
 
+def placeholder_dir(config: LoadedConfig) -> Path:
+    return config.data_dir / "web" / "none"
+
+
+def web_root(config: LoadedConfig) -> Path | None:
+    """What trytond's `[web] root` and nginx serve: sao, else (with `client = "auto"`) the page
+    `ensure_web_client` left to say there is none, else nothing (RPC only)."""
+    if (root := sao_root(config)) is not None:
+        return root
+    page = placeholder_dir(config)
+    if config.settings.web.client == "auto" and (page / "index.html").is_file():
+        return page
+    return None
+
+
+PLACEHOLDER = """<!DOCTYPE html>
+<html lang="en">
+<head><meta charset="utf-8"><title>Tryton</title></head>
+<body style="font-family: sans-serif; max-width: 40em; margin: 3em auto; line-height: 1.5">
+<h1>Tryton</h1>
+<p>This Tryton server (trytond {series}) has no web client.</p>
+<p>Connect with the Tryton desktop client instead:
+<code>pip install "tryton~={series}.0"</code>, then this server's address and the database
+<code>{database}</code>.</p>
+</body>
+</html>
+"""
+
+
+def _write_placeholder(config: LoadedConfig, series: str) -> None:
+    """A page for browsers instead of trytond's 405: which client to use (not why: that is
+    the operator's business, printed by `up`)."""
+    page = placeholder_dir(config)
+    page.mkdir(parents=True, exist_ok=True)
+    database = html.escape(config.settings.database.name)
+    (page / "index.html").write_text(PLACEHOLDER.format(series=series, database=database))
+
+
 def will_install(config: LoadedConfig) -> bool:
     """`ensure_web_client` will run npm (so the CLI can say so before the wait)."""
     web = config.settings.web
@@ -150,6 +190,7 @@ def ensure_web_client(config: LoadedConfig) -> WebClient:
         except WebClientUnavailable as exc:
             if web.client == "sao":
                 raise WebClientUnavailable(f"web.client = 'sao' but {exc}") from None
+            _write_placeholder(config, series)
             return WebClient(None, None, str(exc))
     found = sao_version(root)
     return WebClient(root, found, mismatch(found, series))
