@@ -46,7 +46,8 @@ def test_config_init_writes_sample_and_refuses_overwrite(tmp_path):
     assert run("config", "init", "--force", str(target)).exit_code == 0
 
 
-def test_config_show_masks_secrets_and_reports_sources(tmp_path):
+def test_config_show_masks_secrets_and_reports_sources(tmp_path, monkeypatch):
+    monkeypatch.delenv("TRYTON_OPS_WEB__CLIENT")  # tests/conftest.py's: only this test's own
     target = tmp_path / "tryton-ops.toml"
     target.write_text('[database]\nuri = "postgresql://tryton:hunter2@db:5432/"\n')
     env = {"TRYTON_OPS_SERVER__WORKERS": "3", "TRYTON_OPS_REDIS__URI": "redis://:pw9@r:6379/0"}
