@@ -22,6 +22,7 @@ from playwright.sync_api import expect, sync_playwright
 from tests.capacity.sao_tasks import CHROMIUM, open_menu, settle
 from tests.deploy.test_up_down import cli, write_config
 from tryton_ops.config import load_config, render_trytond_conf
+from tryton_ops.deploy.nginx_conf import render_nginx_conf
 from tryton_ops.deploy.web_client import (
     MARKER,
     WebClientUnavailable,
@@ -30,7 +31,7 @@ from tryton_ops.deploy.web_client import (
     sao_root,
     trytond_series,
 )
-from tryton_ops.testing.databases import make_config
+from tryton_ops.testing.databases import derive, make_config
 from tryton_ops.testing.processes import free_port
 
 SERIES = trytond_series()
@@ -141,6 +142,9 @@ def test_sao_is_installed_for_its_series_once(sao, tmp_path, monkeypatch):
         monkeypatch.setenv("PATH", str(tmp_path))  # no npm: the installed sao is enough
         assert ensure_web_client(config).root == sao
         assert f"root = {sao}" in render_trytond_conf(config)
+        front = derive(config, {"server": {"workers": 2}, "front": {"enabled": "on"}})
+        nginx = render_nginx_conf(front)  # what `deploy render` writes too
+        assert f"root {sao};" in nginx and "location @tryton {" in nginx
     else:
         config = make_config(tmp_path, {})
         web = ensure_web_client(config)

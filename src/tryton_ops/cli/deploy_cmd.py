@@ -7,8 +7,8 @@ from pathlib import Path
 import click
 
 from tryton_ops.cli.base import emit_json, get_config, json_option
+from tryton_ops.cli.stack_cmd import web_client_lines
 from tryton_ops.deploy.render import render
-from tryton_ops.deploy.web_client import ensure_web_client, will_install
 
 DEFAULT_BASE_IMAGE = "localhost/debian-python:bookworm"
 
@@ -63,9 +63,7 @@ def render_cmd(
     out = out or Path(default)
     if host is None:
         # the rendered trytond.conf and nginx.conf serve sao from this machine's data directory
-        if will_install(config):
-            click.echo("installing the web client (npm's tryton-sao) ...", err=True)
-        click.echo(ensure_web_client(config).describe(), err=True)
+        web_client_lines(config, err=True)
     results = render(config, out, base_image, wheels, host)
     if as_json:
         emit_json([{"path": str(r.path), "changed": r.changed} for r in results])

@@ -54,7 +54,7 @@ def _up(config, detach: bool) -> int:
     name = settings.database.name
     with undone_on_failure(config):  # a run that created nothing leaves nothing
         local_stack.preflight(config)
-        _web_client(config)  # before the database: `web.client = "sao"` may refuse to start
+        web_client_lines(config)  # before the database: `web.client = "sao"` may refuse to start
         if not database_exists(config, name):
             click.echo(f"creating database {name!r} ({settings.database.backend}) ...")
             value, path = admin_password(config)  # the file `up` prints, made on first run
@@ -90,12 +90,13 @@ def _up(config, detach: bool) -> int:
     return code
 
 
-def _web_client(config) -> None:
+def web_client_lines(config, err: bool = False) -> None:
     """Install sao when it is wanted and missing; say what the URL will show, and why."""
     if will_install(config):
-        click.echo("installing the web client (npm's tryton-sao) ...")
-    web = ensure_web_client(config)
-    click.echo(web.describe())
+        click.echo(
+            "fetching the web client from npm (tryton-sao of this trytond series) ...", err=err
+        )
+    click.echo(ensure_web_client(config).describe(), err=err)
 
 
 @click.command()

@@ -159,7 +159,8 @@ def _write_placeholder(config: LoadedConfig, series: str) -> None:
 def will_install(config: LoadedConfig) -> bool:
     """`ensure_web_client` will run npm (so the CLI can say so before the wait)."""
     web = config.settings.web
-    return web.client != "none" and web.sao_dir is None and sao_root(config) is None
+    missing = web.client != "none" and web.sao_dir is None and sao_root(config) is None
+    return missing and shutil.which("npm") is not None
 
 
 def mismatch(sao: str | None, series: str) -> str:
