@@ -153,6 +153,10 @@ def test_sao_is_installed_for_its_series_once(sao, tmp_path, monkeypatch):
         assert f"pip install 'tryton~={SERIES}.0'" in web.note
         page = tmp_path / "data" / "web" / "none"
         assert f"root = {page}" in render_trytond_conf(config)  # the page, not a 405
+        monkeypatch.setenv("PATH", str(tmp_path))  # npm's answer is remembered for a day
+        again = ensure_web_client(config)
+        assert again.root is None and again.note.startswith(web.note)
+        assert f"delete {page / 'no-sao.json'} to ask again" in again.note
 
 
 @pytest.mark.one_series

@@ -25,6 +25,7 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
+import time
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
@@ -37,6 +38,8 @@ MARKER = ".tryton-ops-sao.json"
 # what index.html loads first: present means sao and its dependencies are installed
 REQUIRED = ("index.html", "dist/tryton-sao.js", "node_modules/jquery/dist/jquery.js")
 PACK_TIMEOUT_S = 120
+ABSENT_FILE = "no-sao.json"  # in the placeholder's folder: npm's "none for this series"
+ABSENT_TTL_S = 24 * 3600
 INSTALL_TIMEOUT_S = 600
 # npm retries an unreachable registry for minutes by default: fail within seconds instead
 NPM_DEFAULTS = {
@@ -55,6 +58,10 @@ NETWORK_CODES = {
 
 class WebClientUnavailable(OpsError):
     """sao cannot be had (no npm, registry unreachable, none for this series)."""
+
+
+class NoSaoForSeries(WebClientUnavailable):
+    """npm answered that it has no sao of the series (remembered for a day)."""
 
 
 class SaoDirInvalid(UsageError):
@@ -187,7 +194,7 @@ def ensure_web_client(config: LoadedConfig) -> WebClient:
         root = _check_sao_dir(web.sao_dir)
     else:
         try:
-            root = sao_root(config) or install_sao(installed_dir(config), f"~{series}.0", series)
+            root = sao_root(config) or _install_unless_known_absent(config, series)
         except WebClientUnavailable as exc:
             if web.client == "sao":
                 raise WebClientUnavailable(f"web.client = 'sao' but {exc}") from None
@@ -195,6 +202,27 @@ def ensure_web_client(config: LoadedConfig) -> WebClient:
             return WebClient(None, None, str(exc))
     found = sao_version(root)
     return WebClient(root, found, mismatch(found, series))
+
+
+def _install_unless_known_absent(config: LoadedConfig, series: str) -> Path:
+    """Install sao, unless npm said less than a day ago that it has none of this series (so
+    that `up` on 8.2 does not ask the registry every time)."""
+    memory = placeholder_dir(config) / ABSENT_FILE
+    try:
+        known = json.loads(memory.read_text())
+    except (OSError, ValueError):
+        known = {}
+    age = time.time() - float(known.get("at", 0))
+    if known.get("series") == series and 0 <= age < ABSENT_TTL_S:
+        raise NoSaoForSeries(
+            f"{known['note']} (npm asked {age / 3600:.1f} h ago; delete {memory} to ask again)"
+        )
+    try:
+        return install_sao(installed_dir(config), f"~{series}.0", series)
+    except NoSaoForSeries as exc:
+        memory.parent.mkdir(parents=True, exist_ok=True)
+        memory.write_text(json.dumps({"series": series, "note": str(exc), "at": time.time()}))
+        raise
 
 
 def _check_sao_dir(path: Path) -> Path:
@@ -290,25 +318,25 @@ def _npm(npm: str, args: list[str], cwd: Path, timeout: int, series: str) -> str
             f"`npm {args[0]}` did not finish within {timeout} s (is the registry reachable?)"
         ) from None
     if proc.returncode:
-        raise WebClientUnavailable(_npm_failure(npm, args, proc.stderr, series))
+        raise _npm_failure(npm, args, proc.stderr, series)
     return proc.stdout
 
 
-def _npm_failure(npm: str, args: list[str], stderr: str, series: str) -> str:
+def _npm_failure(npm: str, args: list[str], stderr: str, series: str) -> WebClientUnavailable:
     code = re.search(r"npm (?:error|ERR!) code (\S+)", stderr)
     code = code.group(1) if code else ""
     if code in ("ETARGET", "E404"):
-        return (
+        return NoSaoForSeries(
             f"npm has no {PACKAGE} for trytond {series} (asked for {args[1]}), and sao "
             f"refuses a server of another series; {desktop_hint(series)}"
         )
     if code in NETWORK_CODES or "network" in stderr.lower():
-        return (
+        return WebClientUnavailable(
             f"the npm registry {_registry(npm)} is unreachable: {code or 'network error'}; "
             "set npm's registry (npm config set registry URL) or web.sao_dir, then `up` again"
         )
     last = [line for line in stderr.strip().splitlines() if line.strip()][-3:]
-    return f"`npm {args[0]}` failed: " + " / ".join(last)
+    return WebClientUnavailable(f"`npm {args[0]}` failed: " + " / ".join(last))
 
 
 def _registry(npm: str) -> str:
