@@ -136,7 +136,7 @@ def test_up_creates_its_database_from_the_template_cache(tmp_path, down_after):
     """`up` creates its database the way `db init` does: a module set seen before is a copy."""
     config = write_config(tmp_path, workers=1)
     down_after(config)
-    seeded = cli(config, "db", "init", "seed", "--json")
+    seeded = cli(config, "db", "init", "-d", "seed", "--json")
     assert seeded.returncode == 0, seeded.stderr
     assert json.loads(seeded.stdout)["from_template"] is False
     result = cli(config, "up", "--detach")

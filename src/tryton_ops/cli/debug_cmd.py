@@ -17,14 +17,14 @@ from typing import Any
 
 import click
 
-from tryton_ops.cli.base import emit_json, get_config, json_option, table
+from tryton_ops.cli.base import database_option, emit_json, get_config, json_option, table
 from tryton_ops.debug import client
 from tryton_ops.debug.errors import DebugError
 
 
 def _target_options(func):
     options = [
-        click.option("-d", "--database", help="Database (default: database.name of the config)."),
+        database_option(),
         click.option(
             "--url",
             help="Ask a running server (ops_debug activated) instead of opening the database.",

@@ -29,6 +29,6 @@ def check(ctx: Context) -> Iterator[Finding]:
             "warning",
             f"database {name!r}: {when}",
             "Without a recent tested backup, a bad update or a disk failure loses data.",
-            f"Run `tryton-ops db backup {name}` daily (see docs/admin.md) and a restore drill "
+            f"Run `tryton-ops db backup -d {name}` daily (see docs/admin.md) and a restore drill "
             "now and then.",
         )
