@@ -396,7 +396,11 @@ def pyson_group() -> None:
 @json_option
 @click.pass_context
 def pyson_encode(ctx, expression, database, url, login, as_json):
-    """Python form (e.g. "Eval('state') != 'done'") -> PYSON JSON."""
+    """Turn the Python form of a PYSON expression into its JSON form.
+
+    \b
+    tryton-ops pyson encode "Eval('state') != 'done'"
+    """
     data = Backend(ctx, database, url, login)("pyson", {"op": "encode", "text": expression})
     emit_json(data) if as_json else click.echo(data["json"])
 
@@ -407,7 +411,11 @@ def pyson_encode(ctx, expression, database, url, login, as_json):
 @json_option
 @click.pass_context
 def pyson_decode(ctx, pyson_json, database, url, login, as_json):
-    """PYSON JSON -> the readable Python form."""
+    """Turn PYSON JSON into its readable Python form.
+
+    \b
+    tryton-ops pyson decode '{"__class__": "Eval", "v": "state", "d": ""}'
+    """
     data = Backend(ctx, database, url, login)("pyson", {"op": "decode", "text": pyson_json})
     emit_json(data) if as_json else click.echo(data["readable"])
 
@@ -424,7 +432,12 @@ def pyson_decode(ctx, pyson_json, database, url, login, as_json):
 def pyson_eval(
     ctx, text, model, record_id, context_json, user_login, database, url, login, as_json
 ):
-    """Evaluate PYSON (JSON or Python form) against a record and/or a context."""
+    """Evaluate PYSON (JSON or Python form) against a record, a context, or both.
+
+    \b
+    tryton-ops pyson eval "Eval('name')" --model party.party --id 1
+    tryton-ops pyson eval "Eval('a', 0) + 1" --context '{"a": 41}'
+    """
     try:
         context = json.loads(context_json) if context_json else {}
     except json.JSONDecodeError as exc:
