@@ -15,7 +15,7 @@ def test_failed_up_on_a_fresh_deployment_leaves_nothing(tmp_path):
     (tmp_path / "deploy").mkdir()
     config = write_config(tmp_path / "deploy")
     result = cli(config, "up", "--detach", env={"TRYTON_OPS_DATABASE__MODULES": "party,nosuch"})
-    assert result.returncode == 1 and "module(s) not installed: nosuch" in result.stderr
+    assert result.returncode == 2 and "module(s) not installed: nosuch" in result.stderr
     assert not (tmp_path / "deploy" / "data").exists()
 
     with socket.socket() as busy:  # preflight fails after making the data directory

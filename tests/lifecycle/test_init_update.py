@@ -142,7 +142,7 @@ def test_init_from_template_then_update_only_changed(
     everything = _json(cli(config, "db", "update", "-d", "second", "--all", "--dry-run", "--json"))
     assert {"ir", "res", "party", "ops_lca", "ops_lcb", "ops_lcc"} <= set(everything["modules"])
     unknown = cli(config, "db", "update", "-d", "second", "nosuchmodule")
-    assert unknown.exit_code == 1 and "not installed" in unknown.output
+    assert unknown.exit_code == 2 and "not installed" in unknown.output
 
 
 def _family(config, template: str) -> list[str]:
@@ -173,7 +173,7 @@ def _json_list(result):
 def test_init_refusals(tmp_path):
     config = make_config(tmp_path, {})
     result = cli(config, "db", "init", "-d", "x", "-m", "nosuch")
-    assert result.exit_code == 1 and "nosuch" in result.output
+    assert result.exit_code == 2 and "nosuch" in result.output
     result = cli(config, "db", "init", "-d", "ops_tmpl_x")
     assert result.exit_code == 1 and "reserved" in result.output
     result = cli(config, "db", "init", "-d", "x", "--password-file", str(tmp_path / "absent"))

@@ -82,6 +82,7 @@ def init(ctx, database, modules, password_file, prompt, no_template, as_json) ->
     next ones are copies of it (keyed by trytond version, modules and their file checksums).
     """
     from tryton_ops.lifecycle.init import init_database
+    from tryton_ops.lifecycle.modules import check_installed
     from tryton_ops.lifecycle.password import resolve
 
     config = get_config(ctx)
@@ -93,7 +94,8 @@ def init(ctx, database, modules, password_file, prompt, no_template, as_json) ->
             f"admin password for {name}", hide_input=True, confirmation_prompt=True, err=True
         )
 
-    password = resolve(config, password_file, ask if prompt else None)
+    check_installed(config.settings.database.modules if wanted is None else wanted)
+    password = resolve(config, password_file, ask if prompt else None)  # may write a new one
     result = init_database(
         config, name, password, wanted, use_template=not no_template, reporter=_reporter(as_json)
     )
