@@ -55,3 +55,13 @@ def test_update_with_a_misspelt_module_says_what_was_meant(make_trytond_db):
     assert result.exit_code == 2, result.output
     assert f"'trytond_sale_opportunity~={SERIES}.0'" in result.output
     assert "Traceback" not in result.output
+
+
+def test_update_names_the_database_with_d(make_trytond_db):
+    """`db update shpo` (the old form with a misspelt database) is read as a module: the
+    error says where the database goes."""
+    db = make_trytond_db("sqlite")
+    result = cli(db.config, "db", "update", db.name + "x", "--dry-run")
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(f"error: module(s) not installed: {db.name}x: ")
+    assert result.output.endswith("(the arguments are modules; the database is -d NAME)\n")

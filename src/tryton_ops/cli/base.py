@@ -96,7 +96,13 @@ class TrytonOpsGroup(click.Group):
         super().__init__(*args, **kwargs)
         self.params[:0] = global_options(hidden=False)
 
-    def make_context(self, info_name, args, parent=None, **extra) -> click.Context:
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
         for command in self.commands.values():
             _adopt(command)
         return super().make_context(info_name, args, parent=parent, **extra)

@@ -133,6 +133,7 @@ def update(ctx, database, modules, all_, dry_run, no_backup, as_json) -> None:
 
     With MODULE arguments, those (and the modules depending on them); with --all, everything.
     """
+    from tryton_ops.lifecycle.modules import ModuleNotInstalled
     from tryton_ops.lifecycle.update import update_database
 
     config = get_config(ctx)
@@ -142,15 +143,22 @@ def update(ctx, database, modules, all_, dry_run, no_backup, as_json) -> None:
     name = database or config.settings.database.name
     if all_ and modules:
         raise click.UsageError("give either --all or module names, not both")
-    result = update_database(
-        config,
-        name,
-        list(modules) or None,
-        all_=all_,
-        dry_run=dry_run,
-        backup=not no_backup,
-        reporter=_reporter(as_json),
-    )
+    try:
+        result = update_database(
+            config,
+            name,
+            list(modules) or None,
+            all_=all_,
+            dry_run=dry_run,
+            backup=not no_backup,
+            reporter=_reporter(as_json),
+        )
+    except ModuleNotInstalled as exc:
+        if database is not None:
+            raise
+        raise ModuleNotInstalled(
+            f"{exc} (the arguments are modules; the database is -d NAME)"
+        ) from None
     plan = result.plan
     if as_json:
         emit_json(
