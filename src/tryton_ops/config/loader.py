@@ -47,6 +47,12 @@ class LoadedConfig:
         return _state_dir(configured, "", "", self) if configured else self.data_dir / "templates"
 
     @property
+    def backups_dir(self) -> Path:
+        """Where `db backup` writes its archives and `--prune` looks for them."""
+        configured = self.settings.paths.backups
+        return _state_dir(configured, "", "", self) if configured else self.data_dir / "backups"
+
+    @property
     def run_dir(self) -> Path:
         return _state_dir(self.settings.paths.run, "XDG_STATE_HOME", ".local/state", self)
 
