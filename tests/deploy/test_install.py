@@ -45,6 +45,8 @@ workers = 1
 schedule = true
 """
 
+HOSTS = '[hosts.a]\naddress = "10.0.0.1"\nroles = ["app", "front", "cron", "queue"]\n'
+
 UNITS = {
     "tryton-erp-app.service": "multi-user.target.wants",
     "tryton-erp-stat.service": "multi-user.target.wants",
@@ -204,6 +206,8 @@ def test_refused_when_not_root(staged, monkeypatch):
         (lambda text: text.replace("[front]\n", "[front]\ntls = true\n"),
          "front.tls is on without front.certificate"),
         (lambda text: text.replace('user = "erp"', 'user = "root"'), "server.user"),
+        (lambda text: text.replace('"/run/tryton-erp"', '"run"'), "paths.run must be absolute"),
+        (lambda text: text + HOSTS, "deploy render --host NAME"),
     ],
 )  # fmt: skip
 def test_bad_input_is_a_clear_error(staged, edit, message):

@@ -284,7 +284,23 @@ def _make_parents(path: Path) -> None:
 def check_paths(config: LoadedConfig) -> None:
     """A production install names its directories: the XDG defaults are the installing
     user's home (root's), which the sandboxed units cannot even read."""
+    if config.settings.hosts:
+        raise UsageError(
+            "deploy install installs a deployment that runs on one machine; with [hosts], "
+            "render each host's files with `tryton-ops deploy render --host NAME`"
+        )
     paths = config.settings.paths
+    relative = [
+        f"paths.{key}"
+        for key, value in paths
+        if value is not None and not value.expanduser().is_absolute()
+    ]
+    if relative:
+        raise UsageError(
+            f"{', '.join(relative)} must be absolute for a production install: the units read "
+            "a copy of tryton-ops.toml in /etc/tryton/NAME, where a relative path means "
+            "something else"
+        )
     missing = [key for key in ("data", "run") if getattr(paths, key) is None]
     if missing:
         raise UsageError(
