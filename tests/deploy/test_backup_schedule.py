@@ -11,10 +11,14 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
+import pytest
+
 from tests.deploy.test_render import CONFIG, render
 from tests.deploy.test_systemd_units import sections
 from tests.deploy.test_up_down import cli, down_after, wait_for, write_config  # noqa: F401
 from tryton_ops.deploy.timer import due, last_due
+
+pytestmark = pytest.mark.one_series  # the loop, the units and `up` do not depend on the series
 
 SCHEDULE = '[backup]\nschedule = true\nat = "03:15"\nkeep_daily = 2\n'
 

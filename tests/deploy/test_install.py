@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from tests.deploy.test_up_down import cli
-from tryton_ops.deploy.install import InstallError, answers
+from tryton_ops.deploy.install import InstallError, answers, database_notes
+from tryton_ops.testing.databases import derive
 from tryton_ops.testing.processes import free_port
 
 pytestmark = pytest.mark.one_series
@@ -230,3 +231,18 @@ def test_answer_check_against_a_real_server(make_trytond_db, tryton_stack):
     assert answers(stack.url, timeout=30) in ("8.0", "8.2")
     with pytest.raises(InstallError, match="does not answer after 2 s"):
         answers(f"http://127.0.0.1:{free_port()}/", timeout=2)
+
+
+def test_database_notes_say_what_is_left_to_do(make_trytond_db):
+    db = make_trytond_db("sqlite")
+    conf_dir = Path("/etc/tryton/erp")
+    assert database_notes(db.config, conf_dir) == []
+    missing = derive(db.config, {"database": {"name": "not_created"}, "server": {"user": "erp"}})
+    (note,) = database_notes(missing, conf_dir)
+    assert note == (
+        "database 'not_created' does not exist yet: create it as the service user, "
+        "`sudo -u erp tryton-ops -c /etc/tryton/erp/tryton-ops.toml db init`"
+    )
+    down = derive(db.config, {"database": {"uri": f"postgresql://u:pw@127.0.0.1:{free_port()}/"}})
+    (note,) = database_notes(down, conf_dir)
+    assert note.startswith("database server not reachable") and "pw" not in note

@@ -35,6 +35,7 @@ def _kept(decisions) -> list[int]:
     return [(NOW - d.archive.created).days for d in decisions if d.keep]
 
 
+@pytest.mark.one_series
 def test_policy_keeps_newest_of_each_day_week_month():
     daily_for_a_year = _archives(list(range(365)))
     policy = Backup(keep_daily=7, keep_weekly=4, keep_monthly=3)
@@ -49,6 +50,7 @@ def test_policy_keeps_newest_of_each_day_week_month():
     assert decisions[0].reasons == ["newest", "daily 2026-12-02", "monthly 2026-12"]
 
 
+@pytest.mark.one_series
 def test_newest_is_kept_whatever_the_policy():
     old = _archives([400, 800])  # older than any bucket the policy keeps
     decisions = plan(old, Backup(keep_daily=1, keep_weekly=0, keep_monthly=0))

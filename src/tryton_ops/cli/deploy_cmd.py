@@ -98,6 +98,7 @@ def install_cmd(ctx: click.Context, dry_run: bool, root: Path, as_json: bool) ->
                 "started": result.started,
                 "answered": result.answered,
                 "not_started": result.not_started_reason,
+                "notes": result.notes,
             }
         )
         return
@@ -113,6 +114,8 @@ def install_cmd(ctx: click.Context, dry_run: bool, root: Path, as_json: bool) ->
         click.echo(f"{len(result.changes)} change(s) made{where}")
     for url, version in result.answered.items():
         click.echo(f"answers: {url} (trytond {version})")
+    for note in result.notes:
+        click.echo(f"note: {note}")
     if result.not_started_reason and not dry_run:
         click.echo(
             f"not started ({result.not_started_reason}): on the host, `systemctl start "

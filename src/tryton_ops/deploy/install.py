@@ -228,9 +228,9 @@ class Installer:
                     continue
 
                 def remove(path: Path = path) -> None:
-                    self.run("systemctl", *self._root_args(), "disable", path.name)
                     if self.live:
                         self.run("systemctl", "stop", path.name)
+                    self.run("systemctl", "--root", str(self.root), "disable", path.name)
                     path.unlink()
 
                 self.change(f"disable and remove {SYSTEMD_DIR / path.name}", remove)
@@ -350,6 +350,7 @@ class InstallResult:
     started: bool
     answered: dict[str, str]  # url -> trytond version
     not_started_reason: str | None
+    notes: list[str] = field(default_factory=list)
 
 
 def install(config: LoadedConfig, root: Path = Path("/"), dry_run: bool = False) -> InstallResult:
@@ -386,8 +387,27 @@ def install(config: LoadedConfig, root: Path = Path("/"), dry_run: bool = False)
                       else "systemd is not running on this host")  # fmt: skip
     finally:
         os.umask(old_umask)
+    notes = [] if installer.staged else database_notes(config, installer.conf_dir)
     return InstallResult(installer.changes, dry_run, installer.live and not dry_run, answered,
-                         reason)  # fmt: skip
+                         reason, notes)  # fmt: skip
+
+
+def database_notes(config: LoadedConfig, conf_dir: Path) -> list[str]:
+    """What the operator still has to do for the database: install does not create it (the
+    admin password and the modules are decisions), and it must be made as the service user
+    (a SQLite file or attachments owned by root would be read-only to the services)."""
+    from tryton_ops.access.database import DatabaseError, database_exists
+
+    name, server = config.settings.database.name, config.settings.server
+    try:
+        if database_exists(config, name):
+            return []
+    except DatabaseError as exc:
+        return [f"database server not reachable: {exc}"]
+    return [
+        f"database {name!r} does not exist yet: create it as the service user, "
+        f"`sudo -u {server.user} tryton-ops -c {conf_dir}/tryton-ops.toml db init`"
+    ]
 
 
 def _check_answers(config: LoadedConfig) -> dict[str, str]:
