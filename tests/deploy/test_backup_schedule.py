@@ -79,8 +79,9 @@ def test_up_runs_the_daily_backup_and_status_shows_it(tmp_path, make_trytond_db,
     wait_for(lambda: json.loads(cli(config, "status", "--json").stdout)["last_backup"])
     text = cli(config, "status").stdout
     assert "last backup:" in text and "daily at 03:15" in text and archive.name in text
-    log = (tmp_path / "run" / "logs" / "backup.log").read_text()
-    assert "db backup --prune" in log and "retention: keep 2 daily" in log
+    log = cli(config, "logs", "backup", "-n", "50")
+    assert log.returncode == 0, log.stderr
+    assert "db backup --prune" in log.stdout and "retention: keep 2 daily" in log.stdout
     assert cli(config, "down").returncode == 0
 
 

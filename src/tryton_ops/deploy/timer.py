@@ -43,20 +43,22 @@ def due(at: str, stamp: Path, now: datetime) -> bool:
     return done is None or done < last_due(at, now)
 
 
+def say(text: str) -> None:
+    """A line of the log, stamped like trytond's lines (`tryton-ops logs` merges by time)."""
+    print(f"{datetime.now().strftime('%Y-%m-%d %H:%M:%S,%f')[:-3]} {text}", flush=True)
+
+
 def run_once(command: list[str], stamp: Path) -> bool:
     started = time.time()
-    print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} running: {' '.join(command)}", flush=True)
+    say(f"running: {' '.join(command)}")
     code = subprocess.run(command, check=False).returncode
     if code == 0:
         tmp = stamp.with_name(stamp.name + ".tmp")
         tmp.write_text(f"{started}\n")
         tmp.replace(stamp)
-        print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} done", flush=True)
+        say("done")
         return True
-    print(
-        f"{time.strftime('%Y-%m-%d %H:%M:%S')} failed (exit {code}); retrying in {RETRY_S} s",
-        flush=True,
-    )
+    say(f"failed (exit {code}); retrying in {RETRY_S} s")
     return False
 
 
