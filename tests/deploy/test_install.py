@@ -246,3 +246,11 @@ def test_database_notes_say_what_is_left_to_do(make_trytond_db):
     down = derive(db.config, {"database": {"uri": f"postgresql://u:pw@127.0.0.1:{free_port()}/"}})
     (note,) = database_notes(down, conf_dir)
     assert note.startswith("database server not reachable") and "pw" not in note
+
+
+def test_missing_system_tools_are_a_clear_error(staged, tmp_path):
+    root, config = staged
+    result = install(config, root, env={"PATH": str(tmp_path / "empty")})
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.startswith("error: groupadd not found: deploy install needs systemd")
+    assert len(list(root.rglob("*"))) == 5  # nothing written

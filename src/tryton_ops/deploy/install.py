@@ -82,7 +82,7 @@ class Installer:
             action()
 
     def run(self, *argv: str) -> str:
-        proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+        proc = _run(argv)
         if proc.returncode:
             raise InstallError(f"{' '.join(argv)} failed (exit {proc.returncode}): "
                                f"{proc.stderr.strip()[-2000:]}")  # fmt: skip
@@ -238,10 +238,7 @@ class Installer:
 
     def enable(self, units: list[str]) -> None:
         for unit in units:
-            proc = subprocess.run(
-                ["systemctl", "--root", str(self.root), "is-enabled", unit],
-                capture_output=True, text=True, check=False,
-            )  # fmt: skip
+            proc = _run(["systemctl", "--root", str(self.root), "is-enabled", unit])
             if proc.stdout.strip() != "enabled":
                 self.change(
                     f"enable {unit}",
@@ -258,7 +255,7 @@ class Installer:
         if self.changed_units:
             self.change("systemctl daemon-reload", lambda: self.run("systemctl", "daemon-reload"))
         for unit in [*services, *timers]:
-            active = subprocess.run(["systemctl", "is-active", "--quiet", unit]).returncode == 0
+            active = _run(["systemctl", "is-active", "--quiet", unit]).returncode == 0
             if not active:
                 self.change(f"start {unit}", lambda unit=unit: self.run("systemctl", "start", unit))
             elif (self.changed_conf or self.changed_units) and unit in services:
@@ -266,6 +263,16 @@ class Installer:
                     f"restart {unit} (its files changed)",
                     lambda unit=unit: self.run("systemctl", "restart", unit),
                 )
+
+
+def _run(argv: list[str] | tuple[str, ...]) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, check=False)
+    except FileNotFoundError:
+        raise InstallError(
+            f"{argv[0]} not found: deploy install needs systemd and the shadow tools (useradd); "
+            "without them, run the rendered supervisord.conf (`tryton-ops deploy render`)"
+        ) from None
 
 
 def _make_parents(path: Path) -> None:
