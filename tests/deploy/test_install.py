@@ -12,12 +12,14 @@ import json
 import os
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from tests.deploy.test_render import cli_interpreter
 from tests.deploy.test_up_down import cli
-from tryton_ops.deploy.install import InstallError, answers, database_notes
+from tryton_ops.deploy.install import InstallError, answers, closed_directory, database_notes
 from tryton_ops.testing.databases import derive
 from tryton_ops.testing.processes import free_port
 
@@ -123,6 +125,9 @@ def test_dry_run_install_then_nothing_to_change(staged):
     result = json.loads(done.stdout)
     assert ["would " + change for change in result["changes"]] == planned  # every change shown
     assert result["started"] is False and result["not_started"] == "a staged tree (--root)"
+    # a Python the service user cannot reach is only a note for a staged tree (an error on /)
+    closed = closed_directory(Path(cli_interpreter()).resolve()) is not None
+    assert any("closed to other users" in note for note in result["notes"]) == closed
 
     user = account(root, "passwd", "erp")
     assert int(user[2]) < 1000 and user[5] == "/srv/tryton-erp/data" and user[6].endswith("nologin")
@@ -241,7 +246,8 @@ def test_database_notes_say_what_is_left_to_do(make_trytond_db):
     (note,) = database_notes(missing, conf_dir)
     assert note == (
         "database 'not_created' does not exist yet: create it as the service user, "
-        "`sudo -u erp tryton-ops -c /etc/tryton/erp/tryton-ops.toml db init`"
+        f"`runuser -u erp -- {Path(sys.executable).with_name('tryton-ops')} "
+        "-c /etc/tryton/erp/tryton-ops.toml db init`"
     )
     down = derive(db.config, {"database": {"uri": f"postgresql://u:pw@127.0.0.1:{free_port()}/"}})
     (note,) = database_notes(down, conf_dir)

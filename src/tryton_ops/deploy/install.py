@@ -16,7 +16,9 @@ from __future__ import annotations
 import grp
 import os
 import pwd
+import stat
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -323,6 +325,31 @@ def check_paths(config: LoadedConfig) -> None:
         )
 
 
+def closed_directory(path: Path) -> Path | None:
+    """The first directory on the way to `path` that other users cannot enter (root's home
+    is 0700): the service user could not start a Python installed below it."""
+    for parent in reversed(path.parents):
+        if not parent.stat().st_mode & stat.S_IXOTH:
+            return parent
+    return None
+
+
+def interpreter_problem() -> str | None:
+    """Why the units' Python (this one: its venv and the interpreter it links to) cannot be
+    run by the service user, or None."""
+    venv_python = Path(sys.executable)
+    for path in (venv_python, venv_python.resolve()):
+        closed = closed_directory(path)
+        if closed is not None:
+            return (
+                f"the units run {venv_python}, but {closed} is closed to other users (mode "
+                f"{stat.S_IMODE(closed.stat().st_mode):04o}): the service user could not start "
+                "it; install tryton-ops in a virtualenv it can read (e.g. python3 -m venv "
+                "/opt/tryton) and run deploy install with that one"
+            )
+    return None
+
+
 def check_root(root: Path) -> None:
     if os.geteuid() != 0:
         raise InstallError(
@@ -364,6 +391,9 @@ def install(config: LoadedConfig, root: Path = Path("/"), dry_run: bool = False)
     check_root(root)
     check_paths(config)
     installer = Installer(config, root, dry_run)
+    problem = interpreter_problem()
+    if problem is not None and not installer.staged:
+        raise InstallError(problem)
     rendered = render_files(config, installer.conf_dir, base_image="unused")
     old_umask = os.umask(UMASK)
     try:
@@ -394,7 +424,10 @@ def install(config: LoadedConfig, root: Path = Path("/"), dry_run: bool = False)
                       else "systemd is not running on this host")  # fmt: skip
     finally:
         os.umask(old_umask)
-    notes = [] if installer.staged else database_notes(config, installer.conf_dir)
+    if installer.staged:
+        notes = [problem] if problem is not None else []
+    else:
+        notes = database_notes(config, installer.conf_dir)
     return InstallResult(installer.changes, dry_run, installer.live and not dry_run, answered,
                          reason, notes)  # fmt: skip
 
@@ -413,7 +446,8 @@ def database_notes(config: LoadedConfig, conf_dir: Path) -> list[str]:
         return [f"database server not reachable: {exc}"]
     return [
         f"database {name!r} does not exist yet: create it as the service user, "
-        f"`sudo -u {server.user} tryton-ops -c {conf_dir}/tryton-ops.toml db init`"
+        f"`runuser -u {server.user} -- {Path(sys.executable).with_name('tryton-ops')} "
+        f"-c {conf_dir}/tryton-ops.toml db init`"
     ]
 
 
