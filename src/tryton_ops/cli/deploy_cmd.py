@@ -117,7 +117,4 @@ def install_cmd(ctx: click.Context, dry_run: bool, root: Path, as_json: bool) ->
     for note in result.notes:
         click.echo(f"note: {note}")
     if result.not_started_reason and not dry_run:
-        click.echo(
-            f"not started ({result.not_started_reason}): on the host, `systemctl start "
-            f"'tryton-{config.settings.name}-*'` starts the enabled units"
-        )
+        click.echo(f"not started: {result.not_started_reason}")

@@ -253,18 +253,31 @@ class Installer:
         """systemd runs this host: units can be started (never for a staged tree)."""
         return not self.staged and Path("/run/systemd/system").is_dir()
 
-    def start(self, services: list[str], timers: list[str]) -> None:
+    def daemon_reload(self) -> None:
+        """systemd reads the unit files again when one changed (or was removed)."""
         if self.changed_units:
             self.change("systemctl daemon-reload", lambda: self.run("systemctl", "daemon-reload"))
+
+    def start(self, services: list[str], timers: list[str]) -> None:
         for unit in [*services, *timers]:
             active = _run(["systemctl", "is-active", "--quiet", unit]).returncode == 0
             if not active:
-                self.change(f"start {unit}", lambda unit=unit: self.run("systemctl", "start", unit))
+                self.change(f"start {unit}", lambda unit=unit: self.systemctl("start", unit))
             elif (self.changed_conf or self.changed_units) and unit in services:
                 self.change(
                     f"restart {unit} (its files changed)",
-                    lambda unit=unit: self.run("systemctl", "restart", unit),
+                    lambda unit=unit: self.systemctl("restart", unit),
                 )
+
+    def systemctl(self, verb: str, unit: str) -> None:
+        """Start or restart `unit`, from a clean slate (a unit that failed before may have hit
+        its start limit); a failure shows the end of its journal."""
+        _run(["systemctl", "reset-failed", unit])
+        try:
+            self.run("systemctl", verb, unit)
+        except InstallError as exc:
+            journal = _run(["journalctl", "-u", unit, "-n", "15", "--no-pager", "-q"]).stdout
+            raise InstallError(f"{exc}\n{journal.rstrip()}") from None
 
 
 def _run(argv: list[str] | tuple[str, ...]) -> subprocess.CompletedProcess:
@@ -415,20 +428,24 @@ def install(config: LoadedConfig, root: Path = Path("/"), dry_run: bool = False)
         installer.enable([*services, *timers])
         answered: dict[str, str] = {}
         reason = None
-        if installer.live:
-            installer.start(services, timers)
-            if not dry_run:
-                answered = _check_answers(config)
+        if installer.staged:
+            notes = [problem] if problem is not None else []
+            reason = "a staged tree (--root): its units are enabled, nothing runs there"
         else:
-            reason = ("a staged tree (--root)" if installer.staged
-                      else "systemd is not running on this host")  # fmt: skip
+            notes = database_notes(config, installer.conf_dir)
+            if not installer.live:
+                reason = "systemd is not running on this host: the units are enabled for when it does"
+            else:
+                installer.daemon_reload()
+                if notes:  # trytond's workers refuse to start without their database
+                    reason = "the database is not ready (see the note); then run it again"
+                else:
+                    installer.start(services, timers)
+                    if not dry_run:
+                        answered = _check_answers(config)
     finally:
         os.umask(old_umask)
-    if installer.staged:
-        notes = [problem] if problem is not None else []
-    else:
-        notes = database_notes(config, installer.conf_dir)
-    return InstallResult(installer.changes, dry_run, installer.live and not dry_run, answered,
+    return InstallResult(installer.changes, dry_run, reason is None and not dry_run, answered,
                          reason, notes)  # fmt: skip
 
 
