@@ -434,7 +434,7 @@ def install(config: LoadedConfig, root: Path = Path("/"), dry_run: bool = False)
         else:
             notes = database_notes(config, installer.conf_dir)
             if not installer.live:
-                reason = "systemd is not running on this host: the units are enabled for when it does"
+                reason = "systemd is not running on this host (the units are enabled)"
             else:
                 installer.daemon_reload()
                 if notes:  # trytond's workers refuse to start without their database
