@@ -407,46 +407,61 @@ def install(config: LoadedConfig, root: Path = Path("/"), dry_run: bool = False)
     problem = interpreter_problem()
     if problem is not None and not installer.staged:
         raise InstallError(problem)
-    rendered = render_files(config, installer.conf_dir, base_image="unused")
     old_umask = os.umask(UMASK)
     try:
-        installer.accounts()
-        dirs = installer.directories()
-        for wanted in dirs:
-            installer.ensure(wanted)
-        for wanted in installer.files(rendered, dirs):
-            changed = installer.ensure(wanted)
-            if wanted.path.parent == SYSTEMD_DIR:
-                installer.changed_units |= changed
-            elif wanted.path.parent == installer.conf_dir:
-                installer.changed_conf |= changed
-        units = {Path(name).name for name in rendered if name.startswith("systemd/")}
-        installer.stale_units(units)
-        timers = sorted(unit for unit in units if unit.endswith(".timer"))
-        jobs = {timer.removesuffix(".timer") + ".service" for timer in timers}
-        services = sorted(unit for unit in units if unit.endswith(".service") and unit not in jobs)
-        installer.enable([*services, *timers])
-        answered: dict[str, str] = {}
-        reason = None
-        if installer.staged:
-            notes = [problem] if problem is not None else []
-            reason = "a staged tree (--root): its units are enabled, nothing runs there"
-        else:
-            notes = database_notes(config, installer.conf_dir)
-            if not installer.live:
-                reason = "systemd is not running on this host (the units are enabled)"
-            else:
-                installer.daemon_reload()
-                if notes:  # trytond's workers refuse to start without their database
-                    reason = "the database is not ready (see the note); then run it again"
-                else:
-                    installer.start(services, timers)
-                    if not dry_run:
-                        answered = _check_answers(config)
+        services, timers = _put_in_place(installer)
+        return _bring_up(installer, services, timers, problem)
     finally:
         os.umask(old_umask)
-    return InstallResult(installer.changes, dry_run, reason is None and not dry_run, answered,
-                         reason, notes)  # fmt: skip
+
+
+def _put_in_place(installer: Installer) -> tuple[list[str], list[str]]:
+    """Accounts, directories, files, stale units, enabled units; the long-running services
+    and the timers (their jobs are started by them)."""
+    rendered = render_files(installer.config, installer.conf_dir, base_image="unused")
+    installer.accounts()
+    dirs = installer.directories()
+    for wanted in dirs:
+        installer.ensure(wanted)
+    for wanted in installer.files(rendered, dirs):
+        changed = installer.ensure(wanted)
+        if wanted.path.parent == SYSTEMD_DIR:
+            installer.changed_units |= changed
+        elif wanted.path.parent == installer.conf_dir:
+            installer.changed_conf |= changed
+    units = {Path(name).name for name in rendered if name.startswith("systemd/")}
+    installer.stale_units(units)
+    timers = sorted(unit for unit in units if unit.endswith(".timer"))
+    jobs = {timer.removesuffix(".timer") + ".service" for timer in timers}
+    services = sorted(unit for unit in units if unit.endswith(".service") and unit not in jobs)
+    installer.enable([*services, *timers])
+    return services, timers
+
+
+def _bring_up(
+    installer: Installer, services: list[str], timers: list[str], problem: str | None
+) -> InstallResult:
+    """Start and check, when systemd runs this host and the database is there."""
+    config, dry_run = installer.config, installer.dry_run
+    answered: dict[str, str] = {}
+    reason = None
+    if installer.staged:
+        notes = [problem] if problem is not None else []
+        reason = "a staged tree (--root): its units are enabled, nothing runs there"
+    else:
+        notes = database_notes(config, installer.conf_dir)
+        if not installer.live:
+            reason = "systemd is not running on this host (the units are enabled)"
+        else:
+            installer.daemon_reload()
+            if notes:  # trytond's workers refuse to start without their database
+                reason = "the database is not ready (see the note); then run it again"
+            else:
+                installer.start(services, timers)
+                if not dry_run:
+                    answered = _check_answers(config)
+    started = reason is None and not dry_run
+    return InstallResult(installer.changes, dry_run, started, answered, reason, notes)
 
 
 def database_notes(config: LoadedConfig, conf_dir: Path) -> list[str]:
