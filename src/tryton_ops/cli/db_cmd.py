@@ -19,6 +19,7 @@ from tryton_ops.cli.base import (
     json_option,
     table,
 )
+from tryton_ops.errors import UsageError
 
 
 def _reporter(as_json: bool = False):
@@ -189,31 +190,77 @@ def update(ctx, database, modules, all_, dry_run, no_backup, as_json) -> None:
 @db_group.command("backup")
 @database_option(positional=True)
 @click.option("--out", "-o", type=click.Path(path_type=Path), help="Archive file to write.")
+@click.option(
+    "--prune",
+    is_flag=True,
+    help="Then remove the archives of NAME the [backup] keep_daily/weekly/monthly policy "
+    "does not keep (never the newest, never a file that is not one of our archives).",
+)
+@click.option(
+    "--dry-run", is_flag=True, help="With --prune: back up nothing, say what pruning would remove."
+)
 @json_option
 @click.pass_context
-def backup(ctx, database, out, as_json) -> None:
+def backup(ctx, database, out, prune, dry_run, as_json) -> None:
     """Archive the database: its dump, attachment filestore and a manifest with checksums."""
     from tryton_ops.lifecycle.backup import backup as make_backup
+    from tryton_ops.lifecycle.retention import prune as do_prune
 
+    if dry_run and not prune:
+        raise UsageError("--dry-run goes with --prune (a backup has nothing to rehearse)")
     config = get_config(ctx)
     name = database or config.settings.database.name
-    result = make_backup(config, name, out, reporter=_reporter(as_json))
+    result = None
+    if not dry_run:
+        result = make_backup(config, name, out, reporter=_reporter(as_json))
+    decisions = do_prune(config, name, dry_run=dry_run) if prune else None
     if as_json:
-        emit_json(
-            {
-                "path": str(result.path),
-                "size": result.size,
-                "seconds": round(result.seconds, 3),
-                "members": len(result.manifest["members"]),
-                "modules": sorted(result.manifest["modules"]),
-            }
-        )
+        emit_json(_backup_json(result, decisions, dry_run))
         return
-    files = len(result.manifest["members"]) - 1
+    if result is not None:
+        files = len(result.manifest["members"]) - 1
+        click.echo(
+            f"backed up {name} to {result.path} ({_human(result.size)}, {files} attachment "
+            f"file(s), {result.seconds:.1f} s)"
+        )
+    if decisions is not None:
+        _echo_pruned(config, name, decisions, dry_run)
+
+
+def _backup_json(result, decisions, dry_run: bool) -> dict:
+    out: dict = {}
+    if result is not None:
+        out = {
+            "path": str(result.path),
+            "size": result.size,
+            "seconds": round(result.seconds, 3),
+            "members": len(result.manifest["members"]),
+            "modules": sorted(result.manifest["modules"]),
+        }
+    if decisions is not None:
+        out["pruned"] = {
+            "dry_run": dry_run,
+            "removed": [str(d.archive.path) for d in decisions if not d.keep],
+            "kept": {str(d.archive.path): d.reasons for d in decisions if d.keep},
+        }
+    return out
+
+
+def _echo_pruned(config, name: str, decisions, dry_run: bool) -> None:
+    policy = config.settings.backup
     click.echo(
-        f"backed up {name} to {result.path} ({_human(result.size)}, {files} attachment file(s), "
-        f"{result.seconds:.1f} s)"
+        f"retention: keep {policy.keep_daily} daily, {policy.keep_weekly} weekly, "
+        f"{policy.keep_monthly} monthly archive(s) of {name} in {config.backups_dir}"
     )
+    for decision in decisions:
+        path = decision.archive.path.name
+        if decision.keep:
+            click.echo(f"  keep          {path}  ({', '.join(decision.reasons)})")
+        else:
+            click.echo(f"  {'would remove' if dry_run else 'removed':13} {path}")
+    removed = sum(not d.keep for d in decisions)
+    verb = "would remove" if dry_run else "removed"
+    click.echo(f"{verb} {removed}, kept {len(decisions) - removed} archive(s)")
 
 
 @db_group.command("verify")

@@ -56,6 +56,15 @@ def _age(seconds: float | None) -> str:
     return f"{seconds:.0f} s ago"
 
 
+def backup_line(data: dict[str, Any]) -> str:
+    last, at = data.get("last_backup"), data.get("backup_schedule")
+    schedule = f"daily at {at}" if at else "not scheduled (backup.schedule)"
+    if last is None:
+        return f"last backup: never; {schedule}"
+    stale = ", older than backup.max_age" if last.get("stale") else ""
+    return f"last backup: {_age(last['age_s'])}{stale} ({last['path']}); {schedule}"
+
+
 def summary_lines(data: dict[str, Any]) -> list[str]:
     """The non-process part of the status, one line per concern."""
     lines = request_lines(data)
@@ -89,12 +98,7 @@ def summary_lines(data: dict[str, Any]) -> list[str]:
             text = "-" if ratio is None else f"{ratio:.1%}"
             where = "workers' in-process caches" if cache.get("source") == "workers" else "Redis"
             lines.append(f"cache ({where}): hit ratio {text} over {cache['lookups']} lookups")
-    last = data.get("last_backup")
-    lines.append(
-        "last backup: never (tryton-ops db backup)"
-        if last is None
-        else f"last backup: {_age(last['age_s'])} ({last['path']})"
-    )
+    lines.append(backup_line(data))
     accels = data.get("accelerators") or []
     lines.append("accelerators: " + ", ".join(f"{a['name']} {a['state']}" for a in accels))
     return lines

@@ -13,6 +13,7 @@ from typing import Any
 from tryton_ops.access.database import DatabaseError, database_exists, is_sqlite, sqlite_file
 from tryton_ops.access.redis import RedisSpec, RedisUnavailable, connect, translate_errors
 from tryton_ops.config import LoadedConfig
+from tryton_ops.config.durations import parse_duration
 from tryton_ops.config.masking import mask_uri
 from tryton_ops.deploy.workers import in_flight
 from tryton_ops.lifecycle.backup import filestore_dir, last_backup
@@ -54,6 +55,16 @@ def database_status(config: LoadedConfig, name: str) -> dict[str, Any]:
     except DatabaseError as exc:
         out["error"] = str(exc)
     return out
+
+
+def backup_status(config: LoadedConfig, name: str) -> dict[str, Any] | None:
+    """The last backup of `name` with its age, flagged `stale` when older than backup.max_age
+    (what `doctor` warns about); None when tryton-ops never backed it up."""
+    last = last_backup(config, name)
+    if last is None:
+        return None
+    max_age = parse_duration(config.settings.backup.max_age)
+    return {**last, "max_age_s": max_age, "stale": last["age_s"] > max_age}
 
 
 def redis_status(spec: RedisSpec) -> dict[str, Any]:
@@ -140,7 +151,8 @@ def gather(config: LoadedConfig) -> dict[str, Any]:
         "database": database_status(config, name),
         "redis": [redis_status(spec) for spec in config.settings.redis_specs()],
         "cache": cache_status(config) or worker_cache_status(workers["caches"]),
-        "last_backup": last_backup(config, name),
+        "last_backup": backup_status(config, name),
+        "backup_schedule": config.settings.backup.at if config.settings.backup.schedule else None,
         "accelerators": [
             {"name": row["name"], "state": row["state"]} for row in accel_status(config.settings)
         ],
