@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 
 PREFIX = "/ops"
 STATIC = files("tryton_ops.console") / "static"
-PUBLIC = {"login.js", "console.css"}  # what the login page needs, served before login
+PUBLIC = ("login.js", "console.css")  # what the login page needs, served before login
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "SAMEORIGIN",
@@ -61,17 +61,16 @@ URLS = Map(
     [
         Rule("/ops", endpoint="root", strict_slashes=False),
         Rule("/ops/", endpoint="index"),
-        Rule("/ops/<any(login.js, console.css):name>", endpoint="public"),
+        *(Rule(f"/ops/{name}", endpoint="public", defaults={"name": name}) for name in PUBLIC),
         Rule("/ops/static/<path:path>", endpoint="static"),
         Rule("/ops/api/login", endpoint="login", methods=["POST"]),
         Rule("/ops/api/logout", endpoint="logout", methods=["POST"]),
         Rule("/ops/api/me", endpoint="me", methods=["GET"]),
         Rule("/ops/api/calls/<call_id>", endpoint="call", methods=["GET"]),
         Rule("/ops/api/calls/<call_id>/speedscope", endpoint="speedscope", methods=["GET"]),
-        Rule(
-            "/ops/api/<any(capture/on, capture/off, sessions/kill):action>",
-            endpoint="action",
-            methods=["POST"],
+        *(
+            Rule(f"/ops/api/{name}", endpoint="action", defaults={"action": name}, methods=["POST"])
+            for name in ACTIONS
         ),
         Rule("/ops/api/<page>", endpoint="page", methods=["GET"]),
     ],

@@ -1,0 +1,65 @@
+"""One stack for the console tests (module scope keeps them well under a minute and a half):
+SQLite, two gunicorn workers behind nginx, the analyzer with full capture and profiles, and a
+tryton-ops.toml on disk (the console asks the CLI for status and doctor with it)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from tests.perf.helpers import write_toml
+from tryton_ops.client import Connection
+from tryton_ops.config import LoadedConfig
+from tryton_ops.deploy.local_stack import server_url
+from tryton_ops.testing.stack import TestStack
+
+ALICE_PASSWORD = "Alice-console-Pw-5531"
+
+
+@dataclass
+class ConsoleStack:
+    stack: TestStack
+    alice_id: int
+
+    @property
+    def url(self) -> str:
+        """Through nginx, as people reach it."""
+        return self.stack.url
+
+    @property
+    def worker_url(self) -> str:
+        """A worker directly (it trusts one proxy: X-Forwarded-For names the client)."""
+        return server_url(self.stack.config)
+
+    def alice(self) -> Connection:
+        conn = Connection(self.url, self.stack.database.name)
+        conn.login("alice", ALICE_PASSWORD)
+        return conn
+
+
+@pytest.fixture(scope="module")
+def console(db_templates, tmp_path_factory) -> Iterator[ConsoleStack]:
+    base = tmp_path_factory.mktemp("console")
+    database = db_templates.copy("sqlite", ("party",), base / "db")
+    stack = TestStack(
+        database,
+        workers=2,
+        front={"enabled": "on"},
+        perf={"enabled": True, "flush_interval_ms": 100, "profile": True},
+    )
+    toml = write_toml(stack.config, base / "tryton-ops.toml")
+    stack.config = LoadedConfig(settings=stack.config.settings, path=toml)
+    stack.start()
+    try:
+        admin = stack.connect()
+        [alice_id] = admin.call(
+            "model.res.user.create",
+            [{"name": "Alice", "login": "alice", "password": ALICE_PASSWORD}],
+            {},
+        )
+        yield ConsoleStack(stack, alice_id)
+    finally:
+        stack.stop()
+        db_templates.drop(database)
