@@ -1,4 +1,4 @@
-"""One stack for the console tests (module scope keeps them well under a minute and a half):
+"""One stack for the console tests (package scope: both files share it, well under a minute and a half):
 SQLite, two gunicorn workers behind nginx, the analyzer with full capture and profiles, and a
 tryton-ops.toml on disk (the console asks the CLI for status and doctor with it)."""
 
@@ -39,7 +39,7 @@ class ConsoleStack:
         return conn
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def console(db_templates, tmp_path_factory) -> Iterator[ConsoleStack]:
     base = tmp_path_factory.mktemp("console")
     database = db_templates.copy("sqlite", ("party",), base / "db")
