@@ -1,6 +1,6 @@
-"""One stack for the console tests (package scope: both files share it, well under a minute and a half):
-SQLite, two gunicorn workers behind nginx, the analyzer with full capture and profiles, and a
-tryton-ops.toml on disk (the console asks the CLI for status and doctor with it)."""
+"""One stack for the console tests (package scope: both files share it, to stay near a
+minute and a half): SQLite, two gunicorn workers behind nginx, the analyzer with full capture
+and profiles, and a tryton-ops.toml on disk (the console asks the CLI for status and doctor)."""
 
 from __future__ import annotations
 

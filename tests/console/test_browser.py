@@ -1,5 +1,5 @@
 """The console in a real browser: Debian's chromium driven by Playwright (never `playwright
-install`). With TRYTON_OPS_SCREENSHOTS=1 the pages are also saved into docs/img/."""
+install`). With UPDATE_SCREENSHOTS=1 the pages are also saved into docs/img/."""
 
 from __future__ import annotations
 
@@ -19,11 +19,12 @@ pytestmark = pytest.mark.one_series
 
 CHROMIUM = "/usr/bin/chromium"
 IMG = Path(__file__).parents[2] / "docs" / "img"
-SCREENSHOTS = os.environ.get("TRYTON_OPS_SCREENSHOTS") == "1"
+SCREENSHOTS = os.environ.get("UPDATE_SCREENSHOTS") == "1"
 
 
 def shot(page: Page, name: str) -> None:
-    """docs/img/ops-<name>.png, rewritten only when asked (TRYTON_OPS_SCREENSHOTS=1)."""
+    """docs/img/ops-<name>.png, rewritten only when asked (UPDATE_SCREENSHOTS=1, like
+    UPDATE_GOLDEN; not TRYTON_OPS_*: those are tryton-ops settings)."""
     if SCREENSHOTS:
         IMG.mkdir(exist_ok=True)
         page.screenshot(path=str(IMG / f"ops-{name}.png"), full_page=True)
