@@ -343,35 +343,10 @@ def cache(options: ConsoleOptions) -> dict[str, Any]:
     return out
 
 
-# -- queue and cron ---------------------------------------------------------------------------
 def queue(options: ConsoleOptions) -> dict[str, Any]:
-    """Pending and taken-but-unfinished `ir.queue` tasks by name; each cron job's last run
-    (its latest `ir.cron.log`) and next run."""
-    from trytond.pool import Pool
-    from trytond.transaction import Transaction
-
-    with Transaction().start(options.database, 0, readonly=True):
-        pool = Pool()
-        Queue = pool.get("ir.queue")
-        tasks: dict[str, dict[str, int]] = defaultdict(lambda: {"pending": 0, "unfinished": 0})
-        for task in Queue.search([("finished_at", "=", None)]):
-            tasks[task.name]["unfinished" if task.dequeued_at else "pending"] += 1
-        Log = pool.get("ir.cron.log")
-        jobs = []
-        for cron in pool.get("ir.cron").search([]):
-            last = Log.search([("cron", "=", cron.id)], order=[("started", "DESC")], limit=1)
-            jobs.append(
-                {
-                    "id": cron.id,
-                    "method": cron.method,
-                    "active": cron.active,
-                    "interval": f"{cron.interval_number} {cron.interval_type}",
-                    "next_call": cron.next_call,
-                    "last_started": last[0].started if last else None,
-                    "last_ended": last[0].ended if last else None,
-                }
-            )
-    return {
-        "tasks": [{"name": name, **counts} for name, counts in sorted(tasks.items())],
-        "cron": jobs,
-    }
+    """Pending and unfinished `ir.queue` tasks by name, last and next run of each cron job
+    (`status --json`'s `jobs`)."""
+    jobs = cli_json(options, "status").get("jobs") or {}
+    if "error" in jobs:
+        raise PageError(503, jobs["error"])
+    return jobs

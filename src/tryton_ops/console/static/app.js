@@ -294,7 +294,7 @@ async function show() {
 
 function schedule() {
   clearInterval(timer);
-  const slow = ["system", "doctor", "cache", "call"].includes(page().split("/")[0]);
+  const slow = ["system", "doctor", "cache", "queue", "call"].includes(page().split("/")[0]);
   if (document.getElementById("live").checked) {
     timer = setInterval(() => { if (!document.querySelector("input:focus, select:focus")) { show(); } },
       1000 * (slow ? Math.max(30, me.refresh_s) : me.refresh_s));
