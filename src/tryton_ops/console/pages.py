@@ -20,7 +20,6 @@ from typing import Any
 
 from tryton_ops.config.durations import parse_duration
 from tryton_ops.console.options import ConsoleOptions
-from tryton_ops.deploy.local_stack import MARKER
 from tryton_ops.perf import activation
 from tryton_ops.perf.errors import PerfError
 from tryton_ops.perf.options import PerfOptions
@@ -308,6 +307,8 @@ def cli_json(options: ConsoleOptions, *command: str) -> Any:
     if not options.config_file:
         raise PageError(409, "the deployment has no tryton-ops.toml: status and doctor need one")
     argv = [sys.executable, "-m", "tryton_ops", "-c", options.config_file, *command, "--json"]
+    from tryton_ops.deploy.local_stack import MARKER  # (it imports the client: not at start)
+
     # not trytond's settings of this worker, nor the stack marker (not a tryton-ops setting)
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRYTOND_") and k != MARKER}
     try:
