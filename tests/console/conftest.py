@@ -1,6 +1,7 @@
 """One stack for the console tests (package scope: both files share it, to stay near a
-minute and a half): SQLite, two gunicorn workers behind nginx, the analyzer with full capture
-and profiles, and a tryton-ops.toml on disk (the console asks the CLI for status and doctor)."""
+minute and a half): SQLite, two gunicorn workers behind nginx, Redis for the cache, the
+sessions and the analyzer's store, full capture with profiles, and a tryton-ops.toml on disk
+(the console asks the CLI for status, doctor and the cache statistics)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from tests.perf.helpers import write_toml
 from tryton_ops.client import Connection
 from tryton_ops.config import LoadedConfig
 from tryton_ops.deploy.local_stack import server_url
+from tryton_ops.testing.servers import RedisServer
 from tryton_ops.testing.stack import TestStack
 
 ALICE_PASSWORD = "Alice-console-Pw-5531"
@@ -42,11 +44,15 @@ class ConsoleStack:
 @pytest.fixture(scope="package")
 def console(db_templates, tmp_path_factory) -> Iterator[ConsoleStack]:
     base = tmp_path_factory.mktemp("console")
-    database = db_templates.copy("sqlite", ("party",), base / "db")
+    database = db_templates.copy("sqlite", ("party", "ops_session"), base / "db")
+    redis = RedisServer().start()
     stack = TestStack(
         database,
         workers=2,
         front={"enabled": "on"},
+        redis={"uri": redis.uri},
+        cache={"backend": "redis"},
+        sessions={"store": "redis"},
         perf={"enabled": True, "flush_interval_ms": 100, "profile": True},
     )
     toml = write_toml(stack.config, base / "tryton-ops.toml")
@@ -62,4 +68,5 @@ def console(db_templates, tmp_path_factory) -> Iterator[ConsoleStack]:
         yield ConsoleStack(stack, alice_id)
     finally:
         stack.stop()
+        redis.destroy()
         db_templates.drop(database)

@@ -115,6 +115,9 @@ def test_pages_as_json(console):
 
     queue = client.get("/ops/api/queue").json()
     assert queue["cron"] and all("next_call" in job for job in queue["cron"])
+    cache = client.get("/ops/api/cache").json()
+    assert cache["summary"]["source"] == "redis" and cache["shared"]["caches"], cache
+    assert cache["redis"][0]["used_memory"] > 0
     system = client.get("/ops/api/system").json()
     assert "error" not in system, system
     assert any(p["role"] == "app" for p in system["processes"]), system
@@ -138,8 +141,9 @@ def test_capture_bounds_and_session_kill(console):
 
     alice = console.alice()
     alice.call("model.party.party.search_count", [], {})
-    rows = {r["login"]: r for r in client.get("/ops/api/sessions").json()["users"]}
-    assert rows["alice"]["sessions"] >= 1
+    listed = client.get("/ops/api/sessions").json()
+    rows = {r["login"]: r for r in listed["users"]}
+    assert listed["store"] == "redis" and rows["alice"]["sessions"] >= 1
     killed = client.post("/ops/api/sessions/kill", json={"login": "alice"}).json()
     assert killed["uid"] == console.alice_id and killed["ended"] >= 1
     with pytest.raises(SessionExpired):

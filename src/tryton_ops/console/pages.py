@@ -273,32 +273,47 @@ def _database_sessions(logins: dict[int, str]) -> list[dict[str, Any]]:
 
 
 def _redis_sessions(redis, database: str, logins: dict[int, str]) -> list[dict[str, Any]]:
-    from tryton_ops.access.redis import RedisUnavailable
     from tryton_ops.sessions.admin import session_rows
+
+    return _with_session_service(
+        redis, lambda service: session_rows(service.store, database, logins)
+    )
+
+
+def kill_sessions(options: ConsoleOptions, body: dict[str, Any]) -> dict[str, Any]:
+    """End every session of `login`: in the Redis store as `tryton-ops sessions kill` does,
+    else through trytond's `ir.session.clear`; the user logs in again on the next call."""
+    from trytond.pool import Pool
+    from trytond.transaction import Transaction
+
+    from tryton_ops.sessions import options as session_options
+
+    login = _text(body, "login")
+    uid = _user_id(options.database, login)
+    redis = session_options.from_trytond()
+    if redis is not None:
+        ended = _with_session_service(redis, lambda service: service.clear(options.database, [uid]))
+    else:
+        with Transaction().start(options.database, 0) as transaction:
+            Session = Pool().get("ir.session")
+            ended = Session.search_count([("create_uid", "=", uid)])
+            Session.clear([uid])
+            transaction.commit()
+    return {"login": login, "uid": uid, "ended": ended, "at": time.time()}
+
+
+def _with_session_service(redis, action):
+    from tryton_ops.access.redis import RedisUnavailable
+    from tryton_ops.sessions.service import SessionService
     from tryton_ops.sessions.store import SessionStore
 
     store = SessionStore(redis)
     try:
-        return session_rows(store, database, logins)
+        return action(SessionService(store))
     except RedisUnavailable as exc:
         raise PageError(503, f"session store unavailable: {exc}") from None
     finally:
         store.close()
-
-
-def kill_sessions(options: ConsoleOptions, body: dict[str, Any]) -> dict[str, Any]:
-    """End every session of `login` through trytond's `ir.session.clear` (Redis or SQL)."""
-    from trytond.pool import Pool
-    from trytond.transaction import Transaction
-
-    login = _text(body, "login")
-    uid = _user_id(options.database, login)
-    with Transaction().start(options.database, 0) as transaction:
-        Session = Pool().get("ir.session")
-        before = Session.search_count([("create_uid", "=", uid)])
-        Session.clear([uid])
-        transaction.commit()
-    return {"login": login, "uid": uid, "ended": before, "at": time.time()}
 
 
 # -- the operator views, through the CLI -------------------------------------------------------

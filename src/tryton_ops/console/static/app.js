@@ -211,7 +211,7 @@ const PAGES = {
       ["login", "user"], ["sessions", "sessions", {num: true}],
       ["addresses", "addresses", {format: (v) => v.join(", ")}],
       ["newest_login", "newest login", {format: fmtTime}], ["last_activity", "last activity", {format: fmtTime}],
-      ["login", "", {format: (v) => el("button", {class: "danger", "data-login": v, onclick: async () => {
+      ["login", "", {format: (v, row) => !row.sessions ? "" : el("button", {class: "danger", "data-login": v, onclick: async () => {
         if (v === me.login && !confirm("End your own sessions too (this console's)?")) { return; }
         await api("sessions/kill", {login: v}); await show(); }}, "Kill")}],
     ]))];
