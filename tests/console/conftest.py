@@ -54,6 +54,7 @@ def console(db_templates, tmp_path_factory) -> Iterator[ConsoleStack]:
         cache={"backend": "redis"},
         sessions={"store": "redis"},
         perf={"enabled": True, "flush_interval_ms": 100, "profile": True},
+        console={"refresh_s": 1},
     )
     toml = write_toml(stack.config, base / "tryton-ops.toml")
     stack.config = LoadedConfig(settings=stack.config.settings, path=toml)

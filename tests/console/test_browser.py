@@ -99,12 +99,21 @@ def test_admin_finds_saved_call_capture_flame_graph_and_kills_session(console, b
     expect(flame.locator("canvas").first).to_be_visible(timeout=20_000)
     shot(page, "call")
 
-    for name in ("traffic", "methods", "findings", "cache", "system", "queue", "doctor"):
+    # live refresh: the traffic page counts new calls without a reload (refresh_s = 1 here)
+    open_page(page, "traffic?since=15m")
+    before = int(page.locator("#stat-calls").inner_text())
+    for _ in range(3):
+        alice.call("model.party.party.search_count", [], {})
+    page.wait_for_function(
+        "n => Number(document.querySelector('#stat-calls').textContent) >= n + 3", arg=before
+    )
+
+    for name in ("traffic?since=15m", "methods", "findings", "cache", "system", "queue", "doctor"):
         open_page(page, name)
         expect(page.locator("#page-error")).to_have_count(0)
-        if name == "traffic":
+        if name.startswith("traffic"):
             expect(page.locator(".uplot").first).to_be_visible()
-        shot(page, name)
+        shot(page, name.split("?")[0])
     # sortable: clicking a column header orders the methods by it
     open_page(page, "methods")
     page.click("th[data-key=count]")
