@@ -86,15 +86,16 @@ def test_pages_as_json(console):
     assert me["login"] == "admin" and me["perf"] is True
 
     alice = console.alice()
+    started = time.time()  # the other tests of the stack (any order) made calls too
     alice.call("model.party.party.create", [{"name": f"api-{i}"} for i in range(12)], {})
     alice.call("model.party.party.search_read", [], 0, 10, None, ["name"], {})
 
     calls = wait_for(
         client,
         "/ops/api/calls?method=party.party.create&user=alice",
-        lambda data: data["calls"],
+        lambda data: any(c["ts"] >= started for c in data["calls"]),
     )
-    [created] = calls["calls"]
+    [created] = [c for c in calls["calls"] if c["ts"] >= started]
     assert created["login"] == "alice" and created["sql_count"] > 0
     detail = client.get(f"/ops/api/calls/{created['id']}").json()
     assert detail["tables"]["party_party"] >= 1 and detail["n1"]
@@ -107,7 +108,7 @@ def test_pages_as_json(console):
 
     methods = {m["method"]: m for m in client.get("/ops/api/methods").json()["methods"]}
     create = methods["model.party.party.create"]
-    assert create["count"] == 1 and create["sql_mean"] > 0 and 0 < create["time_share"] <= 1
+    assert create["count"] >= 1 and create["sql_mean"] > 0 and 0 < create["time_share"] <= 1
 
     findings = client.get("/ops/api/findings").json()
     assert any(f["method"] == "model.party.party.create" for f in findings["n1"])
