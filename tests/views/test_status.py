@@ -61,6 +61,7 @@ def test_status_top_and_doctor_on_a_running_stack(make_trytond_db, redis_server,
     (redis,) = data["redis"]
     assert redis["used_memory"] > 0 and redis["maxmemory_policy"] == "noeviction"
     assert 0 <= data["last_backup"]["age_s"] < 3600
+    assert data["jobs"]["tasks"] == [] and data["jobs"]["cron"]  # PostgreSQL types too
 
     text = cli(stack.config, "status")
     assert text.exit_code == 0

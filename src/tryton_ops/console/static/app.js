@@ -35,6 +35,13 @@ const fmtTime = (ts) => ts ? new Date(ts * 1000).toLocaleString() : "-";
 const fmtMs = (ms) => ms === null || ms === undefined ? "-" : `${Number(ms).toFixed(1)}`;
 const pct = (ratio) => ratio === null || ratio === undefined ? "-" : `${(100 * ratio).toFixed(1)}%`;
 
+// A two-column table of an object's keys and values (nested values as JSON).
+function keyValues(object) {
+  return el("table", {}, el("tbody", {}, Object.entries(object).map(([key, value]) => el("tr", {},
+    el("th", {}, key.replaceAll("_", " ")),
+    el("td", {}, value !== null && typeof value === "object" ? JSON.stringify(value) : (value ?? "-"))))));
+}
+
 function card(title, ...children) { return el("section", {class: "card"}, el("h2", {}, title), children); }
 
 // A table whose columns sort on click; columns: [key, label, {num, format}]
@@ -249,7 +256,8 @@ const PAGES = {
       card("Requests in flight", data.requests_source.available ? sortable(data.requests, [
         ["pid", "pid", {num: true}], ["since_s", "for s", {num: true}], ["request", "request"]])
         : el("p", {class: "muted"}, data.requests_source.reason)),
-      card("Database and backup", el("pre", {}, JSON.stringify({database: data.database, last_backup: data.last_backup}, null, 2))),
+      card("Database and backup", keyValues({...data.database,
+        "last backup": data.last_backup ? `${fmtTime(data.last_backup.created)} (${Math.round(data.last_backup.age_s / 3600)} h ago)` : "none"})),
       card("Problems", data.problems.length ? el("ul", {}, data.problems.map((p) => el("li", {class: "error"}, p))) : el("p", {class: "ok"}, "none")),
     ];
   },
