@@ -1,5 +1,5 @@
 """One stack for the console tests (package scope: both files share it, to stay near a
-minute and a half): SQLite, two gunicorn workers behind nginx, Redis for the cache, the
+minute and a half): SQLite, a gunicorn worker behind nginx, Redis for the cache, the
 sessions and the analyzer's store, full capture with profiles, and a tryton-ops.toml on disk
 (the console asks the CLI for status, doctor and the cache statistics)."""
 
@@ -48,7 +48,7 @@ def console(db_templates, tmp_path_factory) -> Iterator[ConsoleStack]:
     redis = RedisServer().start()
     stack = TestStack(
         database,
-        workers=2,
+        workers=1,  # behind nginx all the same; a second worker would only cost start-up time
         front={"enabled": "on"},
         redis={"uri": redis.uri},
         cache={"backend": "redis"},

@@ -1,4 +1,4 @@
-"""The console's JSON endpoints and its refusals, on a real stack (nginx, two workers)."""
+"""The console's JSON endpoints and its refusals, on a real stack (nginx, Redis)."""
 
 from __future__ import annotations
 
