@@ -230,7 +230,7 @@ const PAGES = {
     const summary = data.summary;
     if (summary && !summary.error) {
       parts.push(card(`Cache hit ratio: ${pct(summary.hit_ratio)} of ${summary.lookups} lookups (${summary.source})`,
-        sortable(Object.entries(summary.caches).map(([name, ratio]) => ({name, ratio})),
+        data.shared ? null : sortable(Object.entries(summary.caches).map(([name, ratio]) => ({name, ratio})),
           [["name", "cache"], ["ratio", "hit ratio", {num: true, format: pct}]])));
     } else {
       parts.push(card("Cache", el("p", {class: "muted"}, summary ? summary.error : "no cache statistics yet (workers report from their first request on)")));
