@@ -32,6 +32,10 @@ def test_one_process_database_sessions_analyzer_off(make_trytond_db, tryton_stac
 
     off = client.get("/ops/api/traffic")
     assert off.status_code == 409 and "analyzer is off" in off.json()["error"]
+    # this deployment was configured without a file: the pages the CLI computes say so
+    for page in ("system", "doctor", "queue", "cache"):
+        response = client.get(f"/ops/api/{page}")
+        assert response.status_code == 409 and "no tryton-ops.toml" in response.json()["error"]
 
     listed = client.get("/ops/api/sessions").json()
     assert listed["store"] == "database"

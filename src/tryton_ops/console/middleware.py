@@ -88,10 +88,6 @@ def _error(status: int, message: str) -> Response:
     return _json({"error": message, "status": status}, status)
 
 
-def _wants_json(request: Request) -> bool:
-    return request.path.startswith(f"{PREFIX}/api/")
-
-
 class Console:
     """The console as a WSGI application of its own (mounted under /ops/ by the middleware)."""
 
