@@ -153,3 +153,19 @@ def test_capture_bounds_and_session_kill(console):
     assert client.get("/ops/api/me").status_code == 200
     client.post("/ops/api/logout", json={})
     assert client.get("/ops/api/me").status_code == 401
+
+
+def test_a_failing_cli_is_a_clear_error(console):
+    """status/doctor come from the CLI: a broken tryton-ops.toml is reported, not a traceback."""
+    client = admin_client(console)
+    toml = console.stack.config.path
+    text = toml.read_text()
+    try:
+        toml.write_text(text + "\n[nosuchsection]\nx = 1\n")
+        response = client.get("/ops/api/doctor")
+        assert response.status_code == 502, response.text
+        assert "`tryton-ops doctor` failed" in response.json()["error"]
+        assert "nosuchsection" in response.json()["error"]
+    finally:
+        toml.write_text(text)
+    assert client.get("/ops/api/doctor").status_code == 200
