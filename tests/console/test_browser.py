@@ -32,6 +32,8 @@ def shot(page: Page, name: str) -> None:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator:
+    # a login checks the password hash and the administrator in trytond: seconds on a busy CI
+    expect.set_options(timeout=30_000)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         yield browser
@@ -50,7 +52,9 @@ def open_page(page: Page, name: str) -> None:
     before = page.locator("#main").get_attribute("data-loaded")
     page.evaluate(f"location.hash = {name!r}")
     page.wait_for_function(
-        "before => document.querySelector('#main').dataset.loaded !== before", arg=before
+        "before => document.querySelector('#main').dataset.loaded !== before",
+        arg=before,
+        timeout=30_000,
     )
 
 
@@ -96,7 +100,7 @@ def test_admin_finds_saved_call_capture_flame_graph_and_kills_session(console, b
     expect(page.locator("#statements")).to_contain_text("UPDATE")
     expect(page.locator("#statements")).to_contain_text("party_party")
     flame = page.frame_locator("#flame")
-    expect(flame.locator("canvas").first).to_be_visible(timeout=20_000)
+    expect(flame.locator("canvas").first).to_be_visible()
     shot(page, "call")
 
     # live refresh: the traffic page counts new calls without a reload (refresh_s = 1 here)
@@ -105,7 +109,9 @@ def test_admin_finds_saved_call_capture_flame_graph_and_kills_session(console, b
     for _ in range(3):
         alice.call("model.party.party.search_count", [], {})
     page.wait_for_function(
-        "n => Number(document.querySelector('#stat-calls').textContent) >= n + 3", arg=before
+        "n => Number(document.querySelector('#stat-calls').textContent) >= n + 3",
+        arg=before,
+        timeout=30_000,
     )
 
     for name in ("traffic?since=15m", "methods", "findings", "cache", "system", "queue", "doctor"):
@@ -126,7 +132,7 @@ def test_admin_finds_saved_call_capture_flame_graph_and_kills_session(console, b
     shot(page, "sessions")
     page.click("button[data-login=alice]")
     page.wait_for_function(
-        "() => !document.querySelector('button[data-login=alice]')", timeout=10_000
+        "() => !document.querySelector('button[data-login=alice]')", timeout=30_000
     )
     with pytest.raises(SessionExpired):
         alice.call("model.party.party.search_count", [], {})
