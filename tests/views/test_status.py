@@ -131,6 +131,7 @@ def test_status_when_nothing_runs(make_trytond_db):
             )
     jobs = json.loads(cli(db.config, "status", "--json").output)["jobs"]
     assert jobs["tasks"] == [{"name": "ops.test", "pending": 2, "unfinished": 1}]
+    assert "queue: 2 pending, 1 taken unfinished; cron: " in cli(db.config, "status").output
     on = cli(derive(db.config, {"accel": {"json_response": True}}), "status")
     assert "json_response on" in on.output and "view_cache off" in on.output
 
