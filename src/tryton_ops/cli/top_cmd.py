@@ -99,9 +99,26 @@ def summary_lines(data: dict[str, Any]) -> list[str]:
             where = "workers' in-process caches" if cache.get("source") == "workers" else "Redis"
             lines.append(f"cache ({where}): hit ratio {text} over {cache['lookups']} lookups")
     lines.append(backup_line(data))
+    lines.append(_jobs_line(data.get("jobs") or {}))
     accels = data.get("accelerators") or []
     lines.append("accelerators: " + ", ".join(f"{a['name']} {a['state']}" for a in accels))
     return lines
+
+
+def _jobs_line(jobs: dict[str, Any]) -> str:
+    """The queue and cron in one line; the details are in `status --json` (`jobs`)."""
+    if "error" in jobs:
+        return f"queue and cron: error: {jobs['error']}"
+    tasks = jobs.get("tasks", [])
+    pending = sum(t["pending"] for t in tasks)
+    unfinished = sum(t["unfinished"] for t in tasks)
+    active = [job for job in jobs.get("cron", []) if job["active"]]
+    upcoming = min((job["next_call"] for job in active if job["next_call"]), default=None)
+    nxt = f", next at {upcoming}" if upcoming else ""
+    return (
+        f"queue: {pending} pending, {unfinished} taken unfinished; "
+        f"cron: {len(active)} active jobs{nxt}"
+    )
 
 
 def render(data: dict[str, Any]):

@@ -389,6 +389,16 @@ class Debug(PartSection):
     )
 
 
+class Console(PartSection):
+    """The ops console at `/ops/` (tryton_ops.console, docs/ops-console.md): administrators only,
+    from the networks of `front.allowed_networks`."""
+
+    TRYTOND_SECTION = "ops_console"
+    enabled: bool = Field(True, description="serve the console at /ops/ from trytond")
+    refresh_s: int = Field(5, ge=1, le=3600, description="live refresh of the pages, seconds")
+    window: Duration = Field("1h", description="traffic shown when the page does not say")
+
+
 def _check_address(value: str) -> str:
     try:
         ipaddress.ip_address(value)
@@ -432,6 +442,7 @@ class Settings(Section):
     queue: Queue = Field(default_factory=Queue)
     debug: Debug = Field(default_factory=Debug)
     backup: Backup = Field(default_factory=Backup)
+    console: Console = Field(default_factory=Console)
     # last: its check reads the sections above
     hosts: dict[Name, Host] = Field(
         default_factory=dict, description="several machines (docs/deploy.md); none: this one"
