@@ -1,8 +1,8 @@
 #!/bin/sh
-# Install the real servers the test suite starts privately: PostgreSQL, Redis, nginx, and the
-# tools of the deploy tests: iproute2 (network namespaces), podman, runc and debootstrap; npm
-# (the web client, sao, comes from the npm registry) and chromium (the browser the web client
-# tests drive with Playwright: never `playwright install`, which downloads a browser build).
+# Install the real servers the test suite starts privately: PostgreSQL, Redis, nginx, the
+# tools of the deploy tests: iproute2 (network namespaces), podman, runc and debootstrap, npm
+# (the web client, sao, comes from the npm registry) and the browser of the web tests (Debian's
+# chromium, driven by Playwright: never `playwright install`, which downloads a browser build).
 # As root, missing Debian packages are installed with apt-get; otherwise we say what to run.
 set -eu
 
@@ -18,7 +18,8 @@ command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || missing="$missing iprout
 command -v podman >/dev/null 2>&1 || missing="$missing podman"
 command -v runc >/dev/null 2>&1 || [ -x /usr/sbin/runc ] || missing="$missing runc"
 command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || missing="$missing debootstrap"
-# web client tests (tests/deploy/test_web_client.py)
+# the web client (tests/deploy/test_web_client.py) and the ops console's browser tests
+# (tests/console/test_browser.py)
 command -v npm >/dev/null 2>&1 || missing="$missing npm"
 [ -x /usr/bin/chromium ] || missing="$missing chromium"
 
