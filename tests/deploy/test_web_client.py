@@ -19,7 +19,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from tests.capacity.sao_tasks import CHROMIUM, open_menu, settle
+from tests.capacity.sao_tasks import CHROMIUM
 from tests.deploy.test_up_down import cli, write_config
 from tryton_ops.config import load_config, render_trytond_conf
 from tryton_ops.deploy.nginx_conf import render_nginx_conf
@@ -115,7 +115,14 @@ def login(page, password: str) -> None:
         page.fill("input[type=password]", password)
         page.keyboard.press("Enter")
     menu.wait_for()
-    settle(page, 0.5)
+
+
+def open_parties(page, name: str):
+    """Parties > Parties in the menu; the list's row holding `name`, once it is shown."""
+    menu = page.locator("#menu")
+    menu.get_by_text("Parties", exact=True).first.click()  # the folder opens
+    menu.get_by_text("Parties", exact=True).nth(1).click()  # the list
+    return page.locator("#tabcontent .treeview tbody tr", has_text=name).first
 
 
 def skip_module_configuration(conn) -> None:
@@ -239,8 +246,8 @@ def test_through_nginx_edit_a_party_and_see_it_after_reload(
     started = time.monotonic()
     page.goto(url)
     login(page, db.password)
-    open_menu(page, "Parties", "Parties")
-    row = page.locator("#tabcontent .treeview tbody tr", has_text="Web Client Party").first
+    row = open_parties(page, "Web Client Party")
+    row.wait_for()
     shot(page, "sao-parties.png", tmp_path)
     row.dblclick()
     form = page.locator("#tabcontent")
@@ -252,12 +259,11 @@ def test_through_nginx_edit_a_party_and_see_it_after_reload(
     expect(save).to_be_enabled()
     save.click()
     expect(save).to_be_disabled()  # saved: nothing left to save
-    settle(page, 0.5)
+    page.get_by_text("Record saved.").wait_for()
     shot(page, "sao-party-form.png", tmp_path)
     page.reload()
     login(page, db.password)
-    open_menu(page, "Parties", "Parties")
-    page.locator("#tabcontent .treeview tbody tr", has_text="Web Client Party, edited").wait_for()
+    open_parties(page, "Web Client Party, edited").wait_for()
     with stack.connect() as conn:
         read = conn.call("model.party.party.read", [party], ["name"], {})
     assert read[0]["name"] == "Web Client Party, edited"
