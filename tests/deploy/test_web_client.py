@@ -179,6 +179,11 @@ def test_unreachable_registry_is_said_and_refused_when_required(tmp_path, monkey
         ensure_web_client(make_config(tmp_path, {"web": {"client": "sao"}}))
     # no half install left: only the page telling browsers there is no web client
     assert [path.name for path in (tmp_path / "data" / "web").iterdir()] == ["none"]
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")  # a data directory that cannot be made, even by root
+    web = ensure_web_client(make_config(blocked, {}))
+    assert web.root is None
+    assert f"cannot install sao into {blocked}/data/web: Not a directory" in web.note
 
 
 @pytest.mark.one_series

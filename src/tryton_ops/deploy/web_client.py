@@ -5,9 +5,9 @@ Bootstrap, d3, ...) are npm dependencies it expects in its own `node_modules/`. 
 is fetched with `npm pack` and the libraries its pages name under `node_modules/` installed
 beside it with `npm install` (at the versions its package.json asks for; its build tools,
 grunt and less, are left out), once, into `<data>/web/sao`; nothing comes from a CDN when a
-browser opens it. sao refuses a server of
-another series than its own ("Version mismatch"), so the package wanted is the one of the
-installed trytond's series, and a sao of another series is served only with a warning.
+browser opens it. sao refuses a server of another series than its own ("Version mismatch"), so
+the package wanted is the one of the installed trytond's series, and a sao of another series is
+served only with a warning.
 
 Rendering (trytond.conf's `[web] root`, nginx's static locations) only reads what is installed
 (`web_root`); installing is `ensure_web_client`, run by `up` and `deploy render`. Without sao, a
@@ -198,7 +198,8 @@ def ensure_web_client(config: LoadedConfig) -> WebClient:
         except WebClientUnavailable as exc:
             if web.client == "sao":
                 raise WebClientUnavailable(f"web.client = 'sao' but {exc}") from None
-            _write_placeholder(config, series)
+            with contextlib.suppress(OSError):  # a nicety: RPC is served without it
+                _write_placeholder(config, series)
             return WebClient(None, None, str(exc))
     found = sao_version(root)
     return WebClient(root, found, mismatch(found, series))
@@ -220,8 +221,9 @@ def _install_unless_known_absent(config: LoadedConfig, series: str) -> Path:
     try:
         return install_sao(installed_dir(config), f"~{series}.0", series)
     except NoSaoForSeries as exc:
-        memory.parent.mkdir(parents=True, exist_ok=True)
-        memory.write_text(json.dumps({"series": series, "note": str(exc), "at": time.time()}))
+        with contextlib.suppress(OSError):  # asked again next time
+            memory.parent.mkdir(parents=True, exist_ok=True)
+            memory.write_text(json.dumps({"series": series, "note": str(exc), "at": time.time()}))
         raise
 
 
@@ -249,8 +251,14 @@ def install_sao(dest: Path, spec: str, series: str) -> Path:
             "npm is not installed, so sao cannot be fetched: apt-get install npm, then `up` "
             "again, or set web.sao_dir"
         )
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".sao-", dir=dest.parent))
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=".sao-", dir=dest.parent))
+    except OSError as exc:
+        raise WebClientUnavailable(
+            f"cannot install sao into {dest.parent}: {exc.strerror}; set paths.data to a "
+            "directory this user can write, or web.sao_dir"
+        ) from None
     try:
         packed = _npm(npm, ["pack", f"{PACKAGE}@{spec}", "--json"], work, PACK_TIMEOUT_S, series)
         tarball = work / json.loads(packed)[0]["filename"]
