@@ -2,7 +2,7 @@
 
 sao 8.0 works against trytond 8.0; against 8.2 it stops at "Version mismatch" (npm has no sao
 8.2), which the 8.2 run checks in the browser. Screenshots go to docs/img/ when
-DOCS_SCREENSHOTS=1, else to the test's temporary directory.
+UPDATE_SCREENSHOTS=1, else to the test's temporary directory.
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ def up(tmp_path):
 
 def shot(page, name: str, tmp_path: Path) -> None:
     """A screenshot for the docs, rewritten only when asked (so CI leaves the tree clean)."""
-    folder = DOCS_IMG if os.environ.get("DOCS_SCREENSHOTS") == "1" else tmp_path
+    folder = DOCS_IMG if os.environ.get("UPDATE_SCREENSHOTS") == "1" else tmp_path
     folder.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(folder / name))
 
