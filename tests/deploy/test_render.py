@@ -56,6 +56,7 @@ def normalise(text: str, base: Path) -> str:
     replacements = {
         str(base): "{BASE}",
         cli_interpreter(): "{PYTHON}",
+        sys.executable: "{PYTHON}",  # rendered in process (CliRunner): this runner's Python
         str(Path(sys.executable).parent): "{BIN}",
         nginx_binary(): "{NGINX}",
         sys.prefix: "{PREFIX}",
