@@ -116,13 +116,38 @@ def init(ctx, name, modules, password_file, prompt, no_template, as_json) -> Non
 @click.argument("modules", nargs=-1)
 @click.option("--all", "all_", is_flag=True, help="Update every activated module.")
 @click.option("--dry-run", is_flag=True, help="Only say what would be updated, and why.")
-@click.option("--no-backup", is_flag=True, help="Skip the backup taken before updating.")
+@click.option("--rehearse-only", is_flag=True, help="Rehearse on a copy, report, stop there.")
+@click.option(
+    "--no-rehearse", is_flag=True, help="Apply without rehearsing on a copy first (the way "
+    "back stays: backup, smoke check, restore on failure).",
+)  # fmt: skip
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=1),
+    default=1800,
+    show_default=True,
+    help="Seconds the update and its smoke check may take (on the copy, then live); past "
+    "them it counts as failed.",
+)
+@click.option(
+    "--no-backup", is_flag=True, help="Keep no archive (one is still taken as the way back, "
+    "and deleted once the update passed).",
+)  # fmt: skip
+@click.option(
+    "--recover", is_flag=True, help="Only finish what an interrupted update left: restore "
+    "its backup, drop its rehearsal copy, switch maintenance off.",
+)  # fmt: skip
 @json_option
 @click.pass_context
-def update(ctx, name, modules, all_, dry_run, no_backup, as_json) -> None:
+def update(
+    ctx, name, modules, all_, dry_run, rehearse_only, no_rehearse, timeout, no_backup, recover,
+    as_json,
+) -> None:  # fmt: skip
     """Update the modules of NAME whose files changed since the last update, and dependents.
 
     With MODULE arguments, those (and the modules depending on them); with --all, everything.
+    The update is rehearsed on a copy first, then applied with maintenance on (503 for this
+    database), a backup, a smoke check, and the backup restored on any failure (exit 1).
     """
     from tryton_ops.lifecycle.update import update_database
 
@@ -130,6 +155,13 @@ def update(ctx, name, modules, all_, dry_run, no_backup, as_json) -> None:
     name = name or config.settings.database.name
     if all_ and modules:
         raise click.UsageError("give either --all or module names, not both")
+    if rehearse_only and no_rehearse:
+        raise click.UsageError("give either --rehearse-only or --no-rehearse, not both")
+    if recover and (modules or all_ or dry_run or rehearse_only):
+        raise click.UsageError("--recover takes only the database name")
+    if recover:
+        _recover(config, name, as_json)
+        return
     result = update_database(
         config,
         name,
@@ -138,28 +170,82 @@ def update(ctx, name, modules, all_, dry_run, no_backup, as_json) -> None:
         dry_run=dry_run,
         backup=not no_backup,
         reporter=_reporter(as_json),
+        rehearse=not no_rehearse,
+        rehearse_only=rehearse_only,
+        timeout=timeout,
     )
-    plan = result.plan
     if as_json:
-        emit_json(
-            {
-                "name": plan.name,
-                "dry_run": result.dry_run,
-                "modules": plan.modules,
-                "reasons": plan.reasons,
-                "backup": str(result.backup) if result.backup else None,
-                "workers": result.workers,
-                "seconds": round(result.seconds, 3),
-            }
-        )
+        emit_json(_update_json(result))
         return
+    _print_update(result)
+
+
+def _recover(config, name: str, as_json: bool) -> None:
+    from tryton_ops.lifecycle.lock import exclusive
+    from tryton_ops.lifecycle.names import check_name
+    from tryton_ops.lifecycle.safe_update import recover
+
+    check_name(name)
+    with exclusive(config, name, "update"):
+        done = recover(config, name, _reporter(as_json))
+    if as_json:
+        emit_json({"name": name, "recovered": done})
+    else:
+        click.echo(done or f"nothing to recover: no interrupted update of {name}")
+
+
+def _update_json(result) -> dict:
+    plan = result.plan
+    rehearsal = result.rehearsal
+    return {
+        "name": plan.name,
+        "dry_run": result.dry_run,
+        "modules": plan.modules,
+        "reasons": plan.reasons,
+        "rehearsal": None
+        if rehearsal is None
+        else {
+            "seconds": round(rehearsal.seconds, 3),
+            "modules": rehearsal.modules,
+            "warnings": rehearsal.warnings,
+            "smoke_checks": rehearsal.smoke_checks,
+            "failure": rehearsal.failure or None,
+        },
+        "applied": result.applied,
+        "maintenance_seconds": round(result.maintenance_s, 3),
+        "smoke_checks": result.smoke_checks,
+        "backup": str(result.backup) if result.backup else None,
+        "workers": result.workers,
+        "recovered": result.recovered,
+        "seconds": round(result.seconds, 3),
+    }
+
+
+def _print_update(result) -> None:
+    plan = result.plan
+    if result.recovered:
+        click.echo(f"first: {result.recovered}")
     if not plan.modules:
         click.echo(f"{plan.name} is up to date: no module file changed since the last update.")
         return
-    verb = "would update" if result.dry_run else "updated"
+    verb = "updated" if result.applied else "would update"
     click.echo(f"{verb} {plan.name}:")
     for module in plan.modules:
         click.echo(f"  {module:24} {plan.reasons[module]}")
+    if result.rehearsal is not None:
+        rehearsal = result.rehearsal
+        click.echo(
+            f"rehearsal on a copy: passed in {rehearsal.seconds:.1f} s "
+            f"({rehearsal.smoke_checks} smoke check(s))"
+        )
+        for warning in rehearsal.warnings:
+            click.echo(f"  warning: {warning}")
+    if not result.applied:
+        return
+    click.echo(
+        f"applied: maintenance {result.maintenance_s:.1f} s, smoke check passed "
+        f"({result.smoke_checks} check(s))"
+    )
     if result.backup:
         click.echo(f"backup first: {result.backup}")
     if result.workers:

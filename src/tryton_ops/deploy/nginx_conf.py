@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tryton_ops.config import LoadedConfig
+from tryton_ops.deploy import maintenance
 from tryton_ops.deploy.hosts import app_upstreams
 from tryton_ops.deploy.log_rotation import logs_dir
 
@@ -56,7 +57,10 @@ def render_nginx_conf(config: LoadedConfig) -> str:
     upstreams = "\n".join(
         f"        server {netloc} max_fails=1 fail_timeout=5s;" for netloc in app_upstreams(config)
     )
-    locations = _locations(timeout, "tryton_bus" if settings.bus.enabled else "tryton")
+    locations = _locations(
+        timeout, "tryton_bus" if settings.bus.enabled else "tryton", config.run_dir
+    )
+    maintenance_map, maintenance_location = maintenance.nginx_server_parts()
     bus_upstream = (
         f"""
     upstream tryton_bus {{
@@ -90,6 +94,8 @@ def render_nginx_conf(config: LoadedConfig) -> str:
         add_header Strict-Transport-Security "max-age=31536000" always;
 {SECURITY_HEADERS}
 {locations}
+
+{maintenance_location}
     }}"""
     else:
         servers = f"""
@@ -98,6 +104,8 @@ def render_nginx_conf(config: LoadedConfig) -> str:
         server_name {front.server_name};
 {SECURITY_HEADERS}
 {locations}
+
+{maintenance_location}
     }}"""
     return f"""# Rendered by tryton-ops from {config.source}; edit that file, not this one.
 worker_processes auto;
@@ -146,6 +154,7 @@ http {{
 {allowed}
     }}
 
+{maintenance_map}
     upstream tryton {{
         least_conn;
 {upstreams}
@@ -156,8 +165,9 @@ http {{
 """
 
 
-def _locations(timeout: int, bus_upstream: str) -> str:
-    proxy = f"""            proxy_pass http://tryton;
+def _locations(timeout: int, bus_upstream: str, run_dir: Path) -> str:
+    proxy = f"""{maintenance.nginx_rule(run_dir)}
+            proxy_pass http://tryton;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_set_header Host $http_host;

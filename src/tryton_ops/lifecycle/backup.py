@@ -195,9 +195,14 @@ def default_archive(config: LoadedConfig, name: str) -> Path:
 
 
 def backup(
-    config: LoadedConfig, name: str, out: Path | None = None, reporter: Reporter = NULL
+    config: LoadedConfig,
+    name: str,
+    out: Path | None = None,
+    reporter: Reporter = NULL,
+    record: bool = True,
 ) -> BackupResult:
-    """Write the archive of `name` to `out` (default: <data>/backups/NAME-DATE.tar.gz)."""
+    """Write the archive of `name` to `out` (default: <data>/backups/NAME-DATE.tar.gz);
+    `record`: as the last backup of `name` (`status`), not for a throw-away one."""
     started = time.perf_counter()
     check_name(name)
     if not database_exists(config, name):
@@ -239,7 +244,8 @@ def backup(
                 stage.advance(path.stat().st_size)
         tmp.replace(out)
     size = out.stat().st_size
-    record_backup(config, name, out, manifest["created"], size)
+    if record:
+        record_backup(config, name, out, manifest["created"], size)
     return BackupResult(out, size, time.perf_counter() - started, manifest)
 
 

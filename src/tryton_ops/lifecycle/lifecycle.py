@@ -59,8 +59,11 @@ def copy_database(
     return method
 
 
-def _copy(config: LoadedConfig, source: str, target: str, files: Path, reporter: Reporter) -> str:
-    """Copy the database `source` to a new `target` and its filestore to `files`."""
+def _copy(
+    config: LoadedConfig, source: str, target: str, files: Path | None, reporter: Reporter
+) -> str:
+    """Copy the database `source` to a new `target` and its filestore to `files` (not when
+    None: a rehearsal copy needs no attachments)."""
     method = "sqlite backup"
     try:
         with reporter.stage(f"copying {source} to {target}"):
@@ -74,12 +77,13 @@ def _copy(config: LoadedConfig, source: str, target: str, files: Path, reporter:
             else:
                 method = _pg_copy(config, source, target)
         store = filestore_dir(config, source)
-        if store.is_dir():
+        if files is not None and store.is_dir():
             with reporter.stage("copying the filestore"):
                 shutil.copytree(store, files)
     except BaseException:
         drop_database(config, target)
-        shutil.rmtree(files, ignore_errors=True)
+        if files is not None:
+            shutil.rmtree(files, ignore_errors=True)
         raise
     return method
 
@@ -109,6 +113,13 @@ def _pg_copy(config: LoadedConfig, source: str, target: str) -> str:
                 "--exit-on-error", "-d", target, str(dump)]  # fmt: skip
         run_pg_tool(config, argv, "pg_restore")
     return "dump and restore (source in use)"
+
+
+def copy_database_only(
+    config: LoadedConfig, source: str, target: str, reporter: Reporter = NULL
+) -> str:
+    """A scratch copy of the database alone (no filestore); `target` must not exist."""
+    return _copy(config, source, target, None, reporter)
 
 
 def drop(config: LoadedConfig, name: str) -> None:
