@@ -88,11 +88,13 @@ MARK_THEN_SLEEP = """        with open(os.environ["OPS_SUF_MARKER"], "w") as fh:
         time.sleep(120)
 """
 
+FAILING_MIGRATION = '        raise ValueError("migration failed")\n'
+
 # (thing.py extra, thing.xml extra) of each change
 CHANGES = {
     "good": (CODE, ""),
     "xml": (CODE, BAD_RECORD),
-    "migration": (CODE + MIGRATION.format(body='        raise ValueError("migration failed")\n'), ""),
+    "migration": (CODE + MIGRATION.format(body=FAILING_MIGRATION), ""),
     "smoke": (CODE + BROKEN_GETTER, ""),
     "slow": (CODE + MIGRATION.format(body=MARK_THEN_SLEEP), ""),
 }
@@ -157,8 +159,10 @@ def _leftovers(config) -> list[str]:
 
     rehearsals = [n for n in list_databases(config) if n.startswith("ops_rehearse_")]
     flags = list((config.run_dir / "maintenance").glob("*"))
-    return rehearsals + [str(f) for f in flags] + [str(journal.journal_file(config, "suf"))] * (
-        journal.read(config, "suf") is not None
+    return (
+        rehearsals
+        + [str(f) for f in flags]
+        + [str(journal.journal_file(config, "suf"))] * (journal.read(config, "suf") is not None)
     )
 
 
@@ -281,7 +285,7 @@ def test_update_under_load_fails_no_call(suf, tryton_stack):
             try:
                 conn.call("model.ops.suf.thing.search_count", [], {})
                 counts["ok"] += 1
-            except Exception as exc:  # noqa: BLE001 - every failure is counted
+            except Exception as exc:  # every failure is counted
                 if isinstance(exc, TransportError) and exc.status == 503:
                     counts["maintenance"] += 1
                     window.append(time.monotonic())
