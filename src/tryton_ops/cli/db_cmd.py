@@ -28,6 +28,18 @@ def _human(size: float) -> str:
     return str(size)
 
 
+def _password_options(func):
+    func = click.option("--prompt", is_flag=True, help="Ask for the new password of every user.")(
+        func
+    )
+    return click.option(
+        "--password-file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="File holding the new password of every user (else $TRYTON_ADMIN_PASSWORD, "
+        "--prompt, or the configured admin password file).",
+    )(func)
+
+
 @click.group("db")
 def db_group() -> None:
     """Database lifecycle."""
@@ -48,9 +60,26 @@ def list_(ctx: click.Context, templates: bool, as_json: bool) -> None:
         names = list_databases(config)
     if as_json:
         emit_json(names)
-    else:
-        for name in names:
-            click.echo(name)
+        return
+    marks = {} if templates else _marks(config, names)
+    for name in names:
+        mark = marks.get(name)
+        click.echo(f"{name}  [neutralized {mark['at']}]" if mark else name)
+
+
+def _marks(config, names: list[str]) -> dict[str, dict]:
+    """The neutralization mark of each database that has one."""
+    from tryton_ops.lifecycle.neutralize import read_mark
+
+    found = {}
+    for name in names:
+        try:
+            mark = read_mark(config, name)
+        except DatabaseError:
+            continue  # dropped meanwhile
+        if mark:
+            found[name] = mark
+    return found
 
 
 @db_group.command("init")
@@ -328,8 +357,13 @@ def restore(ctx, archive, name, replace, deactivate_cron, yes, force, as_json) -
     from tryton_ops.lifecycle.served import refuse_if_served
 
     config = get_config(ctx)
+    manifest = check(archive) if name is None or replace else None
     if name is None:
-        name = check(archive)["database"]
+        name = manifest["database"]
+    if replace and manifest.get("neutralized"):
+        from tryton_ops.lifecycle.neutralize import refuse_over_production
+
+        refuse_over_production(config, name, f"the backup of {manifest['database']!r}")
     if replace:
         refuse_if_served(config, name, "replace it", force)
     if replace and not yes and database_exists(config, name):
@@ -373,27 +407,146 @@ def _trytond_version() -> str:
 @click.argument("source")
 @click.argument("target")
 @click.option("--replace", is_flag=True, help="Replace TARGET if it exists.")
+@click.option(
+    "--neutralize", is_flag=True, help="Make TARGET a neutralized copy (see `db neutralize`)."
+)
+@_password_options
 @click.option("--yes", "-y", is_flag=True, help="Do not ask before replacing.")
 @click.option(
     "--force", is_flag=True, help="Replace TARGET even while the running stack serves it."
 )
+@json_option
 @click.pass_context
-def copy(ctx, source, target, replace, yes, force) -> None:
-    """Copy database SOURCE (and its filestore) to TARGET (a new one, unless --replace)."""
+def copy(
+    ctx, source, target, replace, neutralize, password_file, prompt, yes, force, as_json
+) -> None:
+    """Copy database SOURCE (and its filestore) to TARGET (a new one, unless --replace).
+
+    With --neutralize the copy is made aside, neutralized there, and only then appears as
+    TARGET. A neutralized copy never replaces this deployment's production database.
+    """
     from tryton_ops.access.database import database_exists
     from tryton_ops.lifecycle.lifecycle import copy_database
+    from tryton_ops.lifecycle.names import check_name
+    from tryton_ops.lifecycle.neutralize import neutralize as do_neutralize
+    from tryton_ops.lifecycle.neutralize import read_mark, refuse_over_production
     from tryton_ops.lifecycle.served import refuse_if_served
 
     config = get_config(ctx)
+    check_name(source)
+    check_name(target)
+    if (password_file or prompt) and not neutralize:
+        raise click.UsageError("--password-file and --prompt go with --neutralize")
     if replace:
+        if neutralize:
+            refuse_over_production(config, target, "the copy")
+        elif database_exists(config, source) and read_mark(config, source) is not None:
+            refuse_over_production(config, target, f"{source!r}")
         refuse_if_served(config, target, "replace it", force)
         if not yes and database_exists(config, target):
             click.confirm(f"replace the existing database {target!r}?", abort=True, err=True)
     replacing = replace and database_exists(config, target)
-    method = copy_database(config, source, target, reporter=_reporter(), replace=replace)
+    reports = []
+    prepare = None
+    if neutralize:
+        password = _password(config, password_file, prompt, target)
+
+        def prepare(scratch: str, files: Path) -> None:
+            reports.append(do_neutralize(config, scratch, password.value, source, files))
+
+    method = copy_database(
+        config, source, target, reporter=_reporter(as_json), replace=replace, prepare=prepare
+    )
+    removed = _forget(config, target, echo=not as_json) if replacing else {}
+    if as_json:
+        emit_json(
+            {
+                "source": source,
+                "target": target,
+                "method": method,
+                "replaced": replacing,
+                "removed_from_redis": removed,
+                "neutralized": _report_json(reports[0]) if reports else None,
+            }
+        )
+        return
     click.echo(f"copied {source} to {target} ({method})" + (" replacing it" if replacing else ""))
-    if replacing:
-        _forget(config, target)
+    if reports:
+        _print_neutralized(reports[0], password)
+
+
+def _password(config, password_file, prompt, name):
+    from tryton_ops.lifecycle.password import resolve
+
+    def ask() -> str:
+        return click.prompt(
+            f"new password of every user of {name}", hide_input=True, confirmation_prompt=True,
+            err=True,
+        )  # fmt: skip
+
+    return resolve(config, password_file, ask if prompt else None)
+
+
+def _report_json(report) -> dict:
+    return {
+        "seconds": round(report.seconds, 3),
+        "modules": report.modules,
+        "rows": report.rows,
+        "users": report.users,
+        "files_removed": report.files,
+    }
+
+
+def _print_neutralized(report, password) -> None:
+    changed = sum(report.rows.values())
+    where = f" in {password.file}" if password.file is not None else ""
+    click.echo(
+        f"neutralized {report.name} in {report.seconds:.1f} s: {changed} value(s) or row(s) "
+        f"replaced or removed ({', '.join(report.modules)}), {report.files} stored file(s) "
+        f"removed, cron off; every user's password is the one from {password.source}{where}"
+    )
+
+
+@db_group.command("neutralize")
+@click.option("--database", "-d", "name", required=True, help="The database to neutralize.")
+@_password_options
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--force", is_flag=True, help="Neutralize it even though this deployment serves it.")
+@json_option
+@click.pass_context
+def neutralize(ctx, name, password_file, prompt, yes, force, as_json) -> None:
+    """Make database NAME safe to try things on: cron and triggers off, outgoing mail
+    removed, every password reset, personal data replaced by consistent fake values, and a
+    mark (`status`, `db list`). Refused for the production database unless --force."""
+    from tryton_ops.access.database import database_exists
+    from tryton_ops.lifecycle.names import check_name
+    from tryton_ops.lifecycle.neutralize import is_production
+    from tryton_ops.lifecycle.neutralize import neutralize as do_neutralize
+
+    config = get_config(ctx)
+    check_name(name)
+    if not database_exists(config, name):
+        raise DatabaseError(f"database {name!r} does not exist")
+    if is_production(config, name) and not force:
+        raise DatabaseError(
+            f"database {name!r} is this deployment's production database (database.name, or "
+            "served by the running stack): refusing to replace its data with fake values; "
+            "neutralize a copy (`db copy ... --neutralize`), or pass --force"
+        )
+    password = _password(config, password_file, prompt, name)
+    if not yes:
+        click.confirm(
+            f"replace the personal data of {name!r} with fake values and reset every "
+            "password? This cannot be undone",
+            abort=True,
+            err=True,
+        )
+    report = do_neutralize(config, name, password.value)
+    removed = _forget(config, name, echo=not as_json)  # cached values of the real data
+    if as_json:
+        emit_json({"name": name, **_report_json(report), "removed_from_redis": removed})
+        return
+    _print_neutralized(report, password)
 
 
 @db_group.command("drop")

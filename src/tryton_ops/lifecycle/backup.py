@@ -152,9 +152,12 @@ def dump_database(config: LoadedConfig, name: str, dest: Path) -> None:
 
 
 def _manifest(config: LoadedConfig, name: str, members: dict[str, dict]) -> dict:
+    from tryton_ops.lifecycle.neutralize import mark
+
     with connect(config, name) as session:
         states = dict(session.execute("SELECT name, state FROM ir_module ORDER BY name"))
         checksums = recorded_checksums(session)
+        neutralized = mark(session)
     modules = {
         module: {
             "state": state,
@@ -176,6 +179,7 @@ def _manifest(config: LoadedConfig, name: str, members: dict[str, dict]) -> dict
         "trytond": version("trytond"),
         "modules": modules,
         "members": members,
+        "neutralized": neutralized,  # a restore --replace refuses it over production
     }
 
 
