@@ -453,6 +453,7 @@ def copy(
 
         def prepare(scratch: str, files: Path) -> None:
             reports.append(do_neutralize(config, scratch, password.value, source, files))
+            reports[-1].name = target  # it was made aside, under a scratch name
 
     method = copy_database(
         config, source, target, reporter=_reporter(as_json), replace=replace, prepare=prepare

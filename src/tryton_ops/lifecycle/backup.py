@@ -183,6 +183,44 @@ def _manifest(config: LoadedConfig, name: str, members: dict[str, dict]) -> dict
     }
 
 
+def pin_filestore(store: Path, dest: Path, instant: float) -> tuple[list[tuple[str, Path]], int]:
+    """The attachment files as they were at `instant`, pinned under `dest`; and how many
+    newer ones were left out.
+
+    trytond writes an attachment's file (under a fresh random id, never rewritten) before its
+    row commits, so every file a row of a dump taken at `instant` points at was complete
+    before it, with an mtime no later. A file modified after `instant` (written while the
+    backup runs, maybe half written) cannot be used by the dump: it is left out. Each file is
+    hard-linked (copied across file systems) into the work directory first, so the checksum
+    and the archive read the same bytes even if trytond's retention cron removes it meanwhile.
+    """
+    found: list[tuple[str, Path]] = []
+    later = 0
+    if not store.is_dir():
+        return found, later
+    for path in sorted(store.rglob("*")):
+        relative = path.relative_to(store)
+        target = dest / relative
+        try:
+            if not path.is_file() or path.is_symlink():
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(path, target)
+            except OSError as exc:
+                if isinstance(exc, FileNotFoundError):
+                    continue  # removed meanwhile
+                shutil.copy2(path, target)
+        except FileNotFoundError:
+            continue
+        if target.stat().st_mtime > instant:
+            target.unlink()
+            later += 1
+            continue
+        found.append(("filestore/" + relative.as_posix(), target))
+    return found, later
+
+
 @contextlib.contextmanager
 def work_dir(config: LoadedConfig) -> Iterator[Path]:
     """A private scratch directory beside the data (same file system: cheap renames)."""
@@ -218,22 +256,23 @@ def backup(
     backend = config.settings.database.backend
     with work_dir(config) as work:
         dump = work / DUMP[backend]
+        instant = time.time()  # the dump shows what was committed at this instant
         with reporter.stage(f"dumping {name} ({backend})"):
             dump_database(config, name, dump)
         files: list[tuple[str, Path]] = [(DUMP[backend], dump)]
-        store = filestore_dir(config, name)
-        if store.is_dir():
-            files += [
-                ("filestore/" + str(p.relative_to(store)), p)
-                for p in sorted(store.rglob("*"))
-                if p.is_file()
-            ]
+        with reporter.stage("pinning the attachments of that instant"):
+            attachments, later = pin_filestore(
+                filestore_dir(config, name), work / "filestore", instant
+            )
+        files += attachments
         total = sum(path.stat().st_size for _, path in files)
         members = {}
         with reporter.stage("checksumming", total=total) as stage:
             for arcname, path in files:
                 members[arcname] = {"sha256": sha256_file(path, stage), "size": path.stat().st_size}
         manifest = _manifest(config, name, members)
+        manifest["instant"] = instant
+        manifest["attachments_after_instant"] = later  # left out: no row of the dump uses them
         manifest_file = work / MANIFEST
         manifest_file.write_text(json.dumps(manifest, indent=1, sort_keys=True))
         tmp = out.with_name(out.name + ".part")
