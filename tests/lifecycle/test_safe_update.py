@@ -222,13 +222,38 @@ def test_failed_updates_change_nothing(suf, tryton_stack):
 
 
 def test_killed_update_is_recovered(suf):
-    """SIGKILL during the live update: maintenance stays on and the database may be half
-    updated until `db update --recover` restores it; the trytond-admin it ran dies with it."""
+    """SIGKILL during the live update: the trytond-admin it ran dies with it and its watchdog
+    restores the database and switches maintenance off; with the watchdog killed too (a power
+    loss), `db update --recover` does."""
     config, package = suf
     before = table_checksums(config, "suf")
     write_suf(package, "slow")
     toml = write_toml(config, config.data_dir.parent / "tryton-ops.toml")
+    flag = config.run_dir / "maintenance" / "suf"
+
+    _kill_during_update(toml, config, with_watchdog=False)
+    deadline = time.monotonic() + 60
+    while journal.read(config, "suf") is not None or flag.exists():
+        assert time.monotonic() < deadline, "the watchdog did not recover"
+        time.sleep(0.2)
+    assert table_checksums(config, "suf") == before
+    log = journal.journal_file(config, "suf").with_suffix(".watchdog.log").read_text()
+    assert "died: restored suf from " in log
+
+    _kill_during_update(toml, config, with_watchdog=True)
+    assert flag.exists() and journal.read(config, "suf").stage == "applying"
+    recovered = _json(cli(config, "db", "update", "suf", "--recover", "--json"))
+    assert recovered["recovered"].startswith("restored suf from ")
+    assert table_checksums(config, "suf") == before
+    assert not flag.exists() and journal.read(config, "suf") is None
+    again = _json(cli(config, "db", "update", "suf", "--recover", "--json"))
+    assert again["recovered"] is None
+
+
+def _kill_during_update(toml: Path, config, with_watchdog: bool) -> None:
+    """Start `db update` in its own process, SIGKILL it once the migration runs."""
     marker = Path(os.environ["OPS_SUF_MARKER"])
+    marker.unlink(missing_ok=True)
     proc = subprocess.Popen(
         [sys.executable, "-m", "tryton_ops", "-c", str(toml), "db", "update", "suf",
          "--no-rehearse"],
@@ -240,29 +265,29 @@ def test_killed_update_is_recovered(suf):
         assert time.monotonic() < deadline
         time.sleep(0.2)
     admin_pid = int(marker.read_text())
-    assert journal.read(config, "suf").stage == "applying"
+    entry = journal.read(config, "suf")
+    assert entry.stage == "applying" and entry.watchdog
     assert (config.run_dir / "maintenance" / "suf").exists()
+    if with_watchdog:
+        os.kill(entry.watchdog, signal.SIGKILL)
+        _wait_gone(entry.watchdog)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     _wait_gone(admin_pid)  # died with its parent: nothing keeps writing
 
-    recovered = _json(cli(config, "db", "update", "suf", "--recover", "--json"))
-    assert recovered["recovered"].startswith("restored suf from ")
-    assert table_checksums(config, "suf") == before
-    assert not (config.run_dir / "maintenance" / "suf").exists()
-    assert journal.read(config, "suf") is None
-    again = _json(cli(config, "db", "update", "suf", "--recover", "--json"))
-    assert again["recovered"] is None
-
 
 def _wait_gone(pid: int) -> None:
+    """Until `pid` has ended (a zombie its busy parent has not reaped counts as ended)."""
+    import psutil
+
     deadline = time.monotonic() + 10
     while True:
         try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return
+        except psutil.NoSuchProcess:
             return
-        assert time.monotonic() < deadline, f"trytond-admin {pid} outlived its parent"
+        assert time.monotonic() < deadline, f"process {pid} outlived its parent"
         time.sleep(0.1)
 
 

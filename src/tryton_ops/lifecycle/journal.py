@@ -29,6 +29,7 @@ class Journal:
     rehearsal: str | None = None  # the scratch copy, while rehearsing
     backup: str | None = None  # the archive that undoes the live update
     run_dir: str | None = None  # where the maintenance flag was written
+    watchdog: int | None = None  # pid of the process that recovers if this one dies
 
 
 def journal_file(config: LoadedConfig, name: str) -> Path:
@@ -47,13 +48,15 @@ def write(config: LoadedConfig, journal: Journal) -> None:
     tmp.replace(path)
 
 
-def start(config: LoadedConfig, name: str, stage: str, **details: str | None) -> Journal:
+def start(config: LoadedConfig, name: str, stage: str, **details: str | int | None) -> Journal:
     journal = Journal(name, stage, os.getpid(), time.time(), **details)
     write(config, journal)
     return journal
 
 
-def advance(config: LoadedConfig, journal: Journal, stage: str, **details: str | None) -> Journal:
+def advance(
+    config: LoadedConfig, journal: Journal, stage: str, **details: str | int | None
+) -> Journal:
     values = {**asdict(journal), "stage": stage, **details}
     write(config, Journal(**values))
     return Journal(**values)

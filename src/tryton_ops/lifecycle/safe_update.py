@@ -10,9 +10,10 @@
    the pool they had. On success the local stack's workers are replaced while still in
    maintenance, so none serves the new database with the old pool. Maintenance goes off when
    the command ends, whatever happened.
-3. A run killed outright (SIGKILL, power loss) leaves its journal (lifecycle.journal); the next
-   `db update` of that database, or `db update --recover`, finishes the job: it drops the
-   rehearsal copy, or restores the backup, and switches maintenance off.
+3. A run killed outright (SIGKILL, OOM) is undone by its watchdog (lifecycle.watchdog) as soon
+   as it is gone; should the watchdog die too (power loss), the journal (lifecycle.journal)
+   stays, and the next `db update` of that database, or `db update --recover`, finishes the
+   job: it drops the rehearsal copy, or restores the backup, and switches maintenance off.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from pathlib import Path
 from tryton_ops.access.database import DatabaseError, is_sqlite
 from tryton_ops.config import LoadedConfig
 from tryton_ops.config.trytond_conf import trytond_env
-from tryton_ops.lifecycle import journal
+from tryton_ops.lifecycle import journal, watchdog
 from tryton_ops.lifecycle.backup import backup as make_backup
 from tryton_ops.lifecycle.database import _record_checksums, _run, drop_database, trytond_script
 from tryton_ops.lifecycle.lifecycle import copy_database_only
@@ -159,6 +160,25 @@ def apply_update(
 ) -> Applied:
     name = plan.name
     entry = journal.start(config, name, "backup", run_dir=str(config.run_dir))
+    dog = watchdog.start(config, name)
+    try:
+        if dog is not None:
+            entry = journal.advance(config, entry, "backup", watchdog=dog.pid)
+        return _apply_with_way_back(config, plan, password, timeout, keep_backup, reporter, entry)
+    finally:
+        watchdog.stop(dog)
+
+
+def _apply_with_way_back(
+    config: LoadedConfig,
+    plan: UpdatePlan,
+    password: str | None,
+    timeout: float,
+    keep_backup: bool,
+    reporter: Reporter,
+    entry: journal.Journal,
+) -> Applied:
+    name = plan.name
     archive: Path | None = None
     with _maintenance(config, name) as since, _sigterm_interrupts():
         try:
