@@ -117,6 +117,22 @@ def connect(config: LoadedConfig, name: str) -> Iterator[Session]:
         yield Session(conn, False)
 
 
+@contextlib.contextmanager
+def exported_snapshot(config: LoadedConfig, name: str) -> Iterator[str]:
+    """A PostgreSQL snapshot of database `name` other sessions can adopt (pg_dump
+    --snapshot), held for the block: they all see exactly what was committed when it was
+    taken."""
+    import psycopg
+
+    try:
+        conn = psycopg.connect(config.settings.database.uri, dbname=name, connect_timeout=10)
+    except psycopg.OperationalError as exc:
+        raise DatabaseError(f"cannot connect to database {name!r}: {exc}") from None
+    with conn:
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        yield conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
+
+
 def vacuum(config: LoadedConfig, name: str, tables: list[str]) -> None:
     """Rewrite the tables (SQLite: the whole file) so rows overwritten or deleted leave no
     copy in free space: after `db neutralize`, the old personal values are gone from disk."""

@@ -357,15 +357,16 @@ def restore(ctx, archive, name, replace, deactivate_cron, yes, force, as_json) -
     from tryton_ops.lifecycle.served import refuse_if_served
 
     config = get_config(ctx)
-    manifest = check(archive) if name is None or replace else None
+    manifest = check(archive) if name is None else None
     if name is None:
         name = manifest["database"]
-    if replace and manifest.get("neutralized"):
+    if replace:
         from tryton_ops.lifecycle.neutralize import refuse_over_production
 
-        refuse_over_production(config, name, f"the backup of {manifest['database']!r}")
-    if replace:
         refuse_if_served(config, name, "replace it", force)
+        manifest = manifest or check(archive)
+        if manifest.get("neutralized"):
+            refuse_over_production(config, name, f"the backup of {manifest['database']!r}")
     if replace and not yes and database_exists(config, name):
         click.confirm(f"replace the existing database {name!r}?", abort=True, err=True)
     result = do_restore(

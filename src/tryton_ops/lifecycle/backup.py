@@ -29,6 +29,7 @@ from tryton_ops.access.database import (
     DatabaseError,
     connect,
     database_exists,
+    exported_snapshot,
     is_sqlite,
     sqlite_file,
 )
@@ -138,14 +139,20 @@ def run_pg_tool(config: LoadedConfig, argv: list[str], what: str) -> str:
     return proc.stdout
 
 
-def dump_database(config: LoadedConfig, name: str, dest: Path) -> None:
-    """A consistent dump of a database that may be in use."""
+def dump_database(config: LoadedConfig, name: str, dest: Path) -> float:
+    """A consistent dump of a database that may be in use; returns a time no earlier than
+    its snapshot and no later than needed (what the dump holds was committed before it)."""
     if is_sqlite(config):
-        _sqlite_copy(sqlite_file(config, name), dest)
+        _sqlite_copy(sqlite_file(config, name), dest)  # one step: one read transaction
+        instant = time.time()
         settle(dest)  # the file alone is the whole database
-    else:
-        argv = [pg_tool(config, "pg_dump"), "-Fc", "--no-owner", "-f", str(dest), "-d", name]
+        return instant
+    with exported_snapshot(config, name) as snapshot:
+        instant = time.time()
+        argv = [pg_tool(config, "pg_dump"), "-Fc", "--no-owner", f"--snapshot={snapshot}",
+                "-f", str(dest), "-d", name]  # fmt: skip
         run_pg_tool(config, argv, f"pg_dump of {name!r}")
+    return instant
 
 
 # -- the archive -------------------------------------------------------------------------------
@@ -256,9 +263,8 @@ def backup(
     backend = config.settings.database.backend
     with work_dir(config) as work:
         dump = work / DUMP[backend]
-        instant = time.time()  # the dump shows what was committed at this instant
         with reporter.stage(f"dumping {name} ({backend})"):
-            dump_database(config, name, dump)
+            instant = dump_database(config, name, dump)  # what was committed then
         files: list[tuple[str, Path]] = [(DUMP[backend], dump)]
         with reporter.stage("pinning the attachments of that instant"):
             attachments, later = pin_filestore(
