@@ -103,7 +103,7 @@ def test_neutralized_copy(trytond_db, tmp_path):
     password = tmp_path / "new-password"
     password.write_text(NEW_PASSWORD + "\n")
 
-    done = _json(cli(config, "db", "copy", source, "staging", "--neutralize",
+    done = _json(cli(config, "db", "copy", "-d", source, "staging", "--neutralize",
                      "--password-file", str(password), "--json"))  # fmt: skip
     report = done["neutralized"]
     assert report["users"] >= 2 and report["files_removed"] == 5
@@ -146,10 +146,10 @@ def test_neutralized_copy(trytond_db, tmp_path):
     refused = cli(config, "db", "neutralize", "-d", source, "--password-file", str(password),
                   "--yes")  # fmt: skip
     assert refused.exit_code == 1 and "production database" in refused.output
-    refused = cli(config, "db", "copy", "staging", source, "--replace", "--yes")
+    refused = cli(config, "db", "copy", "-d", "staging", source, "--replace", "--yes")
     assert refused.exit_code == 1 and "refusing to replace production" in refused.output
     archive = backup(config, "staging", tmp_path / "staging.tar.gz").path
-    refused = cli(config, "db", "restore", str(archive), source, "--replace", "--yes")
+    refused = cli(config, "db", "restore", str(archive), "-d", source, "--replace", "--yes")
     assert refused.exit_code == 1 and "refusing to replace production" in refused.output
     assert _can_login(config, source, "clerk", "clerk-pass-1")
 
@@ -167,9 +167,9 @@ def test_neutralize_refusals(tmp_path, trytond_db):
     assert result.exit_code == 1 and "does not exist" in result.output
     result = cli(config, "db", "neutralize", "--yes")
     assert result.exit_code == 2
-    result = cli(config, "db", "copy", trytond_db.name, "x", "--password-file", "/dev/null")
+    result = cli(config, "db", "copy", "-d", trytond_db.name, "x", "--password-file", "/dev/null")
     assert result.exit_code == 2 and "go with --neutralize" in result.output
-    result = cli(config, "db", "copy", trytond_db.name, "bad/name", "--neutralize")
+    result = cli(config, "db", "copy", "-d", trytond_db.name, "bad/name", "--neutralize")
     assert result.exit_code == 1 and "bad database name" in result.output
 
 
@@ -243,7 +243,7 @@ def test_sale_and_invoice_flows_on_a_neutralized_copy(make_trytond_db, tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     password = tmp_path / "new-password"
     password.write_text(NEW_PASSWORD + "\n")
-    result = cli(config, "db", "copy", database.name, "sales_staging", "--neutralize",
+    result = cli(config, "db", "copy", "-d", database.name, "sales_staging", "--neutralize",
                  "--password-file", str(password))  # fmt: skip
     assert result.exit_code == 0, result.output
     try:

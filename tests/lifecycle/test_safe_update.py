@@ -187,7 +187,7 @@ def test_failed_updates_change_nothing(suf, tryton_stack):
 
     # --rehearse-only: the good change passes on a copy; nothing live changes
     write_suf(package, "good")
-    rehearsed = _json(cli(config, "db", "update", "suf", "--rehearse-only", "--json"))
+    rehearsed = _json(cli(config, "db", "update", "-d", "suf", "--rehearse-only", "--json"))
     assert rehearsed["applied"] is False and rehearsed["backup"] is None
     assert rehearsed["rehearsal"]["modules"] == ["ops_suf"]
     assert rehearsed["rehearsal"]["failure"] is None
@@ -198,7 +198,7 @@ def test_failed_updates_change_nothing(suf, tryton_stack):
 
     # an error in the XML data, caught by the rehearsal: no backup, no maintenance
     write_suf(package, "xml")
-    caught = cli(config, "db", "update", "suf")
+    caught = cli(config, "db", "update", "-d", "suf")
     assert caught.exit_code == 1
     assert "the rehearsal on a copy of 'suf' failed" in caught.output
     assert "thing_bad" in caught.output and "nothing live was touched" in caught.output
@@ -210,7 +210,7 @@ def test_failed_updates_change_nothing(suf, tryton_stack):
     for change, expected in FAILURES[config.settings.database.backend]:
         before = table_checksums(config, "suf")  # the last call may have touched its session
         write_suf(package, change)
-        args = ["db", "update", "suf", "--no-rehearse", "--timeout", "10"]
+        args = ["db", "update", "-d", "suf", "--no-rehearse", "--timeout", "10"]
         result = cli(config, *args)
         assert result.exit_code == 1, (change, result.output)
         assert expected in result.output, (change, result.output)
@@ -242,11 +242,11 @@ def test_killed_update_is_recovered(suf):
 
     _kill_during_update(toml, config, with_watchdog=True)
     assert flag.exists() and journal.read(config, "suf").stage == "applying"
-    recovered = _json(cli(config, "db", "update", "suf", "--recover", "--json"))
+    recovered = _json(cli(config, "db", "update", "-d", "suf", "--recover", "--json"))
     assert recovered["recovered"].startswith("restored suf from ")
     assert table_checksums(config, "suf") == before
     assert not flag.exists() and journal.read(config, "suf") is None
-    again = _json(cli(config, "db", "update", "suf", "--recover", "--json"))
+    again = _json(cli(config, "db", "update", "-d", "suf", "--recover", "--json"))
     assert again["recovered"] is None
 
 
@@ -255,7 +255,7 @@ def _kill_during_update(toml: Path, config, with_watchdog: bool) -> None:
     marker = Path(os.environ["OPS_SUF_MARKER"])
     marker.unlink(missing_ok=True)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tryton_ops", "-c", str(toml), "db", "update", "suf",
+        [sys.executable, "-m", "tryton_ops", "-c", str(toml), "db", "update", "-d", "suf",
          "--no-rehearse"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
@@ -335,7 +335,7 @@ def test_update_under_load_fails_no_call(suf, tryton_stack):
         time.sleep(1)
         write_suf(package, "good")
         # the rehearsal is left out: the first test covers it, and this one is about the apply
-        args = ("db", "update", "suf", "--no-rehearse", "--no-backup", "--json")
+        args = ("db", "update", "-d", "suf", "--no-rehearse", "--no-backup", "--json")
         done = _json(cli(config, *args))
         after = counts["ok"]
         deadline = time.monotonic() + 60

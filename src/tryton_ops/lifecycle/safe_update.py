@@ -198,7 +198,7 @@ def _apply_with_way_back(
             except BaseException as again:
                 raise UpdateFailed(
                     f"the update of {name!r} failed: {_why(exc)}\nrestoring the backup "
-                    f"{archive} failed too: {_why(again)}\nrun `tryton-ops db update {name} "
+                    f"{archive} failed too: {_why(again)}\nrun `tryton-ops db update -d {name} "
                     "--recover` to try again"
                 ) from None
             journal.clear(config, name)
