@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +90,14 @@ def read_filestore(config: LoadedConfig, name: str) -> dict[str, bytes]:
     if not store.is_dir():
         return {}
     return {str(p.relative_to(store)): p.read_bytes() for p in store.rglob("*") if p.is_file()}
+
+
+def use_modules(monkeypatch, root: Path) -> None:
+    """Make the modules under `root` importable here and in every trytond subprocess
+    (trytond-admin, the smoke check, the stack's workers), keeping the runner's own path."""
+    monkeypatch.syspath_prepend(str(root))
+    inherited = os.environ.get("PYTHONPATH")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(root), inherited])))
 
 
 def write_module(root: Path, name: str, depends: list[str], version: str = "0.1") -> Path:

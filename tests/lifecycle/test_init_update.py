@@ -23,7 +23,7 @@ from tryton_ops.lifecycle.init import init_database
 from tryton_ops.lifecycle.lock import exclusive
 from tryton_ops.testing.databases import ADMIN_PASSWORD, TestDatabase, make_config
 
-from .helpers import cli, write_module
+from .helpers import cli, use_modules, write_module
 
 LOGIN_CHECK = """
 import sys
@@ -61,8 +61,7 @@ def lifecycle_modules(tmp_path, monkeypatch):
     write_module(root, "ops_lca", ["party"])
     write_module(root, "ops_lcb", ["ops_lca"])
     write_module(root, "ops_lcc", ["ir"])
-    monkeypatch.syspath_prepend(str(root))  # this process (checksums, plans)
-    monkeypatch.setenv("PYTHONPATH", str(root))  # trytond-admin subprocesses
+    use_modules(monkeypatch, root)  # this process (checksums, plans) and trytond-admin
     return root
 
 
@@ -195,8 +194,7 @@ def test_update_reaches_the_running_workers(tmp_path, monkeypatch, tryton_stack)
     """A model added by an update is served by the running stack, without down/up."""
     root = tmp_path / "modules"
     package = write_module(root, "ops_lcu", ["ir"])
-    monkeypatch.syspath_prepend(str(root))
-    monkeypatch.setenv("PYTHONPATH", str(root))  # trytond-admin and the stack's workers
+    use_modules(monkeypatch, root)  # here, trytond-admin and the stack's workers
     password = tmp_path / "pw"
     password.write_text(ADMIN_PASSWORD + "\n")
     values = {"name": "upd", "modules": ["ops_lcu"], "admin_password_file": str(password)}

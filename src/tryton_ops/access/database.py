@@ -78,6 +78,16 @@ class Session:
             query = "SELECT 1 FROM pg_tables WHERE schemaname = current_schema() AND tablename=%s"
         return bool(self.execute(query, (table,)))
 
+    def columns(self, table: str) -> set[str]:
+        if self.sqlite:
+            return {row[1] for row in self.execute(f"PRAGMA table_info('{table}')")}
+        rows = self.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND table_name = %s",
+            (table,),
+        )
+        return {row[0] for row in rows}
+
 
 @contextlib.contextmanager
 def connect(config: LoadedConfig, name: str) -> Iterator[Session]:
@@ -105,6 +115,40 @@ def connect(config: LoadedConfig, name: str) -> Iterator[Session]:
         raise DatabaseError(f"cannot connect to database {name!r}: {exc}") from None
     with conn:
         yield Session(conn, False)
+
+
+@contextlib.contextmanager
+def exported_snapshot(config: LoadedConfig, name: str) -> Iterator[str]:
+    """A PostgreSQL snapshot of database `name` other sessions can adopt (pg_dump
+    --snapshot), held for the block: they all see exactly what was committed when it was
+    taken."""
+    import psycopg
+
+    try:
+        conn = psycopg.connect(config.settings.database.uri, dbname=name, connect_timeout=10)
+    except psycopg.OperationalError as exc:
+        raise DatabaseError(f"cannot connect to database {name!r}: {exc}") from None
+    with conn:
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        yield conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
+
+
+def vacuum(config: LoadedConfig, name: str, tables: list[str]) -> None:
+    """Rewrite the tables (SQLite: the whole file) so rows overwritten or deleted leave no
+    copy in free space: after `db neutralize`, the old personal values are gone from disk."""
+    if is_sqlite(config):
+        conn = sqlite3.connect(str(sqlite_file(config, name)), timeout=30)
+        try:
+            conn.execute("VACUUM")
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # no old page left in the WAL
+        finally:
+            conn.close()
+        return
+    from psycopg import sql
+
+    with server_connect(config.settings.database.uri, dbname=name) as conn:
+        for table in tables:
+            conn.execute(sql.SQL("VACUUM FULL {}").format(sql.Identifier(table)))
 
 
 def activated_modules(session: Session) -> list[str]:

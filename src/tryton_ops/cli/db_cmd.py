@@ -36,6 +36,18 @@ def _human(size: float) -> str:
     return str(size)
 
 
+def _password_options(func):
+    func = click.option("--prompt", is_flag=True, help="Ask for the new password of every user.")(
+        func
+    )
+    return click.option(
+        "--password-file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="File holding the new password of every user (else $TRYTON_ADMIN_PASSWORD, "
+        "--prompt, or the configured admin password file).",
+    )(func)
+
+
 @click.group("db")
 def db_group() -> None:
     """Database lifecycle."""
@@ -56,9 +68,26 @@ def list_(ctx: click.Context, templates: bool, as_json: bool) -> None:
         names = list_databases(config)
     if as_json:
         emit_json(names)
-    else:
-        for name in names:
-            click.echo(name)
+        return
+    marks = {} if templates else _marks(config, names)
+    for name in names:
+        mark = marks.get(name)
+        click.echo(f"{name}  [neutralized {mark['at']}]" if mark else name)
+
+
+def _marks(config, names: list[str]) -> dict[str, dict]:
+    """The neutralization mark of each database that has one."""
+    from tryton_ops.lifecycle.neutralize import read_mark
+
+    found = {}
+    for name in names:
+        try:
+            mark = read_mark(config, name)
+        except DatabaseError:
+            continue  # dropped meanwhile
+        if mark:
+            found[name] = mark
+    return found
 
 
 @db_group.command("init")
@@ -126,13 +155,38 @@ def init(ctx, database, modules, password_file, prompt, no_template, as_json) ->
 @click.argument("modules", nargs=-1)
 @click.option("--all", "all_", is_flag=True, help="Update every activated module.")
 @click.option("--dry-run", is_flag=True, help="Only say what would be updated, and why.")
-@click.option("--no-backup", is_flag=True, help="Skip the backup taken before updating.")
+@click.option("--rehearse-only", is_flag=True, help="Rehearse on a copy, report, stop there.")
+@click.option(
+    "--no-rehearse", is_flag=True, help="Apply without rehearsing on a copy first (the way "
+    "back stays: backup, smoke check, restore on failure).",
+)  # fmt: skip
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=1),
+    default=1800,
+    show_default=True,
+    help="Seconds the update and its smoke check may take (on the copy, then live); past "
+    "them it counts as failed.",
+)
+@click.option(
+    "--no-backup", is_flag=True, help="Keep no archive (one is still taken as the way back, "
+    "and deleted once the update passed).",
+)  # fmt: skip
+@click.option(
+    "--recover", is_flag=True, help="Only finish what an interrupted update left: restore "
+    "its backup, drop its rehearsal copy, switch maintenance off.",
+)  # fmt: skip
 @json_option
 @click.pass_context
-def update(ctx, database, modules, all_, dry_run, no_backup, as_json) -> None:
+def update(
+    ctx, database, modules, all_, dry_run, rehearse_only, no_rehearse, timeout, no_backup,
+    recover, as_json,
+) -> None:  # fmt: skip
     """Update the modules whose files changed since the last update, and their dependents.
 
     With MODULE arguments, those (and the modules depending on them); with --all, everything.
+    The update is rehearsed on a copy first, then applied with maintenance on (503 for this
+    database), a backup, a smoke check, and the backup restored on any failure (exit 1).
     """
     from tryton_ops.lifecycle.modules import ModuleNotInstalled
     from tryton_ops.lifecycle.update import update_database
@@ -144,6 +198,13 @@ def update(ctx, database, modules, all_, dry_run, no_backup, as_json) -> None:
     name = database or config.settings.database.name
     if all_ and modules:
         raise click.UsageError("give either --all or module names, not both")
+    if rehearse_only and no_rehearse:
+        raise click.UsageError("give either --rehearse-only or --no-rehearse, not both")
+    if recover and (modules or all_ or dry_run or rehearse_only):
+        raise click.UsageError("--recover takes only the database (-d)")
+    if recover:
+        _recover(config, name, as_json)
+        return
     try:
         result = update_database(
             config,
@@ -153,6 +214,9 @@ def update(ctx, database, modules, all_, dry_run, no_backup, as_json) -> None:
             dry_run=dry_run,
             backup=not no_backup,
             reporter=_reporter(as_json),
+            rehearse=not no_rehearse,
+            rehearse_only=rehearse_only,
+            timeout=timeout,
         )
     except ModuleNotInstalled as exc:
         if database is not None:
@@ -160,27 +224,78 @@ def update(ctx, database, modules, all_, dry_run, no_backup, as_json) -> None:
         raise ModuleNotInstalled(
             f"{exc} (the arguments are modules; the database is -d NAME)"
         ) from None
-    plan = result.plan
     if as_json:
-        emit_json(
-            {
-                "name": plan.name,
-                "dry_run": result.dry_run,
-                "modules": plan.modules,
-                "reasons": plan.reasons,
-                "backup": str(result.backup) if result.backup else None,
-                "workers": result.workers,
-                "seconds": round(result.seconds, 3),
-            }
-        )
+        emit_json(_update_json(result))
         return
+    _print_update(result)
+
+
+def _recover(config, name: str, as_json: bool) -> None:
+    from tryton_ops.lifecycle.lock import exclusive
+    from tryton_ops.lifecycle.names import check_name
+    from tryton_ops.lifecycle.safe_update import recover
+
+    check_name(name)
+    with exclusive(config, name, "update"):
+        done = recover(config, name, _reporter(as_json))
+    if as_json:
+        emit_json({"name": name, "recovered": done})
+    else:
+        click.echo(done or f"nothing to recover: no interrupted update of {name}")
+
+
+def _update_json(result) -> dict:
+    plan = result.plan
+    rehearsal = result.rehearsal
+    return {
+        "name": plan.name,
+        "dry_run": result.dry_run,
+        "modules": plan.modules,
+        "reasons": plan.reasons,
+        "rehearsal": None
+        if rehearsal is None
+        else {
+            "seconds": round(rehearsal.seconds, 3),
+            "modules": rehearsal.modules,
+            "warnings": rehearsal.warnings,
+            "smoke_checks": rehearsal.smoke_checks,
+            "failure": rehearsal.failure or None,
+        },
+        "applied": result.applied,
+        "maintenance_seconds": round(result.maintenance_s, 3),
+        "smoke_checks": result.smoke_checks,
+        "backup": str(result.backup) if result.backup else None,
+        "workers": result.workers,
+        "recovered": result.recovered,
+        "seconds": round(result.seconds, 3),
+    }
+
+
+def _print_update(result) -> None:
+    plan = result.plan
+    if result.recovered:
+        click.echo(f"first: {result.recovered}")
     if not plan.modules:
         click.echo(f"{plan.name} is up to date: no module file changed since the last update.")
         return
-    verb = "would update" if result.dry_run else "updated"
+    verb = "updated" if result.applied else "would update"
     click.echo(f"{verb} {plan.name}:")
     for module in plan.modules:
         click.echo(f"  {module:24} {plan.reasons[module]}")
+    if result.rehearsal is not None:
+        rehearsal = result.rehearsal
+        click.echo(
+            f"rehearsal on a copy: passed in {rehearsal.seconds:.1f} s "
+            f"({rehearsal.smoke_checks} smoke check(s))"
+        )
+        for warning in rehearsal.warnings:
+            click.echo(f"  warning: {warning}")
+    if not result.applied:
+        return
+    click.echo(
+        f"applied: maintenance {result.maintenance_s:.1f} s, smoke check passed "
+        f"({result.smoke_checks} check(s))"
+    )
     if result.backup:
         click.echo(f"backup first: {result.backup}")
     if result.workers:
@@ -309,9 +424,15 @@ def restore(ctx, archive, database, replace, deactivate_cron, yes, force, as_jso
     from tryton_ops.lifecycle.served import refuse_if_served
 
     config = get_config(ctx)
-    name = database if database is not None else check(archive)["database"]
+    manifest = None if database is not None else check(archive)
+    name = database if database is not None else manifest["database"]
     if replace:
+        from tryton_ops.lifecycle.neutralize import refuse_over_production
+
         refuse_if_served(config, name, "replace it", force)
+        manifest = manifest or check(archive)
+        if manifest.get("neutralized"):
+            refuse_over_production(config, name, f"the backup of {manifest['database']!r}")
     if replace and not yes and database_exists(config, name):
         click.confirm(f"replace the existing database {name!r}?", abort=True, err=True)
     result = do_restore(
@@ -371,28 +492,148 @@ def _copy_names(config, database: str | None, names: tuple[str, ...]) -> tuple[s
 @database_option(help="Database to copy (default: database.name).")
 @click.argument("names", nargs=-1, required=True, metavar="TARGET")
 @click.option("--replace", is_flag=True, help="Replace TARGET if it exists.")
+@click.option(
+    "--neutralize", is_flag=True, help="Make TARGET a neutralized copy (see `db neutralize`)."
+)
+@_password_options
 @click.option("--yes", "-y", is_flag=True, help="Do not ask before replacing.")
 @click.option(
     "--force", is_flag=True, help="Replace TARGET even while the running stack serves it."
 )
+@json_option
 @click.pass_context
-def copy(ctx, database, names, replace, yes, force) -> None:
-    """Copy the database -d (and its filestore) to TARGET (a new one, unless --replace)."""
+def copy(
+    ctx, database, names, replace, neutralize, password_file, prompt, yes, force, as_json
+) -> None:
+    """Copy the database -d (and its filestore) to TARGET (a new one, unless --replace).
+
+    With --neutralize the copy is made aside, neutralized there, and only then appears as
+    TARGET. A neutralized copy never replaces this deployment's production database.
+    """
     from tryton_ops.access.database import database_exists
     from tryton_ops.lifecycle.lifecycle import copy_database
+    from tryton_ops.lifecycle.names import check_name
+    from tryton_ops.lifecycle.neutralize import neutralize as do_neutralize
+    from tryton_ops.lifecycle.neutralize import read_mark, refuse_over_production
     from tryton_ops.lifecycle.served import refuse_if_served
 
     config = get_config(ctx)
     source, target = _copy_names(config, database, names)
+    check_name(source)
+    check_name(target)
+    if (password_file or prompt) and not neutralize:
+        raise click.UsageError("--password-file and --prompt go with --neutralize")
     if replace:
+        if neutralize:
+            refuse_over_production(config, target, "the copy")
+        elif database_exists(config, source) and read_mark(config, source) is not None:
+            refuse_over_production(config, target, f"{source!r}")
         refuse_if_served(config, target, "replace it", force)
         if not yes and database_exists(config, target):
             click.confirm(f"replace the existing database {target!r}?", abort=True, err=True)
     replacing = replace and database_exists(config, target)
-    method = copy_database(config, source, target, reporter=_reporter(), replace=replace)
+    reports = []
+    prepare = None
+    if neutralize:
+        password = _password(config, password_file, prompt, target)
+
+        def prepare(scratch: str, files: Path) -> None:
+            reports.append(do_neutralize(config, scratch, password.value, source, files))
+            reports[-1].name = target  # it was made aside, under a scratch name
+
+    method = copy_database(
+        config, source, target, reporter=_reporter(as_json), replace=replace, prepare=prepare
+    )
+    removed = _forget(config, target, echo=not as_json) if replacing else {}
+    if as_json:
+        emit_json(
+            {
+                "source": source,
+                "target": target,
+                "method": method,
+                "replaced": replacing,
+                "removed_from_redis": removed,
+                "neutralized": _report_json(reports[0]) if reports else None,
+            }
+        )
+        return
     click.echo(f"copied {source} to {target} ({method})" + (" replacing it" if replacing else ""))
-    if replacing:
-        _forget(config, target)
+    if reports:
+        _print_neutralized(reports[0], password)
+
+
+def _password(config, password_file, prompt, name):
+    from tryton_ops.lifecycle.password import resolve
+
+    def ask() -> str:
+        return click.prompt(
+            f"new password of every user of {name}", hide_input=True, confirmation_prompt=True,
+            err=True,
+        )  # fmt: skip
+
+    return resolve(config, password_file, ask if prompt else None)
+
+
+def _report_json(report) -> dict:
+    return {
+        "seconds": round(report.seconds, 3),
+        "modules": report.modules,
+        "rows": report.rows,
+        "users": report.users,
+        "files_removed": report.files,
+    }
+
+
+def _print_neutralized(report, password) -> None:
+    changed = sum(report.rows.values())
+    where = f" in {password.file}" if password.file is not None else ""
+    click.echo(
+        f"neutralized {report.name} in {report.seconds:.1f} s: {changed} value(s) or row(s) "
+        f"replaced or removed ({', '.join(report.modules)}), {report.files} stored file(s) "
+        f"removed, cron off; every user's password is the one from {password.source}{where}"
+    )
+
+
+@db_group.command("neutralize")
+@click.option("--database", "-d", "name", required=True, help="The database to neutralize.")
+@_password_options
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--force", is_flag=True, help="Neutralize it even though this deployment serves it.")
+@json_option
+@click.pass_context
+def neutralize(ctx, name, password_file, prompt, yes, force, as_json) -> None:
+    """Make database NAME safe to try things on: cron and triggers off, outgoing mail
+    removed, every password reset, personal data replaced by consistent fake values, and a
+    mark (`status`, `db list`). Refused for the production database unless --force."""
+    from tryton_ops.access.database import database_exists
+    from tryton_ops.lifecycle.names import check_name
+    from tryton_ops.lifecycle.neutralize import is_production
+    from tryton_ops.lifecycle.neutralize import neutralize as do_neutralize
+
+    config = get_config(ctx)
+    check_name(name)
+    if not database_exists(config, name):
+        raise DatabaseError(f"database {name!r} does not exist")
+    if is_production(config, name) and not force:
+        raise DatabaseError(
+            f"database {name!r} is this deployment's production database (database.name, or "
+            "served by the running stack): refusing to replace its data with fake values; "
+            "neutralize a copy (`db copy ... --neutralize`), or pass --force"
+        )
+    password = _password(config, password_file, prompt, name)
+    if not yes:
+        click.confirm(
+            f"replace the personal data of {name!r} with fake values and reset every "
+            "password? This cannot be undone",
+            abort=True,
+            err=True,
+        )
+    report = do_neutralize(config, name, password.value)
+    removed = _forget(config, name, echo=not as_json)  # cached values of the real data
+    if as_json:
+        emit_json({"name": name, **_report_json(report), "removed_from_redis": removed})
+        return
+    _print_neutralized(report, password)
 
 
 @db_group.command("drop")

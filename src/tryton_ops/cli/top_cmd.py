@@ -80,6 +80,12 @@ def summary_lines(data: dict[str, Any]) -> list[str]:
             f"database {db['name']} ({db['backend']}): {_mib(db.get('size_bytes'))}, "
             f"attachments {_mib(db.get('filestore_bytes'))}{conn_text}"
         )
+        if db.get("neutralized"):
+            mark = db["neutralized"]
+            source = f" from {mark['source']}" if mark.get("source") else ""
+            lines.append(f"  NEUTRALIZED copy{source} ({mark['at']}): fake data, cron off")
+        if db.get("maintenance"):
+            lines.append(f"  in MAINTENANCE since {_age(db['maintenance'])} (db update)")
     for redis in data["redis"]:
         if "error" in redis:
             lines.append(f"redis {redis['uri']}: error: {redis['error']}")

@@ -492,3 +492,54 @@ def wait_foreground(config: LoadedConfig, state: StackState) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+BACKGROUND = ("cron", "queue")
+
+
+def pause_background(config: LoadedConfig) -> list[str]:
+    """Stop the programs that write to the database on their own (cron, queue workers), so
+    nothing changes it while it is updated or restored; returns the ones stopped."""
+    state = running(config)
+    if state is None:
+        return []
+    rpc = supervisor(config).supervisor
+    stopped = []
+    for name in state.programs:
+        if name.startswith(BACKGROUND):
+            with contextlib.suppress(xmlrpc.client.Fault):  # already stopped
+                rpc.stopProcess(name)
+            stopped.append(name)
+    return stopped
+
+
+def resume_background(config: LoadedConfig) -> list[str]:
+    """Start again every cron and queue program of the running stack that is stopped."""
+    state = running(config)
+    if state is None:
+        return []
+    rpc = supervisor(config).supervisor
+    started = []
+    states = _program_states(config)
+    for name in state.programs:
+        if name.startswith(BACKGROUND) and states.get(name, {}).get("statename") != "RUNNING":
+            with contextlib.suppress(xmlrpc.client.Fault):  # started meanwhile
+                rpc.startProcess(name)
+            started.append(name)
+    return started
+
+
+def app_worker_pids(config: LoadedConfig) -> set[int]:
+    return {row["pid"] for row in processes(config) if row["role"] == "app-worker"}
+
+
+def wait_workers_replaced(config: LoadedConfig, before: set[int], timeout: float = 60.0) -> bool:
+    """After a reload: True once none of the app workers of `before` is left and new ones run
+    (they serve the new pool); False when `timeout` passed first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        now = app_worker_pids(config)
+        if now and not (now & before):
+            return True
+        time.sleep(0.2)
+    return False

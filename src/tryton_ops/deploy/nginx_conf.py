@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tryton_ops.config import LoadedConfig
+from tryton_ops.deploy import maintenance
 from tryton_ops.deploy.hosts import app_upstreams
 from tryton_ops.deploy.log_rotation import logs_dir
 from tryton_ops.deploy.web_client import web_root
@@ -82,8 +83,12 @@ def render_nginx_conf(config: LoadedConfig) -> str:
         f"        server {netloc} max_fails=1 fail_timeout=5s;" for netloc in app_upstreams(config)
     )
     locations = _locations(
-        timeout, "tryton_bus" if settings.bus.enabled else "tryton", web_root(config)
+        timeout,
+        "tryton_bus" if settings.bus.enabled else "tryton",
+        config.run_dir,
+        web_root(config),
     )
+    maintenance_map, maintenance_location = maintenance.nginx_server_parts()
     bus_upstream = (
         f"""
     upstream tryton_bus {{
@@ -117,6 +122,8 @@ def render_nginx_conf(config: LoadedConfig) -> str:
         add_header Strict-Transport-Security "max-age=31536000" always;
 {SECURITY_HEADERS}
 {locations}
+
+{maintenance_location}
     }}"""
     else:
         servers = f"""
@@ -125,6 +132,8 @@ def render_nginx_conf(config: LoadedConfig) -> str:
         server_name {front.server_name};
 {SECURITY_HEADERS}
 {locations}
+
+{maintenance_location}
     }}"""
     return f"""# Rendered by tryton-ops from {config.source}; edit that file, not this one.
 worker_processes auto;
@@ -178,6 +187,7 @@ http {{
 {allowed}
     }}
 
+{maintenance_map}
     upstream tryton {{
         least_conn;
 {upstreams}
@@ -188,8 +198,9 @@ http {{
 """
 
 
-def _locations(timeout: int, bus_upstream: str, web: Path | None) -> str:
-    proxy = f"""            proxy_pass http://tryton;
+def _locations(timeout: int, bus_upstream: str, run_dir: Path, web: Path | None) -> str:
+    proxy = f"""{maintenance.nginx_rule(run_dir)}
+            proxy_pass http://tryton;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_set_header Host $http_host;

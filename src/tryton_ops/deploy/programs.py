@@ -14,6 +14,7 @@ from pathlib import Path
 
 from tryton_ops.config import LoadedConfig
 from tryton_ops.config.trytond_conf import write_trytond_conf
+from tryton_ops.deploy import maintenance
 
 # the WSGI application every app server loads
 WSGI_APP = "tryton_ops.deploy.wsgi:app"
@@ -113,6 +114,7 @@ def programs(config: LoadedConfig, conf_dir: Path | None = None) -> list[Program
         "TRYTOND_CONFIG": trytond_conf,
         "TRYTOND_DATABASE_NAMES": database,
         "TRYTOND_LOGGING_LEVEL": str(logging.getLevelName(settings.server.log_level)),
+        maintenance.ENV_VAR: str(maintenance.flag_dir(config.run_dir)),
     }
     found = [
         Program(

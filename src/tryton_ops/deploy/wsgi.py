@@ -4,7 +4,7 @@
 their exceptions, so a worker whose database failed to load would serve errors for its whole
 life (every login fails). Here such a worker refuses to boot instead: gunicorn stops, the
 supervisor reports it and `tryton-ops up` shows the reason. Finished requests leave `status`
-at once (`deploy.inflight`).
+at once (`deploy.inflight`). A database in maintenance gets 503 (`deploy.maintenance`).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ finally:
 
 from trytond.pool import Pool  # noqa: E402
 
+from tryton_ops.deploy import maintenance  # noqa: E402
 from tryton_ops.deploy.inflight import install  # noqa: E402
 
 
@@ -54,5 +55,6 @@ def check_pools() -> None:
 
 check_pools()
 install(app)
+maintenance.install(app)
 
 __all__ = ["app"]

@@ -29,6 +29,7 @@ from tryton_ops.access.database import (
     DatabaseError,
     connect,
     database_exists,
+    exported_snapshot,
     is_sqlite,
     sqlite_file,
 )
@@ -149,23 +150,32 @@ def run_pg_tool(config: LoadedConfig, argv: list[str], what: str) -> str:
     return proc.stdout
 
 
-def dump_database(config: LoadedConfig, name: str, dest: Path) -> None:
-    """A consistent dump of a database that may be in use."""
+def dump_database(config: LoadedConfig, name: str, dest: Path) -> float:
+    """A consistent dump of a database that may be in use; returns a time no earlier than
+    its snapshot and no later than needed (what the dump holds was committed before it)."""
     if is_sqlite(config):
-        _sqlite_copy(sqlite_file(config, name), dest)
+        _sqlite_copy(sqlite_file(config, name), dest)  # one step: one read transaction
+        instant = time.time()
         settle(dest)  # the file alone is the whole database
-    else:
-        argv = [pg_tool(config, "pg_dump"), "-Fc", "--no-owner", "-f", str(dest), "-d", name]
+        return instant
+    with exported_snapshot(config, name) as snapshot:
+        instant = time.time()
+        argv = [pg_tool(config, "pg_dump"), "-Fc", "--no-owner", f"--snapshot={snapshot}",
+                "-f", str(dest), "-d", name]  # fmt: skip
         run_pg_tool(config, argv, f"pg_dump of {name!r}")
+    return instant
 
 
 # -- the archive -------------------------------------------------------------------------------
 
 
 def _manifest(config: LoadedConfig, name: str, members: dict[str, dict]) -> dict:
+    from tryton_ops.lifecycle.neutralize import mark
+
     with connect(config, name) as session:
         states = dict(session.execute("SELECT name, state FROM ir_module ORDER BY name"))
         checksums = recorded_checksums(session)
+        neutralized = mark(session)
     modules = {
         module: {
             "state": state,
@@ -187,7 +197,46 @@ def _manifest(config: LoadedConfig, name: str, members: dict[str, dict]) -> dict
         "trytond": version("trytond"),
         "modules": modules,
         "members": members,
+        "neutralized": neutralized,  # a restore --replace refuses it over production
     }
+
+
+def pin_filestore(store: Path, dest: Path, instant: float) -> tuple[list[tuple[str, Path]], int]:
+    """The attachment files as they were at `instant`, pinned under `dest`; and how many
+    newer ones were left out.
+
+    trytond writes an attachment's file (under a fresh random id, never rewritten) before its
+    row commits, so every file a row of a dump taken at `instant` points at was complete
+    before it, with an mtime no later. A file modified after `instant` (written while the
+    backup runs, maybe half written) cannot be used by the dump: it is left out. Each file is
+    hard-linked (copied across file systems) into the work directory first, so the checksum
+    and the archive read the same bytes even if trytond's retention cron removes it meanwhile.
+    """
+    found: list[tuple[str, Path]] = []
+    later = 0
+    if not store.is_dir():
+        return found, later
+    for path in sorted(store.rglob("*")):
+        relative = path.relative_to(store)
+        target = dest / relative
+        try:
+            if not path.is_file() or path.is_symlink():
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(path, target)
+            except OSError as exc:
+                if isinstance(exc, FileNotFoundError):
+                    continue  # removed meanwhile
+                shutil.copy2(path, target)
+        except FileNotFoundError:
+            continue
+        if target.stat().st_mtime > instant:
+            target.unlink()
+            later += 1
+            continue
+        found.append(("filestore/" + relative.as_posix(), target))
+    return found, later
 
 
 @contextlib.contextmanager
@@ -206,9 +255,14 @@ def default_archive(config: LoadedConfig, name: str) -> Path:
 
 
 def backup(
-    config: LoadedConfig, name: str, out: Path | None = None, reporter: Reporter = NULL
+    config: LoadedConfig,
+    name: str,
+    out: Path | None = None,
+    reporter: Reporter = NULL,
+    record: bool = True,
 ) -> BackupResult:
-    """Write the archive of `name` to `out` (default: <data>/backups/NAME-DATE.tar.gz)."""
+    """Write the archive of `name` to `out` (default: <data>/backups/NAME-DATE.tar.gz);
+    `record`: as the last backup of `name` (`status`), not for a throw-away one."""
     started = time.perf_counter()
     check_name(name)
     if not database_exists(config, name):
@@ -224,21 +278,21 @@ def backup(
     with work_dir(config) as work:
         dump = work / DUMP[backend]
         with reporter.stage(f"dumping {name} ({backend})"):
-            dump_database(config, name, dump)
+            instant = dump_database(config, name, dump)  # what was committed then
         files: list[tuple[str, Path]] = [(DUMP[backend], dump)]
-        store = filestore_dir(config, name)
-        if store.is_dir():
-            files += [
-                ("filestore/" + str(p.relative_to(store)), p)
-                for p in sorted(store.rglob("*"))
-                if p.is_file()
-            ]
+        with reporter.stage("pinning the attachments of that instant"):
+            attachments, later = pin_filestore(
+                filestore_dir(config, name), work / "filestore", instant
+            )
+        files += attachments
         total = sum(path.stat().st_size for _, path in files)
         members = {}
         with reporter.stage("checksumming", total=total) as stage:
             for arcname, path in files:
                 members[arcname] = {"sha256": sha256_file(path, stage), "size": path.stat().st_size}
         manifest = _manifest(config, name, members)
+        manifest["instant"] = instant
+        manifest["attachments_after_instant"] = later  # left out: no row of the dump uses them
         manifest_file = work / MANIFEST
         manifest_file.write_text(json.dumps(manifest, indent=1, sort_keys=True))
         tmp = out.with_name(out.name + ".part")
@@ -253,7 +307,8 @@ def backup(
                 stage.advance(path.stat().st_size)
         tmp.replace(out)
     size = out.stat().st_size
-    record_backup(config, name, out, manifest["created"], size)
+    if record:
+        record_backup(config, name, out, manifest["created"], size)
     return BackupResult(out, size, time.perf_counter() - started, manifest)
 
 

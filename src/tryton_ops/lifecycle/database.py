@@ -6,6 +6,7 @@ trytond.conf), so the cache class, backend and mixins a deployment configures ar
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import subprocess
@@ -108,8 +109,50 @@ def _load_demo(config: LoadedConfig, name: str, count: int) -> None:
     _run(cmd, trytond_env(config), f"loading demo records into {name!r}")
 
 
-def _run(cmd: list[str], env: dict[str, str], what: str, stdin: str = "") -> None:
-    proc = subprocess.run(cmd, env=env, input=stdin, capture_output=True, text=True, check=False)
+class StepTimeout(DatabaseError):
+    """A trytond subprocess ran past its time limit and was killed (with its children)."""
+
+
+def _die_with_parent() -> None:
+    """In the child: SIGKILL when the tryton-ops process that started it dies, so a killed
+    `db update` leaves no trytond-admin writing to the database behind it."""
+    import ctypes
+    import signal
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def _run(
+    cmd: list[str],
+    env: dict[str, str],
+    what: str,
+    stdin: str = "",
+    timeout: float | None = None,
+) -> tuple[str, str]:
+    """Run a trytond tool; (stdout, stderr) on success, DatabaseError on failure, StepTimeout
+    once `timeout` seconds have passed."""
+    proc = subprocess.Popen(
+        cmd,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # a timeout kills the whole group
+        preexec_fn=_die_with_parent,
+    )
+    try:
+        out, err = proc.communicate(stdin, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, 9)
+        proc.communicate()
+        raise StepTimeout(f"{what} did not finish within {timeout:.0f} s (killed)") from None
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.killpg(proc.pid, 9)
+        proc.wait()
+        raise
     if proc.returncode != 0:
-        tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-15:])
+        tail = "\n".join((err or out).strip().splitlines()[-15:])
         raise DatabaseError(f"{what} failed (exit {proc.returncode}):\n{tail}")
+    return out, err

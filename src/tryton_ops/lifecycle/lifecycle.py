@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 from tryton_ops.access.database import (
@@ -28,13 +29,15 @@ def copy_database(
     target: str,
     reporter: Reporter = NULL,
     replace: bool = False,
+    prepare: Callable[[str, Path], None] | None = None,
 ) -> str:
     """Copy `source` to `target` (replaced only with `replace`); returns the method used.
 
     PostgreSQL: CREATE DATABASE ... TEMPLATE (fast, file level), which needs the source idle;
     while workers are connected it falls back to pg_dump | pg_restore, which is online.
     SQLite: the online backup API. A replaced target is copied aside first and swapped in
-    only once the copy is complete.
+    only once the copy is complete. With `prepare(scratch, filestore)`, the copy is always made
+    aside and prepared there (neutralized) before it appears under its name.
     """
     check_name(source)
     check_name(target)
@@ -45,12 +48,14 @@ def copy_database(
     exists = database_exists(config, target)
     if (exists or filestore_dir(config, target).exists()) and not replace:
         raise DatabaseError(f"database {target!r} already exists (--replace replaces it)")
-    if not exists and not filestore_dir(config, target).exists():
+    if not exists and not filestore_dir(config, target).exists() and prepare is None:
         return _copy(config, source, target, filestore_dir(config, target), reporter)
     scratch = f"ops_restore_{secrets.token_hex(4)}"
     with work_dir(config) as work:
         method = _copy(config, source, scratch, work / "filestore", reporter)
         try:
+            if prepare is not None:
+                prepare(scratch, work / "filestore")
             with reporter.stage(f"swapping {target} in"):
                 swap_in(config, scratch, target, work / "filestore", replace=exists)
         except BaseException:
@@ -59,8 +64,11 @@ def copy_database(
     return method
 
 
-def _copy(config: LoadedConfig, source: str, target: str, files: Path, reporter: Reporter) -> str:
-    """Copy the database `source` to a new `target` and its filestore to `files`."""
+def _copy(
+    config: LoadedConfig, source: str, target: str, files: Path | None, reporter: Reporter
+) -> str:
+    """Copy the database `source` to a new `target` and its filestore to `files` (not when
+    None: a rehearsal copy needs no attachments)."""
     method = "sqlite backup"
     try:
         with reporter.stage(f"copying {source} to {target}"):
@@ -74,12 +82,13 @@ def _copy(config: LoadedConfig, source: str, target: str, files: Path, reporter:
             else:
                 method = _pg_copy(config, source, target)
         store = filestore_dir(config, source)
-        if store.is_dir():
+        if files is not None and store.is_dir():
             with reporter.stage("copying the filestore"):
                 shutil.copytree(store, files)
     except BaseException:
         drop_database(config, target)
-        shutil.rmtree(files, ignore_errors=True)
+        if files is not None:
+            shutil.rmtree(files, ignore_errors=True)
         raise
     return method
 
@@ -109,6 +118,13 @@ def _pg_copy(config: LoadedConfig, source: str, target: str) -> str:
                 "--exit-on-error", "-d", target, str(dump)]  # fmt: skip
         run_pg_tool(config, argv, "pg_restore")
     return "dump and restore (source in use)"
+
+
+def copy_database_only(
+    config: LoadedConfig, source: str, target: str, reporter: Reporter = NULL
+) -> str:
+    """A scratch copy of the database alone (no filestore); `target` must not exist."""
+    return _copy(config, source, target, None, reporter)
 
 
 def drop(config: LoadedConfig, name: str) -> None:

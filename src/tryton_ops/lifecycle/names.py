@@ -6,7 +6,8 @@ from tryton_ops.access.database import DatabaseError
 from tryton_ops.config.schema import NAME_RE
 
 TEMPLATE_PREFIX = "ops_tmpl_"  # the template cache's databases (lifecycle.templates)
-RESERVED_PREFIXES = (TEMPLATE_PREFIX, "ops_restore_", "pg_")
+REHEARSAL_PREFIX = "ops_rehearse_"  # the scratch copies `db update` rehearses on
+RESERVED_PREFIXES = (TEMPLATE_PREFIX, "ops_restore_", REHEARSAL_PREFIX, "pg_")
 RESERVED = {"postgres", "template0", "template1"}
 
 

@@ -193,18 +193,52 @@ def restore(
     return RestoreResult(name, exists, manifest, time.perf_counter() - started)
 
 
+def restore_in_place(
+    config: LoadedConfig, source: Path, name: str, reporter: Reporter = NULL
+) -> None:
+    """Bring the existing database `name` back to the archive's content (the way back of a
+    failed update). PostgreSQL: restored aside and swapped in (the workers' connection pools
+    replace the connections this ends). SQLite: copied into the live file with the online
+    backup API, so the workers' open connections read the restored content (a file renamed
+    over it would leave them on the old one). Attachments are left: the filestore only
+    gains files, named by their content, so the database rows say which are used."""
+    if not is_sqlite(config):
+        restore(config, source, name, replace=True, reporter=reporter)
+        return
+    with work_dir(config) as work:
+        manifest = verify(Path(source), extract_to=work, reporter=reporter)
+        dump = work / DUMP["sqlite"]
+        if manifest["backend"] != "sqlite" or manifest.get("database") != name:
+            raise ArchiveError(f"{source} is not a backup of the SQLite database {name!r}")
+        _check_sqlite_dump(dump)
+        with reporter.stage(f"restoring {name} in place"):
+            src = sqlite3.connect(f"file:{dump}?mode=ro", uri=True)
+            try:
+                live = sqlite3.connect(str(sqlite_file(config, name)), timeout=60)
+                try:
+                    src.backup(live)
+                finally:
+                    live.close()
+            finally:
+                src.close()
+
+
+def _check_sqlite_dump(dump: Path) -> None:
+    try:
+        with sqlite3.connect(f"file:{dump}?mode=ro", uri=True) as conn:
+            ok = conn.execute("PRAGMA integrity_check").fetchone()[0]
+            tryton = conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='ir_module'"
+            ).fetchone()
+    except sqlite3.Error as exc:
+        raise ArchiveError(f"the SQLite file in the archive is unreadable: {exc}") from None
+    if ok != "ok" or not tryton:
+        raise ArchiveError(f"the SQLite file in the archive is damaged ({ok})")
+
+
 def _restore_dump(config: LoadedConfig, dump: Path, scratch: str) -> None:
     if is_sqlite(config):
-        try:
-            with sqlite3.connect(f"file:{dump}?mode=ro", uri=True) as conn:
-                ok = conn.execute("PRAGMA integrity_check").fetchone()[0]
-                tryton = conn.execute(
-                    "SELECT 1 FROM sqlite_master WHERE type='table' AND name='ir_module'"
-                ).fetchone()
-        except sqlite3.Error as exc:
-            raise ArchiveError(f"the SQLite file in the archive is unreadable: {exc}") from None
-        if ok != "ok" or not tryton:
-            raise ArchiveError(f"the SQLite file in the archive is damaged ({ok})")
+        _check_sqlite_dump(dump)
         target = sqlite_file(config, scratch)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(dump, target)

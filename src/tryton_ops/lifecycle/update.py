@@ -1,9 +1,11 @@
 """`db update`: update only the modules whose files changed, plus the modules depending on them.
 
-The checksums of every activated module's files are recorded in the database (table
-ops_module_checksum) at init and after each update; a module whose current checksum differs, or
-that has none recorded, needs an update, and so does every activated module depending on it.
-A backup is taken first (unless told otherwise) and one update at a time may run per database.
+The update is rehearsed on a scratch copy first, then applied to the live database with a way
+back (lifecycle.safe_update). The checksums of every activated module's files are recorded in
+the database (table ops_module_checksum) at init and after each update; a module whose current
+checksum differs, or that has none recorded, needs an update, and so does every activated
+module depending on it.
+One update at a time may run per database.
 """
 
 from __future__ import annotations
@@ -17,24 +19,24 @@ from tryton_ops.access.database import (
     activated_modules,
     connect,
     database_exists,
-    is_sqlite,
 )
 from tryton_ops.config import LoadedConfig
-from tryton_ops.config.trytond_conf import trytond_env
-from tryton_ops.lifecycle.backup import backup as make_backup
 from tryton_ops.lifecycle.checksums import changed_modules, current_checksums, recorded_checksums
-from tryton_ops.lifecycle.database import _record_checksums, _run, trytond_script
 from tryton_ops.lifecycle.lock import exclusive
 from tryton_ops.lifecycle.modules import check_installed, dependency_closure, dependents
 from tryton_ops.lifecycle.names import check_name
 from tryton_ops.lifecycle.progress import NULL, Reporter
-
-
-@dataclass(frozen=True)
-class UpdatePlan:
-    name: str
-    modules: list[str]  # to update, dependencies first
-    reasons: dict[str, str]  # module -> why
+from tryton_ops.lifecycle.safe_update import (
+    DEFAULT_TIMEOUT_S,
+    Rehearsal,
+    UpdateFailed,
+    UpdatePlan,
+    apply_update,
+    recover,
+    refresh_workers,
+    rehearse_update,
+    smoke_password,
+)
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,11 @@ class UpdateResult:
     seconds: float = 0.0
     workers: str = ""  # how running workers get the new pool
     notes: list[str] = field(default_factory=list)
+    rehearsal: Rehearsal | None = None
+    applied: bool = False
+    maintenance_s: float = 0.0  # how long the database answered 503
+    smoke_checks: int = 0
+    recovered: str | None = None  # what was done about an interrupted earlier run
 
 
 def plan_update(
@@ -79,44 +86,46 @@ def update_database(
     dry_run: bool = False,
     backup: bool = True,
     reporter: Reporter = NULL,
+    rehearse: bool = True,
+    rehearse_only: bool = False,
+    timeout: float = DEFAULT_TIMEOUT_S,
 ) -> UpdateResult:
+    """Rehearse the update on a copy, then apply it with a way back (see safe_update.py).
+
+    `backup=False` keeps no archive: one is still taken as the way back, and deleted once the
+    update passed its smoke check."""
     started = time.perf_counter()
     check_name(name)
     if dry_run:
         return UpdateResult(plan_update(config, name, modules, all_), dry_run=True)
     with exclusive(config, name, "update"):
+        recovered = recover(config, name, reporter)
         plan = plan_update(config, name, modules, all_)
         if not plan.modules:
-            return UpdateResult(plan, dry_run=False, seconds=time.perf_counter() - started)
-        archive = None
-        if backup:
-            archive = make_backup(config, name, reporter=reporter).path
-        with reporter.stage(f"updating {', '.join(plan.modules)} (trytond-admin)"):
-            cmd = [trytond_script("trytond-admin"), "-d", name, "-u", *plan.modules]
-            cmd.append("--activate-dependencies")
-            _run(cmd, trytond_env(config), f"updating {name!r}", stdin="\n")
-        _record_checksums(config, name)
-        workers = refresh_workers(config, name)
-    return UpdateResult(plan, False, archive, time.perf_counter() - started, workers)
+            return UpdateResult(
+                plan, False, seconds=time.perf_counter() - started, recovered=recovered
+            )
+        password = smoke_password(config)
+        rehearsal = None
+        if rehearse:
+            rehearsal = rehearse_update(config, plan, password, timeout, reporter)
+            if rehearsal.failure:
+                raise UpdateFailed(
+                    f"the rehearsal on a copy of {name!r} failed ({rehearsal.seconds:.1f} s): "
+                    f"{rehearsal.failure}\nnothing live was touched"
+                )
+        if rehearse_only:
+            return UpdateResult(
+                plan, False, seconds=time.perf_counter() - started, rehearsal=rehearsal,
+                recovered=recovered,
+            )  # fmt: skip
+        applied = apply_update(config, plan, password, timeout, keep_backup=backup,
+                               reporter=reporter)  # fmt: skip
+    return UpdateResult(
+        plan, False, applied.backup, time.perf_counter() - started, applied.workers,
+        rehearsal=rehearsal, applied=True, maintenance_s=applied.maintenance_s,
+        smoke_checks=applied.smoke_checks, recovered=recovered,
+    )  # fmt: skip
 
 
-def refresh_workers(config: LoadedConfig, name: str) -> str:
-    """Make running workers load the new pool; says how.
-
-    trytond-admin already clears the caches and calls the configured cache class's
-    refresh_pool: stock MemoryCache tells other processes over NOTIFY only on PostgreSQL with
-    clean_timeout = 0, RedisCache through Redis. Otherwise a local stack serving this database
-    is reloaded gracefully (new workers, no failed request).
-    """
-    cache = config.settings.cache
-    if cache.backend == "redis":
-        return "pool refresh through the shared cache (Redis)"
-    if not is_sqlite(config) and cache.clean_timeout == 0:
-        return "pool refresh over PostgreSQL NOTIFY"
-    from tryton_ops.deploy import local_stack
-
-    state = local_stack.running(config)
-    if state is None or state.database != name:
-        return "no local stack serving it; restart or reload the workers that do"
-    local_stack.reload(config)
-    return "local stack reloaded gracefully"
+__all__ = ["Rehearsal", "UpdateFailed", "UpdatePlan", "UpdateResult", "refresh_workers"]

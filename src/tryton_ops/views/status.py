@@ -15,8 +15,10 @@ from tryton_ops.access.redis import RedisSpec, RedisUnavailable, connect, transl
 from tryton_ops.config import LoadedConfig
 from tryton_ops.config.durations import parse_duration
 from tryton_ops.config.masking import mask_uri
+from tryton_ops.deploy import maintenance
 from tryton_ops.deploy.workers import in_flight
 from tryton_ops.lifecycle.backup import filestore_dir, last_backup
+from tryton_ops.lifecycle.neutralize import read_mark
 
 PROBE_TIMEOUT = 2.0  # seconds a Redis may take to answer a status probe
 
@@ -32,6 +34,9 @@ def database_status(config: LoadedConfig, name: str) -> dict[str, Any]:
             return {**out, "exists": False}
         out["exists"] = True
         out["filestore_bytes"] = _dir_size(filestore_dir(config, name))
+        out["neutralized"] = read_mark(config, name)
+        flag = maintenance.active(config.run_dir).get(name)
+        out["maintenance"] = None if flag is None else round(time.time() - flag.get("since", 0), 1)
         if is_sqlite(config):
             path = sqlite_file(config, name)
             wal = path.with_name(path.name + "-wal")
