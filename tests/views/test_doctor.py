@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.lifecycle.helpers import cli
 from tryton_ops.config.trytond_conf import render_trytond_conf
 from tryton_ops.lifecycle.backup import backup
@@ -260,3 +262,51 @@ def test_redis_eviction_advice_per_use(make_trytond_db, redis_factory):
         and shared.uri in found["redis.eviction-policy"].title
     )
     assert "allkeys-lru" in found["redis.eviction-policy"].fix
+
+
+@pytest.mark.one_series
+def test_web_root_nginx_cannot_read(tmp_path):
+    """A real sao directory, its modes broken the ways a copy by hand breaks them: nginx's
+    workers (here the service user nobody) would pass every request to trytond."""
+    import shutil
+    import stat
+    import tempfile
+    from pathlib import Path
+
+    from tryton_ops.deploy.web_client import REQUIRED
+
+    # outside pytest's directory, which only root may enter
+    base = Path(tempfile.mkdtemp(prefix="tryton-ops-doctor-web-"))
+    try:
+        base.chmod(0o755)
+        sao = base / "sao"
+        for name in REQUIRED:
+            (sao / name).parent.mkdir(parents=True, exist_ok=True)
+            (sao / name).write_text("// sao\n")
+            (sao / name).chmod(0o644)
+        for folder in [sao, *(p for p in sao.rglob("*") if p.is_dir())]:
+            folder.chmod(0o755)
+        web = {"client": "sao", "sao_dir": str(sao)}
+        config = make_config(
+            tmp_path,
+            {"web": web, "server": {"workers": 2, "user": "nobody"}, "front": {"enabled": "on"}},
+        )
+        assert "web.root-unreadable" not in codes(config)
+        assert "web.root-unreadable" not in codes(derive(config, {"front": {"enabled": "off"}}))
+
+        sao.chmod(0o700)  # root's umask 077, or a copy with cp -a from root's home
+        findings = {f.code: f for f in run(Context(config, environ=CLEAN_ENV))}
+        found = findings["web.root-unreadable"]
+        assert found.severity == "warning" and "(nobody)" in found.title
+        assert found.explanation.startswith(f"{sao}: nginx treats what it cannot open")
+        assert f"chown -R nobody {sao}" in found.fix and "deploy" in found.fix
+        assert "web.root-unreadable" not in codes(derive(config, {"front": {"enabled": "off"}}))
+
+        sao.chmod(0o755)
+        (sao / "index.html").chmod(0o600)
+        (found,) = [f for f in run(Context(config, environ=CLEAN_ENV)) if f.code.startswith("web.")]
+        assert found.explanation.startswith(f"{sao / 'index.html'}: ")
+        (sao / "index.html").chmod(stat.S_IRUSR | stat.S_IWUSR | stat.S_IRGRP | stat.S_IROTH)
+        assert "web.root-unreadable" not in codes(config)
+    finally:
+        shutil.rmtree(base)
