@@ -33,6 +33,7 @@ from tryton_ops.deploy.nginx_conf import nginx_dir
 from tryton_ops.deploy.programs import front_enabled
 from tryton_ops.deploy.render import render_files
 from tryton_ops.deploy.web_client import (
+    FETCHING,
     ensure_web_client,
     installed_dir,
     staged_under,
@@ -70,6 +71,7 @@ class Installer:
     changed_units: bool = False
     changed_conf: bool = False
     notes: list[str] = field(default_factory=list)
+    progress: Callable[[str], object] = lambda line: None  # before a long wait (npm)
 
     # -- where things go ---------------------------------------------------------------------
 
@@ -214,6 +216,8 @@ class Installer:
                         f"{web.trytond_series()}) into {installed_dir(config)}"
                     )
                 return
+            if fetch:
+                self.progress(FETCHING)
             served = ensure_web_client(config)
         if fetch and served.root is not None:
             self.changes.append(f"install the web client sao {served.version} into {served.root}")
@@ -469,10 +473,16 @@ class InstallResult:
     notes: list[str] = field(default_factory=list)
 
 
-def install(config: LoadedConfig, root: Path = Path("/"), dry_run: bool = False) -> InstallResult:
+def install(
+    config: LoadedConfig,
+    root: Path = Path("/"),
+    dry_run: bool = False,
+    progress: Callable[[str], object] = lambda line: None,
+) -> InstallResult:
+    """`progress` is told of a long wait ahead (npm fetching sao), stdout staying the result."""
     check_root(root)
     check_paths(config)
-    installer = Installer(config, root, dry_run)
+    installer = Installer(config, root, dry_run, progress=progress)
     problem = interpreter_problem()
     if problem is not None and not installer.staged:
         raise InstallError(problem)

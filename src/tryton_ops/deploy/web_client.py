@@ -37,6 +37,7 @@ from tryton_ops.config import LoadedConfig
 from tryton_ops.errors import OpsError, UsageError
 
 PACKAGE = "tryton-sao"
+FETCHING = "fetching the web client from npm (tryton-sao of this trytond series) ..."
 MARKER = ".tryton-ops-sao.json"
 # what index.html loads first: present means sao and its dependencies are installed
 REQUIRED = ("index.html", "dist/tryton-sao.js", "node_modules/jquery/dist/jquery.js")
@@ -184,14 +185,33 @@ def _write_placeholder(config: LoadedConfig, series: str) -> None:
     page = on_disk(placeholder_dir(config))
     page.mkdir(parents=True, exist_ok=True)
     database = html.escape(config.settings.database.name)
-    (page / "index.html").write_text(PLACEHOLDER.format(series=series, database=database))
+    text = PLACEHOLDER.format(series=series, database=database)
+    with contextlib.suppress(OSError):
+        if (page / "index.html").read_text() == text:
+            return  # unchanged: `deploy install` again rewrites nothing
+    (page / "index.html").write_text(text)
 
 
 def will_install(config: LoadedConfig) -> bool:
     """`ensure_web_client` will run npm (so the CLI can say so before the wait)."""
     web = config.settings.web
     missing = web.client != "none" and web.sao_dir is None and sao_root(config) is None
-    return missing and shutil.which("npm") is not None
+    if not missing or shutil.which("npm") is None:
+        return False
+    return known_absent(config, trytond_series()) is None
+
+
+def known_absent(config: LoadedConfig, series: str) -> str | None:
+    """Why there is no sao, when npm said less than a day ago that it has none of `series`."""
+    memory = on_disk(placeholder_dir(config)) / ABSENT_FILE
+    try:
+        known = json.loads(memory.read_text())
+        age = time.time() - float(known.get("at", 0))
+    except (OSError, ValueError, TypeError, AttributeError):
+        return None
+    if known.get("series") != series or not 0 <= age < ABSENT_TTL_S:
+        return None
+    return f"{known.get('note')} (npm asked {age / 3600:.1f} h ago; delete {memory} to ask again)"
 
 
 def mismatch(sao: str | None, series: str) -> str:
@@ -232,16 +252,9 @@ def ensure_web_client(config: LoadedConfig) -> WebClient:
 def _install_unless_known_absent(config: LoadedConfig, series: str) -> Path:
     """Install sao, unless npm said less than a day ago that it has none of this series (so
     that `up` on 8.2 does not ask the registry every time)."""
+    if (known := known_absent(config, series)) is not None:
+        raise NoSaoForSeries(known)
     memory = on_disk(placeholder_dir(config)) / ABSENT_FILE
-    try:
-        known = json.loads(memory.read_text())
-    except (OSError, ValueError):
-        known = {}
-    age = time.time() - float(known.get("at", 0))
-    if known.get("series") == series and 0 <= age < ABSENT_TTL_S:
-        raise NoSaoForSeries(
-            f"{known['note']} (npm asked {age / 3600:.1f} h ago; delete {memory} to ask again)"
-        )
     try:
         install_sao(on_disk(installed_dir(config)), f"~{series}.0", series)
         return installed_dir(config)
