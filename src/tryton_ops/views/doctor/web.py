@@ -1,9 +1,11 @@
 """The web root nginx serves sao from must be readable by nginx's workers.
 
-nginx answers `GET /` from the web root with `try_files ... @tryton`: a file its workers cannot
-open is treated as missing and the request goes to trytond, which serves the same file from its
-own `[web] root`. Nothing fails, so nobody notices the static files bypass nginx (no caching
-headers, a trytond worker busy with every script and stylesheet) until the load shows it.
+nginx answers `GET /` from the web root with `try_files ... @tryton`. When its workers cannot
+enter a directory on the way, `stat()` fails, the file counts as missing and the request goes
+to trytond, which serves the same file from its own `[web] root`: nothing fails, so nobody
+notices that the static files bypass nginx (no caching headers, a trytond worker busy with every
+script and stylesheet) until the load shows it. A file it can reach but not read is worse: nginx
+answers 403 and the web client does not load. (Both seen with nginx 1.22.)
 """
 
 from __future__ import annotations
@@ -49,16 +51,18 @@ def _allowed(path: Path, account: pwd.struct_passwd, groups: set[int], bit: int)
     return bool(st.st_mode & (bit >> 6))
 
 
-def blocked(root: Path, account: pwd.struct_passwd) -> list[Path]:
-    """The directories on the way to `root` it cannot enter and the pages it cannot read."""
+def closed(root: Path, account: pwd.struct_passwd) -> Path | None:
+    """The first directory on the way to `root` (itself included) `account` cannot enter."""
     groups = set(os.getgrouplist(account.pw_name, account.pw_gid))
-    found = [
-        folder
-        for folder in [*reversed(root.parents), root]
-        if not _allowed(folder, account, groups, stat.S_IXUSR)
-    ]
-    if found:
-        return found[:1]  # nothing below it is reachable
+    for folder in [*reversed(root.parents), root]:
+        if not _allowed(folder, account, groups, stat.S_IXUSR):
+            return folder
+    return None
+
+
+def unreadable(root: Path, account: pwd.struct_passwd) -> list[Path]:
+    """The pages of `root` a browser loads first that `account` cannot read."""
+    groups = set(os.getgrouplist(account.pw_name, account.pw_gid))
     pages = [root / name for name in PAGES if (root / name).is_file()]
     return [page for page in pages if not _allowed(page, account, groups, stat.S_IRUSR)]
 
@@ -70,18 +74,31 @@ def check(ctx: Context) -> Iterator[Finding]:
     if root is None or not root.is_dir():
         return
     account = worker_account(ctx)
-    unreadable = blocked(root, account)
-    if not unreadable:
-        return
-    names = ", ".join(str(path) for path in unreadable)
-    yield Finding(
-        "web.root-unreadable",
-        "warning",
-        f"nginx's workers ({account.pw_name}) cannot read the web client in {root}",
-        f"{names}: nginx treats what it cannot open as missing and passes the request to "
-        "trytond, which serves the file from the same directory: the web client works, but "
-        "every static file costs a trytond worker and gets no caching headers.",
-        f"let {account.pw_name} enter the directories and read the files: `tryton-ops deploy "
-        f"install` sets <data>/web so (owned by the service user, 0750/0640); by hand, "
-        f"chown -R {account.pw_name} {root} and chmod a+x the directories above it.",
+    who = account.pw_name
+    fix = (
+        f"`tryton-ops deploy install` gives <data>/web to the service user (0750, files 0640); "
+        f"by hand, chown -R {who} {root} and chmod a+x the directories above it."
     )
+    folder = closed(root, account)
+    if folder is not None:
+        yield Finding(
+            "web.root-unreadable",
+            "warning",
+            f"nginx's workers ({who}) cannot enter {folder}, on the way to the web client",
+            f"nginx cannot stat the web client's files in {root}, counts them as missing and "
+            "passes every request to trytond, which serves them from the same directory: the "
+            "web client works, but each static file costs a trytond worker and gets no caching "
+            "headers (nginx's error log says `stat() ... failed (13: Permission denied)`).",
+            fix,
+        )
+        return
+    pages = unreadable(root, account)
+    if pages:
+        yield Finding(
+            "web.pages-unreadable",
+            "error",
+            f"nginx's workers ({who}) cannot read {len(pages)} page(s) of the web client",
+            f"{', '.join(map(str, pages))}: nginx finds them but cannot open them and answers "
+            "403 Forbidden: the web client does not load through nginx.",
+            fix,
+        )
