@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -20,6 +21,7 @@ import pytest
 from tests.deploy.test_render import cli_interpreter
 from tests.deploy.test_up_down import cli
 from tryton_ops.deploy.install import InstallError, answers, closed_directory, database_notes
+from tryton_ops.deploy.web_client import trytond_series
 from tryton_ops.testing.databases import derive
 from tryton_ops.testing.processes import free_port
 
@@ -260,3 +262,115 @@ def test_missing_system_tools_are_a_clear_error(staged, tmp_path):
     assert result.returncode == 1, result.stderr
     assert result.stderr.startswith("error: groupadd not found: deploy install needs systemd")
     assert len(list(root.rglob("*"))) == 5  # nothing written
+
+
+def snapshot(top: Path) -> dict[str, tuple[int, int, int, int, int]]:
+    """Mode, owner, inode and date of every path under `top` (sao has binary files)."""
+    found = {}
+    for path in [top, *sorted(top.rglob("*"))]:
+        st = path.lstat()
+        found[str(path)] = (st.st_mode, st.st_uid, st.st_gid, st.st_ino, st.st_mtime_ns)
+    return found
+
+
+def test_install_fetches_the_web_client_once_for_the_service_user(staged, monkeypatch):
+    """sao is fetched with the real npm (from its cache when it has the files) into the staged
+    tree, given to the service user, named by trytond.conf and nginx.conf, and kept by a second
+    run. npm has a sao of 8.0 only: on another series the series asked for is 8.0's (as the
+    web client tests' `sao` fixture does), which is the install path of an 8.0 host."""
+    from click.testing import CliRunner
+
+    from tryton_ops.cli import main
+    from tryton_ops.deploy import web_client
+
+    root, config = staged
+    monkeypatch.setenv("TRYTON_OPS_WEB__CLIENT", "auto")
+    monkeypatch.setenv("NPM_CONFIG_PREFER_OFFLINE", "true")
+    monkeypatch.setattr(web_client, "trytond_series", lambda: "8.0")
+
+    said = []
+
+    def run(*args: str):
+        result = CliRunner().invoke(
+            main, ["-c", str(config), "deploy", "install", "--root", str(root), *args]
+        )
+        assert result.exit_code == 0, result.output
+        said.append(result.stderr)
+        return result.stdout
+
+    sao = "/srv/tryton-erp/data/web/sao"
+    before = tree(root)
+    assert f"would install the web client sao (npm's tryton-sao of trytond 8.0) into {sao}\n" in (
+        run("--dry-run")
+    )
+    assert tree(root) == before  # a dry run fetches nothing
+
+    result = json.loads(run("--json"))
+    assert said == ["", f"{web_client.FETCHING}\n"]  # before the wait, stdout staying JSON
+    (fetched,) = [c for c in result["changes"] if c.startswith("install the web client sao 8.0.")]
+    assert fetched.endswith(f" into {sao}")
+    assert (
+        "set /srv/tryton-erp/data/web to erp:erp (directories 0750, files 0640)"
+        in (result["changes"])
+    )
+    assert any(note.startswith("web client: sao 8.0.") for note in result["notes"])
+    assert (root / sao.lstrip("/") / "index.html").is_file()
+    assert (root / sao.lstrip("/") / "node_modules/jquery/dist/jquery.js").is_file()
+    uid, gid = int(account(root, "passwd", "erp")[2]), int(account(root, "group", "erp")[2])
+    for path, (mode, owner, group, _, _) in snapshot(root / "srv/tryton-erp/data/web").items():
+        if not stat.S_ISLNK(mode):  # readable by trytond and nginx (both run as erp), no others
+            wanted = 0o750 if stat.S_ISDIR(mode) else 0o640
+            assert (stat.S_IMODE(mode), owner, group) == (wanted, uid, gid), path
+    assert f"root = {sao}\n" in (root / "etc/tryton/erp/trytond.conf").read_text()
+    assert f"root {sao};" in (root / "etc/tryton/erp/nginx.conf").read_text()
+
+    installed = snapshot(root / sao.lstrip("/"))
+    again = run()
+    assert again.startswith("nothing to change: erp is installed as rendered"), again
+    assert "note: web client: sao 8.0." in again
+    assert snapshot(root / sao.lstrip("/")) == installed  # not downloaded again
+    assert said[-1] == ""
+
+
+def test_web_client_setting_is_respected(staged, tmp_path):
+    """`auto` on 8.2, where npm has no sao: the page naming the desktop client, npm's answer
+    remembered (a second run and its dry run change nothing); `none`: no web directory; `sao`
+    with an unreachable registry: refused, like `up`."""
+    root, config = staged
+    if trytond_series() != "8.0":
+        auto = {"TRYTON_OPS_WEB__CLIENT": "auto", "NPM_CONFIG_PREFER_OFFLINE": "true"}
+        first = install(config, root, env=auto)
+        assert first.returncode == 0, first.stderr
+        assert f"note: web client: none (npm has no tryton-sao for trytond {trytond_series()}" in (
+            first.stdout
+        )
+        page = root / "srv/tryton-erp/data/web/none/index.html"
+        assert_node(root, "/srv/tryton-erp/data/web/none/index.html", 0o640, "erp", "erp")
+        assert "tryton~=8.2.0" in page.read_text()
+        conf = (root / "etc/tryton/erp/trytond.conf").read_text()
+        assert "root = /srv/tryton-erp/data/web/none\n" in conf
+        installed = tree(root)
+        for args in (("--dry-run",), ()):
+            again = install(
+                config, root, *args, env={**auto, "npm_config_registry": "http://127.0.0.1:9/"}
+            )
+            assert again.returncode == 0, again.stderr
+            assert again.stdout.startswith("nothing to change"), again.stdout
+            assert "fetching" not in again.stderr
+        assert tree(root) == installed
+        shutil.rmtree(root / "srv")
+    done = install(config, root, env={"TRYTON_OPS_WEB__CLIENT": "none"})
+    assert done.returncode == 0, done.stderr
+    assert "note: web client: none (web.client = 'none')" in done.stdout
+    assert not (root / "srv/tryton-erp/data/web").exists()
+
+    registry = f"http://127.0.0.1:{free_port()}/"
+    env = {"TRYTON_OPS_WEB__CLIENT": "sao", "npm_config_registry": registry,
+           "npm_config_cache": str(tmp_path / "empty-cache")}  # fmt: skip
+    required = install(config, root, env=env)
+    assert required.returncode == 1, required.stdout
+    fetching, refused = required.stderr.splitlines()
+    assert fetching.startswith("fetching the web client from npm")
+    assert refused.startswith("error: web.client = 'sao' but the npm registry")
+    assert "Traceback" not in required.stderr
+    assert not (root / "srv/tryton-erp/data/web/sao").exists()

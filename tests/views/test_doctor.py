@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+from collections.abc import Callable, Iterator
+
+import pytest
 
 from tests.lifecycle.helpers import cli
 from tryton_ops.config.trytond_conf import render_trytond_conf
@@ -260,3 +265,101 @@ def test_redis_eviction_advice_per_use(make_trytond_db, redis_factory):
         and shared.uri in found["redis.eviction-policy"].title
     )
     assert "allkeys-lru" in found["redis.eviction-policy"].fix
+
+
+@contextlib.contextmanager
+def _nginx_answers(base, sao) -> Iterator[Callable[[], tuple[int, str]]]:
+    """A real nginx serving `sao` as the rendered front does (try_files, then trytond, here a
+    fixed answer), its master as this user: as root, its workers are nobody."""
+    import signal
+    import subprocess
+    import time
+    import urllib.error
+    import urllib.request
+
+    from tryton_ops.deploy.programs import nginx_binary
+    from tryton_ops.testing.processes import free_port
+
+    port = free_port()
+    (base / "nginx.conf").write_text(
+        f"pid {base}/nginx.pid; error_log {base}/error.log; daemon on;\nevents {{}}\n"
+        f"http {{ access_log off; server {{ listen 127.0.0.1:{port};\n"
+        f"  location / {{ root {sao}; try_files $uri $uri/ @tryton; }}\n"
+        '  location @tryton { return 299 "trytond"; } } }\n'
+    )
+    subprocess.run([nginx_binary(), "-c", f"{base}/nginx.conf", "-p", str(base)], check=True)
+
+    def get() -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/index.html") as answer:
+                return answer.status, answer.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, ""
+
+    try:
+        yield get
+    finally:
+        pid = int((base / "nginx.pid").read_text())
+        os.kill(pid, signal.SIGQUIT)
+        for _ in range(50):
+            if not (base / "nginx.pid").exists():
+                break
+            time.sleep(0.1)
+
+
+@pytest.mark.one_series
+def test_web_root_nginx_cannot_read(tmp_path):
+    """A real sao directory, its modes broken the ways a copy by hand breaks them, and a real
+    nginx: its workers (nobody, as the configured service user here) pass every request to
+    trytond when a directory is closed, answer 403 when a page is unreadable. The runner is root
+    (as for the deploy tests), so nginx's workers are nobody."""
+    import shutil
+    import stat
+    import tempfile
+    from pathlib import Path
+
+    from tryton_ops.deploy.web_client import REQUIRED
+
+    # outside pytest's directory, which only root may enter
+    base = Path(tempfile.mkdtemp(prefix="tryton-ops-doctor-web-"))
+    with contextlib.ExitStack() as cleanup:
+        cleanup.callback(shutil.rmtree, base)
+        base.chmod(0o755)
+        sao = base / "sao"
+        for name in REQUIRED:
+            (sao / name).parent.mkdir(parents=True, exist_ok=True)
+            (sao / name).write_text("// sao\n")
+            (sao / name).chmod(0o644)
+        for folder in [sao, *(p for p in sao.rglob("*") if p.is_dir())]:
+            folder.chmod(0o755)
+        web = {"client": "sao", "sao_dir": str(sao)}
+        config = make_config(
+            tmp_path,
+            {"web": web, "server": {"workers": 2, "user": "nobody"}, "front": {"enabled": "on"}},
+        )
+        assert "web.root-unreadable" not in codes(config)
+        get = cleanup.enter_context(_nginx_answers(base, sao))
+        assert get() == (200, "// sao\n")  # from nginx
+
+        sao.chmod(0o700)  # root's umask 077, or a copy with cp -a from root's home
+        assert get() == (299, "trytond")  # silently from "trytond"
+        findings = {f.code: f for f in run(Context(config, environ=CLEAN_ENV))}
+        found = findings["web.root-unreadable"]
+        assert found.severity == "warning" and found.title == (
+            f"nginx's workers (nobody) cannot enter {sao}, on the way to the web client"
+        )
+        assert "passes every request to trytond" in found.explanation
+        assert f"chown -R nobody {sao}" in found.fix and "deploy install" in found.fix
+        assert "web.root-unreadable" not in codes(derive(config, {"front": {"enabled": "off"}}))
+
+        sao.chmod(0o755)
+        (sao / "index.html").chmod(0o600)
+        assert get()[0] == 403  # the web client does not load
+        (found,) = [f for f in run(Context(config, environ=CLEAN_ENV)) if f.code.startswith("web.")]
+        assert (found.code, found.severity) == ("web.pages-unreadable", "error")
+        assert found.explanation.startswith(f"{sao / 'index.html'}: nginx finds them")
+        assert "403 Forbidden" in found.explanation
+
+        (sao / "index.html").chmod(stat.S_IRUSR | stat.S_IWUSR | stat.S_IRGRP | stat.S_IROTH)
+        assert not {c for c in codes(config) if c.startswith("web.")}
+        assert get() == (200, "// sao\n")

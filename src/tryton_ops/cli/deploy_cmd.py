@@ -93,7 +93,7 @@ def install_cmd(ctx: click.Context, dry_run: bool, root: Path, as_json: bool) ->
     from tryton_ops.deploy.install import install
 
     config = get_config(ctx)
-    result = install(config, root, dry_run)
+    result = install(config, root, dry_run, progress=lambda line: click.echo(line, err=True))
     if as_json:
         emit_json(
             {

@@ -10,7 +10,7 @@ from tryton_ops.access.database import database_exists
 from tryton_ops.cli.base import EXIT_FAILED, emit_json, get_config, json_option, table
 from tryton_ops.deploy import local_stack
 from tryton_ops.deploy.programs import front_enabled, nginx_binary
-from tryton_ops.deploy.web_client import ensure_web_client, will_install
+from tryton_ops.deploy.web_client import FETCHING, ensure_web_client, will_install
 from tryton_ops.lifecycle.database import admin_password
 from tryton_ops.lifecycle.first_run import undone_on_failure
 from tryton_ops.lifecycle.init import init_database
@@ -93,9 +93,7 @@ def _up(config, detach: bool) -> int:
 def web_client_lines(config, err: bool = False) -> None:
     """Install sao when it is wanted and missing; say what the URL will show, and why."""
     if will_install(config):
-        click.echo(
-            "fetching the web client from npm (tryton-sao of this trytond series) ...", err=err
-        )
+        click.echo(FETCHING, err=err)
     click.echo(ensure_web_client(config).describe(), err=err)
 
 

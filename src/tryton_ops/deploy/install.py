@@ -4,8 +4,10 @@ Like Frappe's `bench setup production`: the system user and group, the directori
 owners and modes, the configs in /etc/tryton/<name>/, the systemd units (and the daily backup's
 timer), log rotation and a tmpfiles.d entry (the run directory is recreated at boot), units of
 programs the config no longer has disabled and removed, then the services started and checked
-to answer. Every step compares first and acts only on a difference, so a second run changes
-nothing and says so; with `dry_run` each step only says what it would do.
+to answer. The web client, sao, is fetched into <data>/web/sao like `up` does (`[web] client`)
+and given to the service user, which trytond and nginx run as. Every step compares first and
+acts only on a difference, so a second run changes nothing and says so; with `dry_run` each
+step only says what it would do.
 
 `root` installs into a staged tree (like DESTDIR) instead of `/`: the same files, modes and
 owners (from the tree's own /etc/passwd), enabled with `systemctl --root`, nothing started.
@@ -25,10 +27,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tryton_ops.config import LoadedConfig
+from tryton_ops.deploy import web_client as web
 from tryton_ops.deploy.log_rotation import UMASK
 from tryton_ops.deploy.nginx_conf import nginx_dir
 from tryton_ops.deploy.programs import front_enabled
 from tryton_ops.deploy.render import render_files
+from tryton_ops.deploy.web_client import (
+    FETCHING,
+    ensure_web_client,
+    installed_dir,
+    staged_under,
+    will_install,
+)
 from tryton_ops.errors import OpsError, UsageError
 
 SYSTEMD_DIR = Path("/etc/systemd/system")
@@ -60,6 +70,8 @@ class Installer:
     changes: list[str] = field(default_factory=list)
     changed_units: bool = False
     changed_conf: bool = False
+    notes: list[str] = field(default_factory=list)
+    progress: Callable[[str], object] = lambda line: None  # before a long wait (npm)
 
     # -- where things go ---------------------------------------------------------------------
 
@@ -188,6 +200,50 @@ class Installer:
             found += [Wanted(nginx, 0o750, **account), Wanted(nginx / "tmp", 0o750, **account)]
         return found
 
+    # -- the web client ------------------------------------------------------------------------
+
+    def web_client(self) -> None:
+        """sao into <data>/web/sao as `up` installs it (after the checks, before rendering, so
+        that trytond.conf and nginx.conf name it on the first run); an installed sao of the
+        series is kept, so a second run downloads nothing."""
+        config = self.config
+        with staged_under(self.root):
+            fetch = will_install(config)
+            if self.dry_run:
+                if fetch:
+                    self.changes.append(
+                        f"install the web client sao (npm's tryton-sao of trytond "
+                        f"{web.trytond_series()}) into {installed_dir(config)}"
+                    )
+                return
+            if fetch:
+                self.progress(FETCHING)
+            served = ensure_web_client(config)
+        if fetch and served.root is not None:
+            self.changes.append(f"install the web client sao {served.version} into {served.root}")
+        self.notes.append(served.describe())
+        self.own_web_tree()
+
+    def own_web_tree(self) -> None:
+        """<data>/web as the service user's other directories (0750, files 0640): trytond and
+        nginx, which run as that user, read it; npm wrote it as root."""
+        server = self.config.settings.server
+        top = self.config.data_dir / "web"
+        uid, gid = self._lookup("passwd", server.user), self._lookup("group", server.group)
+        wrong = [path for path in _walk(self.on_disk(top)) if _mode_owner(path) != (
+            0o750 if path.is_dir() else 0o640, uid, gid)]  # fmt: skip
+        if not wrong:
+            return
+
+        def repair() -> None:
+            for path in wrong:
+                os.chown(path, uid, gid, follow_symlinks=False)
+                if not path.is_symlink():
+                    path.chmod(0o750 if path.is_dir() else 0o640)
+
+        owner = f"{server.user}:{server.group}"
+        self.change(f"set {top} to {owner} (directories 0750, files 0640)", repair)
+
     def tmpfiles(self, dirs: list[Wanted]) -> str:
         """systemd-tmpfiles recreates the run directories at boot (/run is a tmpfs)."""
         run = self.config.run_dir
@@ -288,6 +344,23 @@ def _run(argv: list[str] | tuple[str, ...]) -> subprocess.CompletedProcess:
             f"{argv[0]} not found: deploy install needs systemd and the shadow tools (useradd); "
             "without them, run the rendered supervisord.conf (`tryton-ops deploy render`)"
         ) from None
+
+
+def _walk(top: Path) -> list[Path]:
+    """`top` and everything below it, links not followed ([] when it does not exist)."""
+    if not top.is_dir():
+        return []
+    found = [top]
+    for folder, dirs, files in os.walk(top):
+        found += [Path(folder, name) for name in (*dirs, *files)]
+    return found
+
+
+def _mode_owner(path: Path) -> tuple[int, int, int]:
+    st = path.lstat()
+    if stat.S_ISLNK(st.st_mode):  # a link's own mode means nothing: its owner only
+        return (0o750 if path.is_dir() else 0o640, st.st_uid, st.st_gid)
+    return (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid)
 
 
 def _make_parents(path: Path) -> None:
@@ -400,10 +473,16 @@ class InstallResult:
     notes: list[str] = field(default_factory=list)
 
 
-def install(config: LoadedConfig, root: Path = Path("/"), dry_run: bool = False) -> InstallResult:
+def install(
+    config: LoadedConfig,
+    root: Path = Path("/"),
+    dry_run: bool = False,
+    progress: Callable[[str], object] = lambda line: None,
+) -> InstallResult:
+    """`progress` is told of a long wait ahead (npm fetching sao), stdout staying the result."""
     check_root(root)
     check_paths(config)
-    installer = Installer(config, root, dry_run)
+    installer = Installer(config, root, dry_run, progress=progress)
     problem = interpreter_problem()
     if problem is not None and not installer.staged:
         raise InstallError(problem)
@@ -416,13 +495,16 @@ def install(config: LoadedConfig, root: Path = Path("/"), dry_run: bool = False)
 
 
 def _put_in_place(installer: Installer) -> tuple[list[str], list[str]]:
-    """Accounts, directories, files, stale units, enabled units; the long-running services
+    """Accounts, directories, the web client, files, stale units, enabled units; the services
     and the timers (their jobs are started by them)."""
-    rendered = render_files(installer.config, installer.conf_dir, base_image="unused")
+    render_files(installer.config, installer.conf_dir, base_image="unused")  # refused: no write
     installer.accounts()
     dirs = installer.directories()
     for wanted in dirs:
         installer.ensure(wanted)
+    installer.web_client()
+    with staged_under(installer.root):  # again: the web root now installed (there) is named
+        rendered = render_files(installer.config, installer.conf_dir, base_image="unused")
     for wanted in installer.files(rendered, dirs):
         changed = installer.ensure(wanted)
         if wanted.path.parent == SYSTEMD_DIR:
@@ -445,16 +527,18 @@ def _bring_up(
     config, dry_run = installer.config, installer.dry_run
     answered: dict[str, str] = {}
     reason = None
+    notes = list(installer.notes)
     if installer.staged:
-        notes = [problem] if problem is not None else []
+        notes += [problem] if problem is not None else []
         reason = "a staged tree (--root): its units are enabled, nothing runs there"
     else:
-        notes = database_notes(config, installer.conf_dir)
+        waiting = database_notes(config, installer.conf_dir)
+        notes += waiting
         if not installer.live:
             reason = "systemd is not running on this host (the units are enabled)"
         else:
             installer.daemon_reload()
-            if notes:  # trytond's workers refuse to start without their database
+            if waiting:  # trytond's workers refuse to start without their database
                 reason = "the database is not ready (see the note); then run it again"
             else:
                 installer.start(services, timers)

@@ -10,13 +10,16 @@ the package wanted is the one of the installed trytond's series, and a sao of an
 served only with a warning.
 
 Rendering (trytond.conf's `[web] root`, nginx's static locations) only reads what is installed
-(`web_root`); installing is `ensure_web_client`, run by `up` and `deploy render`. Without sao, a
-one-page placeholder tells a browser which client to use instead of trytond's 405.
+(`web_root`); installing is `ensure_web_client`, run by `up`, `deploy render` and `deploy
+install`. Without sao, a one-page placeholder tells a browser which client to use instead of
+trytond's 405. `deploy install --root` looks and installs under a staged tree (`staged_under`)
+while the paths rendered stay the host's.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import html
 import json
 import os
@@ -34,6 +37,7 @@ from tryton_ops.config import LoadedConfig
 from tryton_ops.errors import OpsError, UsageError
 
 PACKAGE = "tryton-sao"
+FETCHING = "fetching the web client from npm (tryton-sao of this trytond series) ..."
 MARKER = ".tryton-ops-sao.json"
 # what index.html loads first: present means sao and its dependencies are installed
 REQUIRED = ("index.html", "dist/tryton-sao.js", "node_modules/jquery/dist/jquery.js")
@@ -54,6 +58,26 @@ NPM_DEFAULTS = {
 NETWORK_CODES = {
     "ENOTFOUND", "ECONNREFUSED", "ETIMEDOUT", "EAI_AGAIN", "ECONNRESET", "EHOSTUNREACH",
 }  # fmt: skip
+
+
+# the staged tree of `deploy install --root` the host's paths are found under ("/" otherwise)
+STAGED_ROOT: contextvars.ContextVar[Path] = contextvars.ContextVar("staged_root", default=Path("/"))
+
+
+@contextlib.contextmanager
+def staged_under(root: Path):
+    """Find and install sao under `root` (a staged tree) while naming the host's paths."""
+    token = STAGED_ROOT.set(root)
+    try:
+        yield
+    finally:
+        STAGED_ROOT.reset(token)
+
+
+def on_disk(path: Path) -> Path:
+    """Where the host's absolute `path` is on this machine (below a staged tree, if any)."""
+    root = STAGED_ROOT.get()
+    return path if root == Path("/") else root / path.relative_to("/")
 
 
 class WebClientUnavailable(OpsError):
@@ -103,8 +127,9 @@ def sao_version(root: Path) -> str | None:
         return None
 
 
-def _complete(root: Path) -> bool:
-    return all((root / name).is_file() for name in REQUIRED)
+def _complete(folder: Path) -> bool:
+    """sao is all there in `folder`, a path on this machine."""
+    return all((folder / name).is_file() for name in REQUIRED)
 
 
 def sao_root(config: LoadedConfig) -> Path | None:
@@ -114,13 +139,13 @@ def sao_root(config: LoadedConfig) -> Path | None:
         return None
     if web.sao_dir is not None:
         root = web.sao_dir.expanduser().absolute()
-        return root if _complete(root) else None
+        return root if _complete(on_disk(root)) else None
     root = installed_dir(config)
     try:
-        installed = json.loads((root / MARKER).read_text())
+        installed = json.loads((on_disk(root) / MARKER).read_text())
     except (OSError, ValueError):
         return None
-    if installed.get("series") != trytond_series() or not _complete(root):
+    if installed.get("series") != trytond_series() or not _complete(on_disk(root)):
         return None
     return root
 
@@ -135,7 +160,7 @@ def web_root(config: LoadedConfig) -> Path | None:
     if (root := sao_root(config)) is not None:
         return root
     page = placeholder_dir(config)
-    if config.settings.web.client == "auto" and (page / "index.html").is_file():
+    if config.settings.web.client == "auto" and (on_disk(page) / "index.html").is_file():
         return page
     return None
 
@@ -157,17 +182,36 @@ PLACEHOLDER = """<!DOCTYPE html>
 def _write_placeholder(config: LoadedConfig, series: str) -> None:
     """A page for browsers instead of trytond's 405: which client to use (not why: that is
     the operator's business, printed by `up`)."""
-    page = placeholder_dir(config)
+    page = on_disk(placeholder_dir(config))
     page.mkdir(parents=True, exist_ok=True)
     database = html.escape(config.settings.database.name)
-    (page / "index.html").write_text(PLACEHOLDER.format(series=series, database=database))
+    text = PLACEHOLDER.format(series=series, database=database)
+    with contextlib.suppress(OSError):
+        if (page / "index.html").read_text() == text:
+            return  # unchanged: `deploy install` again rewrites nothing
+    (page / "index.html").write_text(text)
 
 
 def will_install(config: LoadedConfig) -> bool:
     """`ensure_web_client` will run npm (so the CLI can say so before the wait)."""
     web = config.settings.web
     missing = web.client != "none" and web.sao_dir is None and sao_root(config) is None
-    return missing and shutil.which("npm") is not None
+    if not missing or shutil.which("npm") is None:
+        return False
+    return known_absent(config, trytond_series()) is None
+
+
+def known_absent(config: LoadedConfig, series: str) -> str | None:
+    """Why there is no sao, when npm said less than a day ago that it has none of `series`."""
+    memory = on_disk(placeholder_dir(config)) / ABSENT_FILE
+    try:
+        known = json.loads(memory.read_text())
+        age = time.time() - float(known.get("at", 0))
+    except (OSError, ValueError, TypeError, AttributeError):
+        return None
+    if known.get("series") != series or not 0 <= age < ABSENT_TTL_S:
+        return None
+    return f"{known.get('note')} (npm asked {age / 3600:.1f} h ago; delete {memory} to ask again)"
 
 
 def mismatch(sao: str | None, series: str) -> str:
@@ -201,25 +245,19 @@ def ensure_web_client(config: LoadedConfig) -> WebClient:
             with contextlib.suppress(OSError):  # a nicety: RPC is served without it
                 _write_placeholder(config, series)
             return WebClient(None, None, str(exc))
-    found = sao_version(root)
+    found = sao_version(on_disk(root))
     return WebClient(root, found, mismatch(found, series))
 
 
 def _install_unless_known_absent(config: LoadedConfig, series: str) -> Path:
     """Install sao, unless npm said less than a day ago that it has none of this series (so
     that `up` on 8.2 does not ask the registry every time)."""
-    memory = placeholder_dir(config) / ABSENT_FILE
+    if (known := known_absent(config, series)) is not None:
+        raise NoSaoForSeries(known)
+    memory = on_disk(placeholder_dir(config)) / ABSENT_FILE
     try:
-        known = json.loads(memory.read_text())
-    except (OSError, ValueError):
-        known = {}
-    age = time.time() - float(known.get("at", 0))
-    if known.get("series") == series and 0 <= age < ABSENT_TTL_S:
-        raise NoSaoForSeries(
-            f"{known['note']} (npm asked {age / 3600:.1f} h ago; delete {memory} to ask again)"
-        )
-    try:
-        return install_sao(installed_dir(config), f"~{series}.0", series)
+        install_sao(on_disk(installed_dir(config)), f"~{series}.0", series)
+        return installed_dir(config)
     except NoSaoForSeries as exc:
         with contextlib.suppress(OSError):  # asked again next time
             memory.parent.mkdir(parents=True, exist_ok=True)
@@ -229,7 +267,7 @@ def _install_unless_known_absent(config: LoadedConfig, series: str) -> Path:
 
 def _check_sao_dir(path: Path) -> Path:
     root = path.expanduser().absolute()
-    missing = [name for name in REQUIRED if not (root / name).is_file()]
+    missing = [name for name in REQUIRED if not (on_disk(root) / name).is_file()]
     if missing:
         raise SaoDirInvalid(
             f"web.sao_dir {root} is not an installed sao: {', '.join(missing)} missing "

@@ -21,6 +21,7 @@ FAMILIES = (
     "file_modes",
     "pgbouncer",
     "accel",
+    "web",
 )
 
 
