@@ -10,11 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from tryton_ops.capacity import workload
 from tryton_ops.capacity.modules import MODULES
-from tryton_ops.config.trytond_conf import trytond_env
 
 SRC = Path(__file__).resolve().parents[2] / "src"
-SEED = Path(__file__).with_name("seed.py")
 
 
 def cli(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
@@ -29,20 +28,17 @@ def cli(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.fixture
-def sales_db(make_trytond_db):
-    """PostgreSQL database with the workload's modules, a company, customers, products, sales."""
-    database = make_trytond_db("postgresql", MODULES)
-    env = trytond_env(database.config, PYTHONPATH=str(SRC))
-    done = subprocess.run(
-        [sys.executable, str(SEED), database.name],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return database
+@pytest.fixture(scope="session")
+def demo_db(db_templates, tmp_path_factory):
+    """A PostgreSQL database of `demo load --scale 1`, made once per session (load: ~30 s).
+
+    Shared: the tests using it only add records of their own (what simulated users create)
+    and compare counts before and after.
+    """
+    database = db_templates.copy("postgresql", MODULES, tmp_path_factory.mktemp("demo"))
+    workload.load(database.config, database.name, 1)
+    yield database
+    db_templates.drop(database)
 
 
 def target_args(stack, database) -> list[str]:
