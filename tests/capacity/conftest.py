@@ -16,11 +16,12 @@ from tryton_ops.capacity.modules import MODULES
 SRC = Path(__file__).resolve().parents[2] / "src"
 
 
-def cli(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+def cli(*args: str, timeout: float = 240, input: str | None = None) -> subprocess.CompletedProcess:
     """`tryton-ops ...` in its own process: Locust patches the process it runs in (gevent)."""
     env = {**os.environ, "PYTHONPATH": f"{SRC}:{os.environ.get('PYTHONPATH', '')}"}
     return subprocess.run(
         [sys.executable, "-m", "tryton_ops", *args],
+        input=input,
         capture_output=True,
         text=True,
         timeout=timeout,

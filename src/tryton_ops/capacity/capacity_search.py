@@ -140,6 +140,35 @@ class CapacityResult:
         }
 
 
+@dataclass(frozen=True)
+class Sweep:
+    """How a capacity search steps: first step, growth, largest step, bisections, warm-up."""
+
+    targets: Targets = field(default_factory=Targets)
+    start: int = 1
+    growth: float = 2.0
+    max_users: int = 200
+    refine: int = 2
+    warmup: float = 5.0  # seconds after the last user started before a step is measured
+
+    def __post_init__(self) -> None:
+        check_sweep(self.start, self.growth, self.max_users, self.refine)
+
+    def run(self, run_at: Callable[[int], LoadResult], on_step=None) -> CapacityResult:
+        return find_capacity(
+            run_at, self.targets, self.start, self.growth, self.max_users, self.refine, on_step
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "start": self.start,
+            "growth": self.growth,
+            "max_users": self.max_users,
+            "refine": self.refine,
+            "warmup_s": self.warmup,
+        }
+
+
 def next_users(users: int, growth: float) -> int:
     """The next step up: `users` x growth, at least one more."""
     return max(users + 1, math.ceil(users * growth))

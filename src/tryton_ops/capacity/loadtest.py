@@ -87,6 +87,9 @@ def _warm_up(env, plan: LoadRun) -> None:
     while env.runner.user_count < plan.users and time.time() < deadline:
         gevent.sleep(0.2)
     gevent.sleep(plan.warmup)
+    if env.runner.user_count == 0:  # every login failed: say why instead of measuring nothing
+        errors = "; ".join(f"{e.name}: {str(e.error)[:200]}" for e in env.stats.errors.values())
+        raise OpsError(f"no simulated user could log in at {plan.url}: {errors or 'no answer'}")
     env.stats.reset_all()
 
 

@@ -14,6 +14,7 @@ import dataclasses
 import difflib
 import os
 import re
+import socket
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -208,3 +209,31 @@ def write_atomically(path: Path, text: str) -> None:
     if path.exists():
         os.chmod(tmp, path.stat().st_mode & 0o7777)
     tmp.replace(path)
+
+
+def postgres_max_connections(config: LoadedConfig, database: str) -> int | None:
+    """PostgreSQL's max_connections (None on SQLite: no server-side limit to fit)."""
+    from tryton_ops.access.database import connect, is_sqlite
+
+    if is_sqlite(config):
+        return None
+    with connect(config, database) as session:
+        return int(session.scalar("SHOW max_connections"))
+
+
+def uwsgi_available() -> bool:
+    from tryton_ops.deploy.local_stack import StackError
+    from tryton_ops.deploy.programs import uwsgi_binary
+
+    try:
+        uwsgi_binary()
+    except StackError:
+        return False
+    return True
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nothing listens on now, for a candidate's server and bus."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]

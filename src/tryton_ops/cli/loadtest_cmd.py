@@ -177,28 +177,35 @@ def _load_generator() -> None:
 
 def _workload(ctx, mix, extra, url, database, login, password_file, yes, think="0"):
     """(url, Workload) of a run; refuses a database that is not a demo one without --yes."""
-    _load_generator()
-    from tryton_ops.capacity.plan import ThinkTime, available_scenarios, parse_mix, select
-    from tryton_ops.capacity.safety import check_series, check_target, server_series
-    from tryton_ops.capacity.users import Workload
+    from tryton_ops.capacity.safety import check_series, server_series
     from tryton_ops.deploy.local_stack import public_url
 
     config = get_config(ctx)
+    workload = build_workload(config, mix, extra, database, login, password_file, yes, think)
+    target = (url or public_url(config)).rstrip("/")
+    check_series(server_series(target), [scenario for scenario, _ in workload.scenarios])
+    return target, workload
+
+
+def build_workload(config, mix, extra, database, login, password_file, yes, think):
+    """What the simulated users run, validated (the server's series is checked apart)."""
+    _load_generator()
+    from tryton_ops.capacity.plan import ThinkTime, available_scenarios, parse_mix, select
+    from tryton_ops.capacity.safety import check_target
+    from tryton_ops.capacity.users import Workload
+
     think_time = ThinkTime.parse(think)
     scenarios = available_scenarios(list(extra))
     selected = select(parse_mix(mix) if mix else dict.fromkeys(scenarios, 1.0), scenarios)
     database = database or config.settings.database.name
     check_target(config, database, yes)
-    target = (url or public_url(config)).rstrip("/")
-    check_series(server_series(target), [scenario for scenario, _ in selected])
-    workload = Workload(
+    return Workload(
         database=database,
         login=login,
         password=_password(config, password_file),
         scenarios=tuple(selected),
         think=think_time,
     )
-    return target, workload
 
 
 @loadtest_group.command("check")
@@ -225,32 +232,26 @@ def check_cmd(ctx, mix, extra, url, database, login, password_file, yes, as_json
         raise OpsError(f"scenario(s) failing on this database: {', '.join(failed)}")
 
 
-def _capacity_options(command):
-    """--find-capacity and its sweep and targets (see capacity/capacity_search.py)."""
+def sweep_options(command):
+    """The sweep and targets of a capacity search (run --find-capacity, tune)."""
     from tryton_ops.capacity import capacity_search as cs
 
     options = [
         click.option(
-            "--find-capacity",
-            is_flag=True,
-            help="Step the users up (from --users) until a target is broken; "
-            "--duration is per step.",
-        ),
-        click.option(
             "--max-users", type=click.IntRange(1), default=200, show_default=True,
-            help="With --find-capacity: the largest step.",
+            help="Capacity search: the largest step.",
         ),
         click.option(
             "--growth", type=float, default=2.0, show_default=True,
-            help="With --find-capacity: each step has this many times the users of the last.",
+            help="Capacity search: each step has this many times the users of the last.",
         ),
         click.option(
             "--refine", type=click.IntRange(0), default=2, show_default=True,
-            help="With --find-capacity: bisecting steps after the first broken one.",
+            help="Capacity search: bisecting steps after the first broken one.",
         ),
         click.option(
             "--warmup", default="5s", show_default=True,
-            help="With --find-capacity: measured only this long after all users started.",
+            help="Capacity search: measured only this long after all users started.",
         ),
         click.option(
             "--target-read-p95", type=float, default=cs.DEFAULT_READ_P95_MS,
@@ -268,6 +269,16 @@ def _capacity_options(command):
     for option in reversed(options):
         command = option(command)
     return command
+
+
+def _capacity_options(command):
+    """--find-capacity and the sweep options."""
+    command = sweep_options(command)
+    return click.option(
+        "--find-capacity",
+        is_flag=True,
+        help="Step the users up (from --users) until a target is broken; --duration is per step.",
+    )(command)
 
 
 @loadtest_group.command("run")
@@ -338,7 +349,7 @@ def run_cmd(
     if capacity["find_capacity"]:
         if web_address:
             raise UsageError("--find-capacity runs headless: drop --web")
-        sweep = _sweep(users, capacity)
+        sweep = sweep_settings(users, capacity)
     target, workload = _workload(ctx, mix, extra, url, database, login, password_file, yes, think)
     plan = loadtest.LoadRun(
         url=target,
@@ -379,30 +390,37 @@ def _seconds(text: str, option: str) -> int:
         raise click.BadParameter(str(exc), param_hint=option) from None
 
 
-def _sweep(users: int, options: dict) -> dict:
-    """The validated sweep and targets of --find-capacity (UsageError before any load)."""
-    from tryton_ops.capacity.capacity_search import Targets, check_sweep
+def sweep_settings(users: int, options: dict):
+    """The validated capacity search of the sweep options (UsageError before any load)."""
+    from tryton_ops.capacity.capacity_search import Sweep, Targets
 
-    warmup = (
-        0 if options["warmup"].strip() in ("0", "0s") else _seconds(options["warmup"], "--warmup")
+    warmup = options["warmup"].strip()
+    return Sweep(
+        targets=Targets(
+            read_p95_ms=options["target_read_p95"],
+            save_p95_ms=options["target_save_p95"],
+            error_rate=options["target_errors"] / 100,
+        ),
+        start=users,
+        growth=options["growth"],
+        max_users=options["max_users"],
+        refine=options["refine"],
+        warmup=0 if warmup in ("0", "0s") else _seconds(warmup, "--warmup"),
     )
-    check_sweep(users, options["growth"], options["max_users"], options["refine"])
-    targets = Targets(
-        read_p95_ms=options["target_read_p95"],
-        save_p95_ms=options["target_save_p95"],
-        error_rate=options["target_errors"] / 100,
-    )
-    return {
-        "targets": targets,
-        "start": users,
-        "growth": options["growth"],
-        "max_users": options["max_users"],
-        "refine": options["refine"],
-        "warmup": warmup,
-    }
 
 
-def _find_capacity(plan, sweep: dict, out: Path, think: str, as_json: bool) -> None:
+def step_progress(as_json: bool):
+    """A line on stderr per measured step (nothing with --json)."""
+
+    def progress(result, broken) -> None:
+        if not as_json:
+            verdict = "ok" if not broken else "; ".join(broken)
+            click.echo(f"{result.users} users: {verdict}", err=True)
+
+    return progress
+
+
+def _find_capacity(plan, sweep, out: Path, think: str, as_json: bool) -> None:
     """Run the sweep; print each step as it ends, then the table; save capacity.json."""
     from dataclasses import replace
 
@@ -411,25 +429,12 @@ def _find_capacity(plan, sweep: dict, out: Path, think: str, as_json: bool) -> N
     def save(users: int, results: dict) -> None:
         report.save_json(results, out / "steps" / f"users-{users:04d}.json")
 
-    def progress(result, broken) -> None:
-        if not as_json:
-            verdict = "ok" if not broken else "; ".join(broken)
-            click.echo(f"{result.users} users: {verdict}", err=True)
-
-    plan = replace(plan, warmup=sweep["warmup"])
-    found = capacity_search.find_capacity(
-        capacity_search.locust_run_at(plan, save),
-        sweep["targets"],
-        start=sweep["start"],
-        growth=sweep["growth"],
-        max_users=sweep["max_users"],
-        refine=sweep["refine"],
-        on_step=progress,
-    )
+    plan = replace(plan, warmup=sweep.warmup)
+    found = sweep.run(capacity_search.locust_run_at(plan, save), step_progress(as_json))
     data = found.to_json() | {
+        "sweep": sweep.to_json(),
         "think": think,
         "step_duration_s": plan.duration,
-        "warmup_s": sweep["warmup"],
         "url": plan.url,
         "database": plan.workload.database,
         "mix": {s.name: w for s, w in plan.workload.scenarios},
