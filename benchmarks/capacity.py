@@ -53,6 +53,7 @@ from tryton_ops.capacity.safety import check_series, server_series
 from tryton_ops.capacity.users import Workload
 from tryton_ops.config.durations import parse_duration
 from tryton_ops.config.trytond_conf import trytond_env
+from tryton_ops.errors import OpsError
 from tryton_ops.testing.databases import DatabaseTemplates, TestDatabase
 from tryton_ops.testing.processes import ManagedProcess, free_port, port_open
 from tryton_ops.testing.servers import PostgresServer, RedisServer
@@ -177,8 +178,21 @@ def memory_per_worker(processes: list[psutil.Process]) -> dict:
     }
 
 
+def wait_answering(url: str, timeout: float = 300.0) -> str:
+    """The server's series once it answers (gunicorn's workers load trytond after the port
+    opens; on a busy machine that takes a while)."""
+    deadline = time.time() + timeout
+    while True:
+        try:
+            return server_series(url, timeout=20)
+        except OpsError:
+            if time.time() > deadline:
+                raise
+            time.sleep(2)
+
+
 def measure(setting: str, server: Server, work: Workload, sweep: Sweep, args, pg_port: int):
-    check_series(server_series(server.url.rstrip("/")), [s for s, _ in work.scenarios])
+    check_series(wait_answering(server.url.rstrip("/")), [s for s, _ in work.scenarios])
     plan = loadtest.LoadRun(
         url=server.url.rstrip("/"),
         workload=work,
@@ -318,6 +332,24 @@ def ratios(rows: list[dict]) -> dict:
 # --- main -------------------------------------------------------------------------------------
 
 
+def save(args, outcomes: dict[str, Outcome], load_before, started: float) -> None:
+    """What is measured so far, after each setting (a run cut short keeps its figures)."""
+    if not args.output:
+        return
+    args.output.mkdir(parents=True, exist_ok=True)
+    done = {name: o for name, o in outcomes.items() if o.rounds}
+    report = {
+        "args": vars(args) | {"output": str(args.output)},
+        "cores": CORES,
+        "load_before": load_before,
+        "load_now": os.getloadavg(),
+        "seconds": round(time.time() - started),
+        "rows": summary_rows(done, Targets()),
+        "ratios": ratios(summary_rows(done, Targets())),
+    }
+    (args.output / "capacity.json").write_text(json.dumps(report, indent=1, default=str))
+
+
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--scale", type=int, default=1)
@@ -378,13 +410,19 @@ def main() -> None:
             order = settings if number % 2 == 0 else list(reversed(settings))
             for setting in order:
                 print(f"round {number + 1}: {setting} (load {os.getloadavg()[0]:.1f})", flush=True)
-                server = STARTERS[setting](db, base, workers=args.workers, redis=redis)
                 try:
-                    found, memory = measure(setting, server, work, sweep, args, postgres.port)
-                finally:
-                    server.stop()
+                    server = STARTERS[setting](db, base, workers=args.workers, redis=redis)
+                    try:
+                        found, memory = measure(setting, server, work, sweep, args, postgres.port)
+                    finally:
+                        server.stop()
+                except Exception as exc:  # one setting failing must not lose the others
+                    print(f"  {setting} FAILED: {type(exc).__name__}: {exc}", flush=True)
+                    continue
                 outcomes[setting].rounds.append(found)
                 outcomes[setting].memory.append(memory)
+                save(args, outcomes, load_before, started)
+        outcomes = {name: o for name, o in outcomes.items() if o.rounds}
         strict = Targets()  # the issue's: 500 ms, 1.5 s, 0.1 %
         rows = summary_rows(outcomes, strict if strict != sweep.targets else None)
         load_after = os.getloadavg()
@@ -396,17 +434,7 @@ def main() -> None:
         for name, value in found_ratios.items():
             print(f"{name}: {value}")
         print(f"\nload average before {load_before}, after {load_after}")
-        if args.output:
-            args.output.mkdir(parents=True, exist_ok=True)
-            report = {
-                "args": vars(args) | {"output": str(args.output)},
-                "cores": CORES,
-                "load_before": load_before,
-                "load_after": load_after,
-                "rows": rows,
-                "ratios": found_ratios,
-            }
-            (args.output / "capacity.json").write_text(json.dumps(report, indent=1, default=str))
+        save(args, outcomes, load_before, started)
     finally:
         redis.destroy()
         postgres.destroy()
