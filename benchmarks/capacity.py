@@ -19,6 +19,10 @@ weight 1 unless `--mix`) and the capacity finder steps the users up until a targ
   performance analyzer in summary mode and the accelerators, measured through nginx;
 - `ours-no-analyzer`: the same without the analyzer (what its summary mode costs).
 
+Each server first gets `--prewarm` seconds of load (2 x workers users, not measured) so
+that every worker's caches are warm: otherwise the first steps of a many-worker setting
+measure cold workers and a one-process server looks better than it is.
+
 With `--rounds 2` or more, the settings run again in the reverse order (other load on the
 machine hits each alike); the capacity of a setting is the median over rounds. Printed per
 setting: capacity (users at the think time), p50/p95 of read and saving steps at that
@@ -32,6 +36,7 @@ Needs the 8.0 series (the shipped scenarios are recorded from sao 8.0). Not run 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import statistics
@@ -211,6 +216,11 @@ def measure(setting: str, server: Server, work: Workload, sweep: Sweep, args, pg
             flush=True,
         )
 
+    if args.prewarm:  # every worker's caches (views, access, pool) warm before any step
+        warm = dataclasses.replace(
+            plan, users=2 * args.workers, duration=args.prewarm, warmup=None, spawn_rate=50
+        )
+        loadtest.run(warm)
     found = sweep.run(capacity_search.locust_run_at(plan), progress)
     return found, memory_per_worker(server.workers())
 
@@ -356,6 +366,9 @@ def parse_args():
     parser.add_argument("--settings", default=",".join(SETTINGS))
     parser.add_argument("--duration", default="20s", help="measured per step")
     parser.add_argument("--warmup", type=float, default=5.0)
+    parser.add_argument(
+        "--prewarm", type=float, default=20.0, help="seconds of load before the sweep"
+    )
     parser.add_argument("--think", default="exp:5")
     parser.add_argument("--mix", default=None)
     parser.add_argument("--users", type=int, default=2)
