@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from tryton_ops.cli.base import emit_json, get_config, json_option
+from tryton_ops.cli.base import database_option, emit_json, get_config, json_option
 from tryton_ops.cli.loadtest_cmd import (
     build_workload,
     step_progress,
@@ -25,7 +25,7 @@ from tryton_ops.errors import UsageError
     help="APP_SERVER:WORKERSxTHREADS,... e.g. gunicorn:4x1,gunicorn:2x4,uwsgi:2x2 "
     "(default: a grid around this host's cores; uWSGI when installed).",
 )
-@click.option("-d", "--database", help="Demo database to load (default: database.name).")
+@database_option(help="Demo database to load (default: database.name).")
 @click.option("--users", type=click.IntRange(1), default=2, show_default=True, help="First step.")
 @click.option(
     "--spawn-rate", type=click.FloatRange(min=0.01), default=10.0, show_default=True,
