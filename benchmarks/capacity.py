@@ -377,6 +377,9 @@ def parse_args():
     parser.add_argument("--refine", type=int, default=1)
     parser.add_argument("--spawn-rate", type=float, default=10.0)
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument(
+        "--confirm", action="store_true", help="measure a broken step again before stopping"
+    )
     parser.add_argument("--workers", type=int, default=2 * CORES + 1, help="gunicorn workers")
     parser.add_argument("--target-read-p95", type=float, default=500.0)
     parser.add_argument("--target-save-p95", type=float, default=1500.0)
@@ -398,6 +401,7 @@ def main() -> None:
         max_users=args.max_users,
         refine=args.refine,
         warmup=args.warmup,
+        confirm=args.confirm,
     )
     base = Path(tempfile.mkdtemp(prefix="bench-capacity-"))
     load_before = os.getloadavg()

@@ -10,6 +10,7 @@ from tests.capacity.conftest import cli, target_args
 from tryton_ops.capacity.capacity_search import (
     CapacityResult,
     LoadResult,
+    Sweep,
     Targets,
     find_capacity,
     knee,
@@ -45,7 +46,7 @@ def measured(users: int, save: float | None = None) -> LoadResult:
     )
 
 
-class Sweep:
+class MeasuredSteps:
     """run_at over the measured steps, remembering the order it was asked for."""
 
     def __init__(self, **save_p95):
@@ -61,7 +62,7 @@ pytestmark = pytest.mark.one_series
 
 
 def test_grows_then_bisects_to_the_last_step_meeting_the_targets():
-    sweep = Sweep()
+    sweep = MeasuredSteps()
     found = find_capacity(sweep, Targets(), start=1, growth=2, max_users=64, refine=2)
     assert sweep.asked == [1, 2, 4, 8, 6, 7]  # 8 breaks read p95; bisect: 6 ok, 7 broken
     assert found.capacity == 6
@@ -78,19 +79,23 @@ def test_knee_is_the_first_step_whose_median_doubled():
 
 
 def test_saving_steps_and_errors_are_targets_too():
-    slow_save = Sweep(**{"4": 1800.0})
+    slow_save = MeasuredSteps(**{"4": 1800.0})
     found = find_capacity(slow_save, Targets(), start=1, growth=2, max_users=64, refine=2)
     assert found.capacity == 3 and found.limited_by == ("save p95 1800 ms > 1500 ms",)
-    errors = find_capacity(Sweep(), Targets(read_p95_ms=5000), start=8, max_users=64, refine=0)
+    errors = find_capacity(
+        MeasuredSteps(), Targets(read_p95_ms=5000), start=8, max_users=64, refine=0
+    )
     assert errors.capacity == 8
     assert errors.limited_by == ("errors 0.40% > 0.10%",)
 
 
 def test_first_step_broken_gives_zero_and_max_reached_says_at_least():
-    strict = find_capacity(Sweep(), Targets(read_p95_ms=100), start=1, max_users=8)
+    strict = find_capacity(MeasuredSteps(), Targets(read_p95_ms=100), start=1, max_users=8)
     assert strict.capacity == 0 and strict.limited_by == ("read p95 180 ms > 100 ms",)
     assert "capacity: 0 users" in text_summary(strict, "exp:2")
-    roomy = find_capacity(Sweep(), Targets(read_p95_ms=1000), start=1, growth=2, max_users=6)
+    roomy = find_capacity(
+        MeasuredSteps(), Targets(read_p95_ms=1000), start=1, growth=2, max_users=6
+    )
     assert roomy.capacity == 6 and roomy.reached_max
     assert [s.users for s in roomy.steps] == [1, 2, 4, 6]  # the last step is max_users itself
     assert "at least 6 users" in text_summary(roomy, "exp:2")
@@ -104,7 +109,7 @@ def test_bad_sweeps_and_targets_are_refused():
         ({"refine": -1}, "--refine must not be negative"),
     ):
         with pytest.raises(UsageError, match=message):
-            find_capacity(Sweep(), **kwargs)
+            find_capacity(MeasuredSteps(), **kwargs)
     with pytest.raises(UsageError, match="positive"):
         Targets(read_p95_ms=0)
     with pytest.raises(UsageError, match="error target"):
@@ -113,7 +118,7 @@ def test_bad_sweeps_and_targets_are_refused():
 
 
 def test_to_json_names_every_step_verdict():
-    found = find_capacity(Sweep(), Targets(), start=4, growth=2, max_users=8, refine=0)
+    found = find_capacity(MeasuredSteps(), Targets(), start=4, growth=2, max_users=8, refine=0)
     data = found.to_json()
     assert isinstance(found, CapacityResult)
     assert data["capacity_users"] == 4 and data["targets"]["read_p95_ms"] == 500
@@ -173,3 +178,21 @@ def test_bad_find_capacity_options_are_usage_errors(tmp_path):
         assert done.returncode == 2, (args, done.stderr)
         assert message in done.stderr, (args, done.stderr)
         assert not out.exists()
+
+
+def test_confirm_measures_a_broken_step_again_before_stopping():
+    """A burst of someone else's load breaks 4 users once: confirmed, the sweep goes on."""
+    burst = LoadResult(4, 2600.0, None, 90.0, 0.0, 400, 40)
+    answers = {4: [burst, measured(4)]}
+
+    def run_at(users: int) -> LoadResult:
+        queue = answers.get(users)
+        return queue.pop(0) if queue else measured(users)
+
+    found = Sweep(start=1, growth=2, max_users=64, refine=0, confirm=True).run(run_at)
+    assert [s.users for s in found.steps] == [1, 2, 4, 4, 8, 8]  # 8 broken twice: stop
+    assert found.capacity == 4 and found.limited_by == ("read p95 610 ms > 500 ms",)
+    plain = Sweep(start=1, growth=2, max_users=64, refine=0).run(
+        lambda users: burst if users == 4 else measured(users)
+    )
+    assert plain.capacity == 2  # without confirm the burst ends the sweep

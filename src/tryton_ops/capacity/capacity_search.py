@@ -150,13 +150,21 @@ class Sweep:
     max_users: int = 200
     refine: int = 2
     warmup: float = 5.0  # seconds after the last user started before a step is measured
+    confirm: bool = False  # a broken step is measured again before it ends the sweep
 
     def __post_init__(self) -> None:
         check_sweep(self.start, self.growth, self.max_users, self.refine)
 
     def run(self, run_at: Callable[[int], LoadResult], on_step=None) -> CapacityResult:
         return find_capacity(
-            run_at, self.targets, self.start, self.growth, self.max_users, self.refine, on_step
+            run_at,
+            self.targets,
+            self.start,
+            self.growth,
+            self.max_users,
+            self.refine,
+            on_step,
+            self.confirm,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -166,6 +174,7 @@ class Sweep:
             "max_users": self.max_users,
             "refine": self.refine,
             "warmup_s": self.warmup,
+            "confirm": self.confirm,
         }
 
 
@@ -182,23 +191,35 @@ def find_capacity(
     max_users: int = 200,
     refine: int = 2,
     on_step: Callable[[LoadResult, list[str]], None] | None = None,
+    confirm: bool = False,
 ) -> CapacityResult:
     """Measure steps of users until one breaks a target, then bisect `refine` steps more.
 
     `run_at(users)` measures one step; `on_step(result, broken_reasons)` sees each step as it
     comes (progress lines). The capacity is the largest step that met the targets.
+    With `confirm`, a step that breaks a target is measured once more and counts as broken
+    only if it breaks one again: on a machine shared with other work, one burst of someone
+    else's load in a short step must not end the sweep.
     """
     targets = targets or Targets()
     check_sweep(start, growth, max_users, refine)
     measured: list[LoadResult] = []
 
-    def measure(users: int) -> LoadResult:
+    def measure_once(users: int) -> LoadResult:
         result = run_at(users)
         if result.users != users:
             result = replace(result, users=users)
         measured.append(result)
         if on_step is not None:
             on_step(result, targets.broken(result))
+        return result
+
+    def measure(users: int) -> LoadResult:
+        result = measure_once(users)
+        if confirm and targets.broken(result):
+            again = measure_once(users)
+            if not targets.broken(again):
+                return again
         return result
 
     good, bad = _grow(measure, targets, start, growth, max_users)

@@ -254,6 +254,11 @@ def sweep_options(command):
             help="Capacity search: measured only this long after all users started.",
         ),
         click.option(
+            "--confirm",
+            is_flag=True,
+            help="Capacity search: measure a broken step again before stopping (shared hosts).",
+        ),
+        click.option(
             "--target-read-p95", type=float, default=cs.DEFAULT_READ_P95_MS,
             show_default=True, help="ms: p95 of read steps.",
         ),
@@ -406,6 +411,7 @@ def sweep_settings(users: int, options: dict):
         max_users=options["max_users"],
         refine=options["refine"],
         warmup=0 if warmup in ("0", "0s") else _seconds(warmup, "--warmup"),
+        confirm=options["confirm"],
     )
 
 
