@@ -229,7 +229,9 @@ def measure(setting: str, server: Server, work: Workload, sweep: Sweep, args, pg
 
 
 def at_capacity(result: capacity_search.CapacityResult):
-    return next((s for s in result.steps if s.users == result.capacity), None)
+    """The step that set the capacity (with --confirm, the passing one of its size)."""
+    sized = [s for s in result.steps if s.users == result.capacity]
+    return next((s for s in sized if result.passed(s)), sized[0] if sized else None)
 
 
 def _kind_ms(step, kind: str, p: str) -> str:
