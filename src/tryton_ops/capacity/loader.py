@@ -578,7 +578,12 @@ class Loader:
 
     # -- finishing -----------------------------------------------------------------------------
     def finish(self) -> None:
-        """Ship the processed sales and post their invoices, and the purchases' invoices."""
+        """Ship the processed sales and post their invoices (but those left for the load test to
+        post, see sizing.invoice_left_draft), and the purchases' invoices.
+
+        Only invoices of the demo's own sales and purchases: the drafts that simulated users
+        made (the `sale_create` scenario) are theirs to post.
+        """
         Shipment = self.get("stock.shipment.out")
         Invoice = self.get("account.invoice")
         waiting = Shipment.search([("state", "=", "waiting")])
@@ -589,7 +594,19 @@ class Loader:
             Shipment.do(waiting)
             self.count("shipments done", len(waiting))
         draft = Invoice.search([("state", "=", "draft")], order=[("id", "ASC")])
-        self.post_invoices(draft)
+        self.post_invoices([i for i in draft if self.to_post(i)])
+
+    def to_post(self, invoice: Any) -> bool:
+        """A draft invoice of a demo sale or purchase that is not left in draft."""
+        for line in invoice.lines:
+            origin = line.origin
+            record = getattr(origin, "sale", None) or getattr(origin, "purchase", None)
+            reference = getattr(record, "reference", None) or ""
+            if reference.startswith(SALE_REF.split("{")[0]):
+                return not sizing.invoice_left_draft(int(reference.rsplit("-", 1)[1]))
+            if reference.startswith(PURCHASE_REF.split("{")[0]):
+                return True
+        return False
 
     def post_invoices(self, invoices: list[Any]) -> None:
         """Customer invoices in date order (trytond refuses to number one before a later one)."""

@@ -6,6 +6,12 @@ a string that is exactly a placeholder becomes the value itself (an id stays an 
 inside a longer string is interpolated. Names are `r<N>.<path>` (the result of the call saved
 `"as": "r<N>"`, then list indexes and dict keys), `today` (a trytond JSON date), `uniq` (unique
 per scenario run) and `user.login`, `user.index` (per simulated user).
+
+In a path, `@` is the simulated user's own element of a list (index `user.index` modulo its
+length: users spread over the records a search found instead of all opening the first), `:N`
+the first N elements (a list read shows the rows the search returned, however many), and an
+empty part closes a key ending in a dot (`r5.0.party..rec_name`: trytond returns the fields
+read through a relation under `"party."`).
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from typing import Any
 
 from tryton_ops.errors import UsageError
 
-PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_.]+)\}")
+PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_.@:]+)\}")
 KINDS = ("read", "save")
 
 
@@ -146,7 +152,7 @@ class Scope:
     def resolve(self, name: str) -> Any:
         head, _, path = name.partition(".")
         if head in self.results:
-            return _follow(self.results[head], path, name)
+            return _follow(self.results[head], path, name, self.variables.get("user.index", 0))
         if name in self.variables:
             return self.variables[name]
         raise UnboundValue(f"no value for ${{{name}}}")
@@ -166,10 +172,26 @@ class Scope:
         return value
 
 
-def _follow(value: Any, path: str, name: str) -> Any:
-    for part in path.split(".") if path else ():
+def _follow(value: Any, path: str, name: str, pick: int = 0) -> Any:
+    for part in _parts(path):
         try:
-            value = value[int(part)] if isinstance(value, list) else value[part]
-        except (KeyError, IndexError, ValueError, TypeError):
+            if part == "@" and isinstance(value, list):
+                value = value[pick % len(value)]
+            elif part.startswith(":") and isinstance(value, list):
+                value = value[: int(part[1:])]
+            else:
+                value = value[int(part)] if isinstance(value, list) else value[part]
+        except (KeyError, IndexError, ValueError, TypeError, ZeroDivisionError):
             raise UnboundValue(f"${{{name}}}: the response has no {part!r}") from None
     return value
+
+
+def _parts(path: str) -> list[str]:
+    """The path's keys; an empty part ends the key before it with a dot ("party.")."""
+    parts: list[str] = []
+    for part in path.split(".") if path else ():
+        if part == "" and parts:
+            parts[-1] += "."
+        else:
+            parts.append(part)
+    return parts

@@ -23,6 +23,9 @@ PURCHASE_LINES = 4
 # the last state of sale/purchase i: quotation when i % 10 == 0, confirmed when i % 10 == 1,
 # else processed (invoice posted; the sale's shipment done)
 QUOTED_EVERY = 10
+# processed sale i keeps its customer invoice in draft when i % 10 == DRAFT_INVOICE_AT (the
+# invoices awaiting posting that the `invoice_post` scenario posts); the others are posted
+DRAFT_INVOICE_AT = 9
 # days of history the sale and purchase dates spread over, ending today
 HISTORY_DAYS = 90
 # units of each good counted in by the initial inventory
@@ -68,3 +71,8 @@ def final_state(index: int) -> str:
     if index % QUOTED_EVERY == 1:
         return "confirmed"
     return "processed"
+
+
+def invoice_left_draft(index: int) -> bool:
+    """Whether sale `index` keeps its customer invoice in draft (processed, not posted)."""
+    return final_state(index) == "processed" and index % QUOTED_EVERY == DRAFT_INVOICE_AT

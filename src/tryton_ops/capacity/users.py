@@ -1,7 +1,8 @@
 """Simulated Tryton users for Locust: JSON-RPC over HTTP the way sao sends it.
 
 Each user logs in once (`common.db.login`, then `Authorization: Session base64(login:id:key)`),
-then runs scenarios picked by weight, step after step, with a think time between steps. Every
+loads its preferences (as sao does: they make the context every call sends), then runs
+scenarios picked by weight, step after step, with a think time between steps. Every
 call is a Locust request of type "POST" named by its method; every step is also reported, as
 type "STEP" named "<scenario>: <step>" with the step's wall time, so both can be read per name.
 """
@@ -26,6 +27,7 @@ from tryton_ops.capacity.scenario import Scenario, Scope, Step, UnboundValue, tr
 RPC = "POST"  # Locust names a request type by its HTTP method
 STEP = "STEP"
 LOGIN = "common.db.login"
+PREFERENCES = "model.res.user.get_preferences"
 
 
 class RpcError(Exception):
@@ -73,6 +75,19 @@ class TrytonUser(FastHttpUser):
             raise StopUser() from None
         token = f"{self.workload.login}:{result[0]}:{result[1]}".encode()
         self.auth_header = {"Authorization": "Session " + base64.b64encode(token).decode()}
+        try:
+            self.preferences = self.rpc(PREFERENCES, [True, {}])
+            self.currency = self.company_currency()
+        except RpcError:
+            raise StopUser() from None
+
+    def company_currency(self) -> int | None:
+        """The currency of the user's company: what sao shows amounts in (`${user.currency}`)."""
+        company = self.preferences.get("company")
+        if company is None:
+            return None
+        rows = self.rpc("model.company.company.read", [[company], ["currency"], {}])
+        return rows[0]["currency"] if rows else None
 
     @task
     def run_scenario(self) -> None:
@@ -88,6 +103,8 @@ class TrytonUser(FastHttpUser):
                 "uniq": f"u{self.index}r{next(self.runs)}",
                 "user.login": self.workload.login,
                 "user.index": self.index,
+                "user.company": self.preferences.get("company"),
+                "user.currency": self.currency,
             }
         )
         for number, step in enumerate(scenario.steps):
@@ -103,7 +120,7 @@ class TrytonUser(FastHttpUser):
         error: Exception | None = None
         try:
             for call in step.calls:
-                result = self.rpc(call.method, scope.render(call.params))
+                result = self.rpc(call.method, self.in_context(scope.render(call.params)))
                 if call.save_as:
                     scope.results[call.save_as] = result
         except (RpcError, UnboundValue) as exc:
@@ -117,6 +134,19 @@ class TrytonUser(FastHttpUser):
             context={"kind": step.kind},
         )
         return error is None
+
+    def in_context(self, params: list) -> list:
+        """The recorded context (the last param) with this user's preferences in it.
+
+        A recording carries the recording database's company id and groups; the user's own
+        preferences (what sao puts in its context) replace the keys they share, so that a
+        scenario recorded on one database runs on another.
+        """
+        if params and isinstance(params[-1], dict) and "company" in params[-1]:
+            context = params[-1]
+            shared = {k: v for k, v in self.preferences.items() if k in context}
+            return [*params[:-1], {**context, **shared}]
+        return params
 
     def rpc(self, method: str, params: list) -> Any:
         body = json.dumps({"id": 0, "method": method, "params": params})

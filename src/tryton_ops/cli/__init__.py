@@ -22,6 +22,7 @@ from tryton_ops.cli.perf_cmd import perf_group
 from tryton_ops.cli.sessions_cmd import sessions_group
 from tryton_ops.cli.stack_cmd import down, reload, status, up
 from tryton_ops.cli.top_cmd import top
+from tryton_ops.cli.tune_cmd import tune
 
 
 @click.group(cls=TrytonOpsGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -42,6 +43,7 @@ main.add_command(demo_group)
 main.add_command(deploy_group)
 main.add_command(perf_group)
 main.add_command(loadtest_group)
+main.add_command(tune)
 main.add_command(sessions_group)
 main.add_command(up)
 main.add_command(down)

@@ -177,28 +177,35 @@ def _load_generator() -> None:
 
 def _workload(ctx, mix, extra, url, database, login, password_file, yes, think="0"):
     """(url, Workload) of a run; refuses a database that is not a demo one without --yes."""
-    _load_generator()
-    from tryton_ops.capacity.plan import ThinkTime, available_scenarios, parse_mix, select
-    from tryton_ops.capacity.safety import check_series, check_target, server_series
-    from tryton_ops.capacity.users import Workload
+    from tryton_ops.capacity.safety import check_series, server_series
     from tryton_ops.deploy.local_stack import public_url
 
     config = get_config(ctx)
+    workload = build_workload(config, mix, extra, database, login, password_file, yes, think)
+    target = (url or public_url(config)).rstrip("/")
+    check_series(server_series(target), [scenario for scenario, _ in workload.scenarios])
+    return target, workload
+
+
+def build_workload(config, mix, extra, database, login, password_file, yes, think):
+    """What the simulated users run, validated (the server's series is checked apart)."""
+    _load_generator()
+    from tryton_ops.capacity.plan import ThinkTime, available_scenarios, parse_mix, select
+    from tryton_ops.capacity.safety import check_target
+    from tryton_ops.capacity.users import Workload
+
     think_time = ThinkTime.parse(think)
     scenarios = available_scenarios(list(extra))
     selected = select(parse_mix(mix) if mix else dict.fromkeys(scenarios, 1.0), scenarios)
     database = database or config.settings.database.name
     check_target(config, database, yes)
-    target = (url or public_url(config)).rstrip("/")
-    check_series(server_series(target), [scenario for scenario, _ in selected])
-    workload = Workload(
+    return Workload(
         database=database,
         login=login,
         password=_password(config, password_file),
         scenarios=tuple(selected),
         think=think_time,
     )
-    return target, workload
 
 
 @loadtest_group.command("check")
@@ -225,8 +232,68 @@ def check_cmd(ctx, mix, extra, url, database, login, password_file, yes, as_json
         raise OpsError(f"scenario(s) failing on this database: {', '.join(failed)}")
 
 
+def sweep_options(command):
+    """The sweep and targets of a capacity search (run --find-capacity, tune)."""
+    from tryton_ops.capacity import capacity_search as cs
+
+    options = [
+        click.option(
+            "--max-users", type=click.IntRange(1), default=200, show_default=True,
+            help="Capacity search: the largest step.",
+        ),
+        click.option(
+            "--growth", type=float, default=2.0, show_default=True,
+            help="Capacity search: each step has this many times the users of the last.",
+        ),
+        click.option(
+            "--refine", type=click.IntRange(0), default=2, show_default=True,
+            help="Capacity search: bisecting steps after the first broken one.",
+        ),
+        click.option(
+            "--warmup", default="5s", show_default=True,
+            help="Capacity search: measured only this long after all users started.",
+        ),
+        click.option(
+            "--confirm",
+            is_flag=True,
+            help="Capacity search: measure a broken step again before stopping (shared hosts).",
+        ),
+        click.option(
+            "--target-read-p95", type=float, default=cs.DEFAULT_READ_P95_MS,
+            show_default=True, help="ms: p95 of read steps.",
+        ),
+        click.option(
+            "--target-save-p95", type=float, default=cs.DEFAULT_SAVE_P95_MS,
+            show_default=True, help="ms: p95 of saving steps.",
+        ),
+        click.option(
+            "--target-errors", type=float, default=cs.DEFAULT_ERROR_RATE * 100,
+            show_default=True, help="Percent of RPC calls failing.",
+        ),
+    ]  # fmt: skip
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _capacity_options(command):
+    """--find-capacity and the sweep options."""
+    command = sweep_options(command)
+    return click.option(
+        "--find-capacity",
+        is_flag=True,
+        help="Step the users up (from --users) until a target is broken; --duration is per step.",
+    )(command)
+
+
 @loadtest_group.command("run")
-@click.option("--users", type=click.IntRange(1), default=10, show_default=True)
+@click.option(
+    "--users",
+    type=click.IntRange(1),
+    default=10,
+    show_default=True,
+    help="Simulated users (with --find-capacity: the first step).",
+)
 @click.option(
     "--spawn-rate",
     type=click.FloatRange(min=0.01),
@@ -234,7 +301,12 @@ def check_cmd(ctx, mix, extra, url, database, login, password_file, yes, as_json
     show_default=True,
     help="Users started per second.",
 )
-@click.option("--duration", default="60s", show_default=True, help="e.g. 30s, 5m.")
+@click.option(
+    "--duration",
+    default="60s",
+    show_default=True,
+    help="e.g. 30s, 5m (per step with --find-capacity).",
+)
 @click.option(
     "--think",
     default="exp:5",
@@ -243,6 +315,7 @@ def check_cmd(ctx, mix, extra, url, database, login, password_file, yes, as_json
 )
 @_target_options
 @click.option("--web", "web", metavar="HOST:PORT", help="Serve Locust's web UI to drive the run.")
+@_capacity_options
 @click.option(
     "-o",
     "--output",
@@ -267,15 +340,21 @@ def run_cmd(
     web,
     output,
     as_json,
+    **capacity,
 ) -> None:
-    """Run simulated users against the deployment; save results.json and chart.png."""
+    """Run simulated users against the deployment; save results.json and chart.png.
+
+    With --find-capacity: steps of users until a target is broken; capacity.json, and each
+    step's results under steps/.
+    """
     from tryton_ops.capacity import loadtest, report
 
-    try:
-        seconds = parse_duration(duration)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--duration") from None
+    seconds = _seconds(duration, "--duration")
     web_address = _web_address(web) if web else None
+    if capacity["find_capacity"]:
+        if web_address:
+            raise UsageError("--find-capacity runs headless: drop --web")
+        sweep = sweep_settings(users, capacity)
     target, workload = _workload(ctx, mix, extra, url, database, login, password_file, yes, think)
     plan = loadtest.LoadRun(
         url=target,
@@ -286,10 +365,13 @@ def run_cmd(
         cpu_ports=_cpu_ports(get_config(ctx), url),
         web=web_address,
     )
+    out = output or Path(f"loadtest-{time.strftime('%Y%m%d-%H%M%S')}")
+    if capacity["find_capacity"]:
+        _find_capacity(plan, sweep, out, think, as_json)
+        return
     if web_address and not as_json:
         click.echo(f"Locust web UI on http://{web}/ for {seconds} s (start the users there)")
     results = loadtest.run(plan)
-    out = output or Path(f"loadtest-{time.strftime('%Y%m%d-%H%M%S')}")
     report.save_json(results, out / "results.json")
     report.save_chart(results, out / "chart.png")
     if as_json:
@@ -304,3 +386,68 @@ def _web_address(text: str) -> tuple[str, int]:
     if not host or not port.isdigit():
         raise click.BadParameter("expected HOST:PORT", param_hint="--web")
     return host, int(port)
+
+
+def _seconds(text: str, option: str) -> int:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=option) from None
+
+
+def sweep_settings(users: int, options: dict):
+    """The validated capacity search of the sweep options (UsageError before any load)."""
+    from tryton_ops.capacity.capacity_search import Sweep, Targets
+
+    warmup = options["warmup"].strip()
+    return Sweep(
+        targets=Targets(
+            read_p95_ms=options["target_read_p95"],
+            save_p95_ms=options["target_save_p95"],
+            error_rate=options["target_errors"] / 100,
+        ),
+        start=users,
+        growth=options["growth"],
+        max_users=options["max_users"],
+        refine=options["refine"],
+        warmup=0 if warmup in ("0", "0s") else _seconds(warmup, "--warmup"),
+        confirm=options["confirm"],
+    )
+
+
+def step_progress(as_json: bool):
+    """A line on stderr per measured step (nothing with --json)."""
+
+    def progress(result, broken) -> None:
+        if not as_json:
+            verdict = "ok" if not broken else "; ".join(broken)
+            click.echo(f"{result.users} users: {verdict}", err=True)
+
+    return progress
+
+
+def _find_capacity(plan, sweep, out: Path, think: str, as_json: bool) -> None:
+    """Run the sweep; print each step as it ends, then the table; save capacity.json."""
+    from dataclasses import replace
+
+    from tryton_ops.capacity import capacity_search, report
+
+    def save(users: int, results: dict) -> None:
+        report.save_json(results, out / "steps" / f"users-{users:04d}.json")
+
+    plan = replace(plan, warmup=sweep.warmup)
+    found = sweep.run(capacity_search.locust_run_at(plan, save), step_progress(as_json))
+    data = found.to_json() | {
+        "sweep": sweep.to_json(),
+        "think": think,
+        "step_duration_s": plan.duration,
+        "url": plan.url,
+        "database": plan.workload.database,
+        "mix": {s.name: w for s, w in plan.workload.scenarios},
+    }
+    report.save_json(data, out / "capacity.json")
+    if as_json:
+        emit_json(data | {"output": str(out)})
+    else:
+        click.echo(capacity_search.text_summary(found, think))
+        click.echo(f"\nresults: {out / 'capacity.json'}, steps: {out / 'steps'}")
