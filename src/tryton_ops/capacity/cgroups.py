@@ -28,6 +28,9 @@ from tryton_ops.errors import OpsError
 
 PREFIX = "tryton-ops-"
 PERIOD_US = 100_000  # the kernel's default CFS period: 100 ms
+# the weight of a group against its siblings when cores are contended, as a multiple of the
+# default (v1 cpu.shares 1024, v2 cpu.weight 100); a process of the root group counts once
+DEFAULT_SHARES = {1: 1024, 2: 100}
 
 
 class CgroupError(OpsError):
@@ -132,12 +135,28 @@ class CpuGroups:
                 if match and not _alive(int(match.group(1), 16)):
                     _empty_and_remove(directory)
 
-    def group(self, name: str, cores: float | None = None) -> CpuGroup:
-        """A group named `name`, held to `cores` (None: no ceiling, only accounted)."""
+    def group(self, name: str, cores: float | None = None, weight: float = 1.0) -> CpuGroup:
+        """A group named `name`, held to `cores` (None: no ceiling, only accounted).
+
+        `weight` > 1 lets it take its quota even when other work keeps every core busy: a
+        quota is only a ceiling, and a host that gets less than its share on a shared machine
+        measures the neighbours, not itself."""
         group = CpuGroup(self, name)
         group.set_quota(cores)
+        group.set_weight(weight)
         self.groups[name] = group
+        self._weigh_parent()
         return group
+
+    def _weigh_parent(self) -> None:
+        """The run's parent group weighs as much as its groups together: otherwise they would
+        share one default weight against the rest of the machine."""
+        parent = self.layout.cpu_root / self.tag
+        weights = [g.weight for g in self.groups.values()]
+        if self.layout.version == 2:
+            _write(parent / "cpu.weight", f"{min(sum(weights), 10_000)}\n")
+        else:
+            _write(parent / "cpu.shares", f"{sum(weights)}\n")
 
     def close(self) -> None:
         for root in self.roots:
@@ -181,6 +200,7 @@ class CpuGroup:
         for directory in {self.cpu_dir, self.acct_dir}:
             directory.mkdir(exist_ok=True)
         self.cores: float | None = None
+        self.weight = DEFAULT_SHARES[self.layout.version]
 
     @property
     def procs_files(self) -> list[Path]:
@@ -197,6 +217,17 @@ class CpuGroup:
             _write(self.cpu_dir / "cpu.cfs_period_us", f"{PERIOD_US}\n")
             _write(self.cpu_dir / "cpu.cfs_quota_us", f"{quota or -1}\n")
         self.cores = cores
+
+    def set_weight(self, weight: float) -> None:
+        if weight <= 0:
+            raise CgroupError(f"CPU weight of {self.name}: {weight} must be positive")
+        value = max(2, round(DEFAULT_SHARES[self.layout.version] * weight))
+        if self.layout.version == 2:
+            value = min(value, 10_000)
+            _write(self.cpu_dir / "cpu.weight", f"{value}\n")
+        else:
+            _write(self.cpu_dir / "cpu.shares", f"{value}\n")
+        self.weight = value
 
     def quota(self) -> float | None:
         """The ceiling the kernel holds, read back (cores; None when unlimited)."""
