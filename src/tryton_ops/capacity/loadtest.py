@@ -30,6 +30,10 @@ class LoadRun:
     cpu_ports: dict[str, int] = field(default_factory=dict)
     cpu_counters: dict[str, CpuCounter] = field(default_factory=dict)  # e.g. cgroups
     web: tuple[str, int] | None = None
+    # None: measure from the first user on. A number: wait until every user is spawned, then
+    # that many seconds more, then forget the figures so far and measure for `duration`
+    # (what a capacity step needs: the load of `users` users, not of the ramp up to them).
+    warmup: float | None = None
 
 
 def run(plan: LoadRun, on_sample=None) -> dict[str, Any]:
@@ -61,6 +65,10 @@ def run(plan: LoadRun, on_sample=None) -> dict[str, Any]:
     try:
         if web_ui is None:
             env.runner.start(plan.users, spawn_rate=plan.spawn_rate)
+        if plan.warmup is not None:
+            _warm_up(env, plan)
+            started = time.time()
+            timeline.clear()
         gevent.sleep(plan.duration)
     except KeyboardInterrupt:
         pass
@@ -70,6 +78,17 @@ def run(plan: LoadRun, on_sample=None) -> dict[str, Any]:
         if web_ui is not None:
             web_ui.stop()
     return summary(plan, env, timeline, steps_kind, started, sampler.found())
+
+
+def _warm_up(env, plan: LoadRun) -> None:
+    """Until every user is spawned (at most twice the nominal ramp), `warmup` more, then reset."""
+    import gevent
+
+    deadline = time.time() + 2 * plan.users / plan.spawn_rate + 5
+    while env.runner.user_count < plan.users and time.time() < deadline:
+        gevent.sleep(0.2)
+    gevent.sleep(plan.warmup)
+    env.stats.reset_all()
 
 
 def replay_once(url: str, workload: Workload) -> list[dict[str, Any]]:
@@ -181,6 +200,7 @@ def summary(plan, env, timeline, steps_kind, started, found) -> dict[str, Any]:
             "step_errors": sum(s["errors"] for s in steps),
             "peak_users": peak_users,
         },
+        "kinds": _kinds(env, steps_kind),
         "steps": steps,
         "methods": methods,
         "errors": [
@@ -189,6 +209,35 @@ def summary(plan, env, timeline, steps_kind, started, found) -> dict[str, Any]:
         ],
         "cpu": cpu,
         "timeline": timeline,
+    }
+
+
+def _kinds(env, steps_kind: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """Percentiles over every read step, every saving step and every RPC call of the run.
+
+    What the capacity targets are about ("p95 of read steps"): the steps' response times
+    merged into one histogram per kind, not a mean of per-step percentiles.
+    """
+    from locust.stats import StatsEntry
+
+    merged = {
+        kind: StatsEntry(env.stats, kind, kind, use_response_times_cache=False)
+        for kind in ("read", "save", "rpc")
+    }
+    for (name, kind), entry in env.stats.entries.items():
+        merged[steps_kind.get(name, "read") if kind == STEP else "rpc"].extend(entry)
+    return {
+        kind: {
+            "count": entry.num_requests,
+            "errors": entry.num_failures,
+            **{
+                f"p{int(p * 100)}_ms": entry.get_response_time_percentile(p)
+                if entry.num_requests
+                else None
+                for p in PERCENTILES
+            },
+        }
+        for kind, entry in merged.items()
     }
 
 

@@ -225,8 +225,59 @@ def check_cmd(ctx, mix, extra, url, database, login, password_file, yes, as_json
         raise OpsError(f"scenario(s) failing on this database: {', '.join(failed)}")
 
 
+def _capacity_options(command):
+    """--find-capacity and its sweep and targets (see capacity/capacity_search.py)."""
+    from tryton_ops.capacity import capacity_search as cs
+
+    options = [
+        click.option(
+            "--find-capacity",
+            is_flag=True,
+            help="Step the users up (from --users) until a target is broken; "
+            "--duration is per step.",
+        ),
+        click.option(
+            "--max-users", type=click.IntRange(1), default=200, show_default=True,
+            help="With --find-capacity: the largest step.",
+        ),
+        click.option(
+            "--growth", type=float, default=2.0, show_default=True,
+            help="With --find-capacity: each step has this many times the users of the last.",
+        ),
+        click.option(
+            "--refine", type=click.IntRange(0), default=2, show_default=True,
+            help="With --find-capacity: bisecting steps after the first broken one.",
+        ),
+        click.option(
+            "--warmup", default="5s", show_default=True,
+            help="With --find-capacity: measured only this long after all users started.",
+        ),
+        click.option(
+            "--target-read-p95", type=float, default=cs.DEFAULT_READ_P95_MS,
+            show_default=True, help="ms: p95 of read steps.",
+        ),
+        click.option(
+            "--target-save-p95", type=float, default=cs.DEFAULT_SAVE_P95_MS,
+            show_default=True, help="ms: p95 of saving steps.",
+        ),
+        click.option(
+            "--target-errors", type=float, default=cs.DEFAULT_ERROR_RATE * 100,
+            show_default=True, help="Percent of RPC calls failing.",
+        ),
+    ]  # fmt: skip
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 @loadtest_group.command("run")
-@click.option("--users", type=click.IntRange(1), default=10, show_default=True)
+@click.option(
+    "--users",
+    type=click.IntRange(1),
+    default=10,
+    show_default=True,
+    help="Simulated users (with --find-capacity: the first step).",
+)
 @click.option(
     "--spawn-rate",
     type=click.FloatRange(min=0.01),
@@ -234,7 +285,12 @@ def check_cmd(ctx, mix, extra, url, database, login, password_file, yes, as_json
     show_default=True,
     help="Users started per second.",
 )
-@click.option("--duration", default="60s", show_default=True, help="e.g. 30s, 5m.")
+@click.option(
+    "--duration",
+    default="60s",
+    show_default=True,
+    help="e.g. 30s, 5m (per step with --find-capacity).",
+)
 @click.option(
     "--think",
     default="exp:5",
@@ -243,6 +299,7 @@ def check_cmd(ctx, mix, extra, url, database, login, password_file, yes, as_json
 )
 @_target_options
 @click.option("--web", "web", metavar="HOST:PORT", help="Serve Locust's web UI to drive the run.")
+@_capacity_options
 @click.option(
     "-o",
     "--output",
@@ -267,15 +324,21 @@ def run_cmd(
     web,
     output,
     as_json,
+    **capacity,
 ) -> None:
-    """Run simulated users against the deployment; save results.json and chart.png."""
+    """Run simulated users against the deployment; save results.json and chart.png.
+
+    With --find-capacity: steps of users until a target is broken; capacity.json, and each
+    step's results under steps/.
+    """
     from tryton_ops.capacity import loadtest, report
 
-    try:
-        seconds = parse_duration(duration)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--duration") from None
+    seconds = _seconds(duration, "--duration")
     web_address = _web_address(web) if web else None
+    if capacity["find_capacity"]:
+        if web_address:
+            raise UsageError("--find-capacity runs headless: drop --web")
+        sweep = _sweep(users, capacity)
     target, workload = _workload(ctx, mix, extra, url, database, login, password_file, yes, think)
     plan = loadtest.LoadRun(
         url=target,
@@ -286,10 +349,13 @@ def run_cmd(
         cpu_ports=_cpu_ports(get_config(ctx), url),
         web=web_address,
     )
+    out = output or Path(f"loadtest-{time.strftime('%Y%m%d-%H%M%S')}")
+    if capacity["find_capacity"]:
+        _find_capacity(plan, sweep, out, think, as_json)
+        return
     if web_address and not as_json:
         click.echo(f"Locust web UI on http://{web}/ for {seconds} s (start the users there)")
     results = loadtest.run(plan)
-    out = output or Path(f"loadtest-{time.strftime('%Y%m%d-%H%M%S')}")
     report.save_json(results, out / "results.json")
     report.save_chart(results, out / "chart.png")
     if as_json:
@@ -304,3 +370,73 @@ def _web_address(text: str) -> tuple[str, int]:
     if not host or not port.isdigit():
         raise click.BadParameter("expected HOST:PORT", param_hint="--web")
     return host, int(port)
+
+
+def _seconds(text: str, option: str) -> int:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=option) from None
+
+
+def _sweep(users: int, options: dict) -> dict:
+    """The validated sweep and targets of --find-capacity (UsageError before any load)."""
+    from tryton_ops.capacity.capacity_search import Targets, check_sweep
+
+    warmup = (
+        0 if options["warmup"].strip() in ("0", "0s") else _seconds(options["warmup"], "--warmup")
+    )
+    check_sweep(users, options["growth"], options["max_users"], options["refine"])
+    targets = Targets(
+        read_p95_ms=options["target_read_p95"],
+        save_p95_ms=options["target_save_p95"],
+        error_rate=options["target_errors"] / 100,
+    )
+    return {
+        "targets": targets,
+        "start": users,
+        "growth": options["growth"],
+        "max_users": options["max_users"],
+        "refine": options["refine"],
+        "warmup": warmup,
+    }
+
+
+def _find_capacity(plan, sweep: dict, out: Path, think: str, as_json: bool) -> None:
+    """Run the sweep; print each step as it ends, then the table; save capacity.json."""
+    from dataclasses import replace
+
+    from tryton_ops.capacity import capacity_search, report
+
+    def save(users: int, results: dict) -> None:
+        report.save_json(results, out / "steps" / f"users-{users:04d}.json")
+
+    def progress(result, broken) -> None:
+        if not as_json:
+            verdict = "ok" if not broken else "; ".join(broken)
+            click.echo(f"{result.users} users: {verdict}", err=True)
+
+    plan = replace(plan, warmup=sweep["warmup"])
+    found = capacity_search.find_capacity(
+        capacity_search.locust_run_at(plan, save),
+        sweep["targets"],
+        start=sweep["start"],
+        growth=sweep["growth"],
+        max_users=sweep["max_users"],
+        refine=sweep["refine"],
+        on_step=progress,
+    )
+    data = found.to_json() | {
+        "think": think,
+        "step_duration_s": plan.duration,
+        "warmup_s": sweep["warmup"],
+        "url": plan.url,
+        "database": plan.workload.database,
+        "mix": {s.name: w for s, w in plan.workload.scenarios},
+    }
+    report.save_json(data, out / "capacity.json")
+    if as_json:
+        emit_json(data | {"output": str(out)})
+    else:
+        click.echo(capacity_search.text_summary(found, think))
+        click.echo(f"\nresults: {out / 'capacity.json'}, steps: {out / 'steps'}")
