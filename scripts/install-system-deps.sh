@@ -1,6 +1,7 @@
 #!/bin/sh
-# Install the real servers the test suite starts privately: PostgreSQL, Redis, nginx, and the
-# tools of the deploy tests: iproute2 (network namespaces), podman, runc and debootstrap.
+# Install the real servers the test suite starts privately: PostgreSQL, Redis, nginx, the
+# tools of the deploy tests: iproute2 (network namespaces), podman, runc and debootstrap, and
+# the browser of the web tests (Debian's chromium, driven by Playwright: never `playwright install`).
 # As root, missing Debian packages are installed with apt-get; otherwise we say what to run.
 set -eu
 
@@ -16,6 +17,8 @@ command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || missing="$missing iprout
 command -v podman >/dev/null 2>&1 || missing="$missing podman"
 command -v runc >/dev/null 2>&1 || [ -x /usr/sbin/runc ] || missing="$missing runc"
 command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || missing="$missing debootstrap"
+# the ops console's browser tests (tests/console/test_browser.py)
+[ -x /usr/bin/chromium ] || missing="$missing chromium"
 
 if [ -z "$missing" ]; then
     exit 0

@@ -76,7 +76,7 @@ def test_flush_other_database_only(tmp_path, redis_server):
     for db in ("shop", "other"):
         epoch = store.sync(db, None, None).epoch
         store.set_value(store.value_key(db, epoch, "c", 0, "x"), b"v", 60_000)
-    assert run(path, "flush", "--db", "other").exit_code == 0
+    assert run(path, "flush", "-d", "other").exit_code == 0
     keys = {k.decode() for k in redis_server.client().scan_iter(match="tryton:*:v:*")}
     assert len(keys) == 1 and keys.pop().startswith("tryton:shop:")
 

@@ -33,7 +33,7 @@ def test_served_database_is_guarded_and_its_loss_is_shown(tmp_path, make_trytond
     config = write_config(tmp_path, db, workers=1)
     loaded = load_config(config)
     down_after(config)
-    assert cli(config, "db", "copy", db.name, "spare").returncode == 0
+    assert cli(config, "db", "copy", "-d", db.name, "spare").returncode == 0
     with connect(loaded, "spare") as session:
         session.execute("INSERT INTO party_party (name, active) VALUES ('only in spare', true)")
     assert cli(config, "up", "--detach").returncode == 0
@@ -45,9 +45,9 @@ def test_served_database_is_guarded_and_its_loss_is_shown(tmp_path, make_trytond
     }
 
     refused = [
-        cli(config, "db", "drop", db.name, "--yes"),
-        cli(config, "db", "copy", "spare", db.name, "--replace", "--yes"),
-        cli(config, "db", "restore", str(tmp_path / "any.tar"), db.name, "--replace", "-y"),
+        cli(config, "db", "drop", "-d", db.name, "--yes"),
+        cli(config, "db", "copy", "-d", "spare", db.name, "--replace", "--yes"),
+        cli(config, "db", "restore", str(tmp_path / "any.tar"), "-d", db.name, "--replace", "-y"),
     ]
     for result, action in zip(refused, ("drop it", "replace it", "replace it"), strict=True):
         assert result.returncode == 1
@@ -57,14 +57,14 @@ def test_served_database_is_guarded_and_its_loss_is_shown(tmp_path, make_trytond
     assert database_exists(loaded, db.name) and party_count(loaded, db.name) == 0
 
     # not served: replaced by a copy (the source's new row is in the target now)
-    assert cli(config, "db", "copy", db.name, "other").returncode == 0
-    replaced = cli(config, "db", "copy", "spare", "other", "--replace", "--yes")
+    assert cli(config, "db", "copy", "-d", db.name, "other").returncode == 0
+    replaced = cli(config, "db", "copy", "-d", "spare", "other", "--replace", "--yes")
     assert replaced.returncode == 0, replaced.stderr
     assert party_count(loaded, "other") == 1
-    exists = cli(config, "db", "copy", "spare", "other")
+    exists = cli(config, "db", "copy", "-d", "spare", "other")
     assert exists.returncode == 1 and "(--replace replaces it)" in exists.stderr
 
-    forced = cli(config, "db", "drop", db.name, "--yes", "--force")
+    forced = cli(config, "db", "drop", "-d", db.name, "--yes", "--force")
     assert forced.returncode == 0, forced.stderr
     assert f"dropped {db.name}" in forced.stdout
     status = cli(config, "status")
@@ -77,7 +77,7 @@ def test_served_database_is_guarded_and_its_loss_is_shown(tmp_path, make_trytond
     assert doctor.returncode == 1 and "[database.missing]" in doctor.stdout
 
     # a program down is a problem too, even with the database back
-    assert cli(config, "db", "copy", "spare", db.name).returncode == 0
+    assert cli(config, "db", "copy", "-d", "spare", db.name).returncode == 0
     assert cli(config, "status").returncode == 0
     local_stack.supervisor(loaded).supervisor.stopProcess("stat")
     status = cli(config, "status")
@@ -107,7 +107,7 @@ def test_drop_removes_what_redis_holds_of_the_database(tmp_path, make_trytond_db
             '[sessions]\nstore = "redis"\n[perf]\nenabled = true\n'
         )
     loaded = load_config(config)
-    assert cli(config, "db", "copy", db.name, "gone").returncode == 0
+    assert cli(config, "db", "copy", "-d", db.name, "gone").returncode == 0
     # what the workers of both databases leave in Redis
     cache = RedisStore(StoreSettings.from_section(loaded.settings.with_redis("cache")))
     sessions = SessionStore(session_options(loaded))
@@ -123,7 +123,7 @@ def test_drop_removes_what_redis_holds_of_the_database(tmp_path, make_trytond_db
     client = redis_connect(RedisSpec(redis_server.uri))
     keys_before = set(client.keys("*"))
 
-    result = cli(config, "db", "drop", "gone", "--yes")
+    result = cli(config, "db", "drop", "-d", "gone", "--yes")
     assert result.returncode == 0, result.stderr
     assert "removed from Redis (cache): 3 cached key(s)" in result.stdout
     assert "removed from Redis (perf): 3 call record(s), 1 capture activation(s)" in result.stdout
@@ -138,8 +138,8 @@ def test_drop_removes_what_redis_holds_of_the_database(tmp_path, make_trytond_db
     # a replaced database starts clean too: the old one's cache and sessions are wrong for it
     sessions.create("gone", 1, "127.0.0.1", 3600, False, time.time())
     cache.client().set(cache.value_key("gone", "e1", "ir.model", 1, "k"), b"x")
-    assert cli(config, "db", "copy", db.name, "gone").returncode == 0
-    replaced = cli(config, "db", "copy", db.name, "gone", "--replace", "--yes")
+    assert cli(config, "db", "copy", "-d", db.name, "gone").returncode == 0
+    replaced = cli(config, "db", "copy", "-d", db.name, "gone", "--replace", "--yes")
     assert replaced.returncode == 0, replaced.stderr
     assert f"copied {db.name} to gone (sqlite backup) replacing it" in replaced.stdout
     assert "removed from Redis (cache): 1 cached key(s)" in replaced.stdout
@@ -153,9 +153,9 @@ def test_drop_says_what_it_left_in_an_unreachable_redis(tmp_path, make_trytond_d
     config = write_config(tmp_path, db)
     with config.open("a") as fh:
         fh.write(f'[redis]\nuri = "{redis.uri}"\n[cache]\nbackend = "redis"\n')
-    assert cli(config, "db", "copy", db.name, "gone").returncode == 0
+    assert cli(config, "db", "copy", "-d", db.name, "gone").returncode == 0
     redis.stop()
-    result = cli(config, "db", "drop", "gone", "--yes")
+    result = cli(config, "db", "drop", "-d", "gone", "--yes")
     assert result.returncode == 0 and "dropped gone" in result.stdout
     assert "warning: cache data of gone left in Redis:" in result.stderr
     assert "Traceback" not in result.stderr

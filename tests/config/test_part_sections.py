@@ -14,10 +14,20 @@ import subprocess
 import sys
 
 from tryton_ops.config import load_config, write_trytond_conf
-from tryton_ops.config.schema import Accel, Cache, Debug, Perf, Sessions
+from tryton_ops.config.schema import Accel, Cache, Console, Debug, Perf, Sessions
+from tryton_ops.console.options import ConsoleOptions
 from tryton_ops.perf.options import PerfOptions
 
-PARTS = {"cache": Cache, "sessions": Sessions, "perf": Perf, "accel": Accel, "debug": Debug}
+PARTS = {
+    "cache": Cache,
+    "sessions": Sessions,
+    "perf": Perf,
+    "accel": Accel,
+    "debug": Debug,
+    "console": Console,
+}
+# on by default, and off renders nothing to read back (tests/config/test_trytond_conf.py)
+ONLY_DEFAULT = {"console": {"enabled"}}
 
 TOML = """
 name = "roundtrip"
@@ -83,6 +93,9 @@ eval_timeout = 12
 record_max_depth = 3
 record_max_records = 40
 record_timeout = 2.5
+[console]
+refresh_s = 7
+window = "2h"
 """
 
 # The readers the parts use inside trytond, each printing what it read as JSON.
@@ -91,10 +104,12 @@ import json
 from trytond.config import config
 from tryton_ops.accel.runtime import enabled_in_trytond_config
 from tryton_ops.config.schema import Accel, Cache, Debug
+from tryton_ops.console.options import ConsoleOptions
 from tryton_ops.debug.evaluate import eval_enabled, eval_timeout
 from tryton_ops.perf.options import PerfOptions
 from tryton_ops.sessions import options as sessions
 print(json.dumps({
+    "console": ConsoleOptions.from_trytond().model_dump(mode="json"),
     "cache": Cache.from_trytond().model_dump(mode="json"),
     "sessions": sessions.from_trytond().model_dump(mode="json"),
     "perf": PerfOptions.from_trytond().model_dump(mode="json"),
@@ -127,6 +142,7 @@ def test_every_option_of_every_part_is_set_to_a_non_default(tmp_path):
         section = getattr(settings, name)
         defaults = model()
         same = [f for f in model.model_fields if getattr(section, f) == getattr(defaults, f)]
+        same = [f for f in same if f not in ONLY_DEFAULT.get(name, ())]
         assert not same, f"[{name}] options left at their default in TOML: {same}"
 
 
@@ -161,6 +177,11 @@ def test_every_option_reads_back_equal_inside_trytond(tmp_path):
     assert sorted(read["accel_enabled"]) == ["json_response", "record_init", "view_cache"]
     assert read["debug"] == [True, 12]
     assert read["debug_section"] == settings.debug.model_dump(mode="json")
+    assert read["console"] == ConsoleOptions.from_config(config).model_dump(mode="json")
+    console = {k: read["console"][k] for k in Console.model_fields}
+    assert console == settings.console.model_dump(mode="json")
+    assert read["console"]["networks"] == ["10.9.0.0/16"]
+    assert read["console"]["config_file"] == str(config.path)
     # the options that are trytond's own are rendered where trytond reads them
     assert read["trytond"] == {
         "cache_default": 77,

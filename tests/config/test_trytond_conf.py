@@ -23,7 +23,16 @@ def test_render_core_sections(tmp_path):
     assert parser["database"]["language"] == "fr"
     assert parser["web"]["listen"] == "0.0.0.0:9000"
     assert parser["request"]["timeout"] == "90"
-    assert not any(section.startswith("wsgi ") for section in parser.sections())
+    # never a [wsgi <name>] section (it crashes trytond); the console's middleware only
+    assert [s for s in parser.sections() if s.startswith("wsgi ")] == ["wsgi middleware"]
+    assert dict(parser["wsgi middleware"]) == {
+        "tryton_ops_console": "tryton_ops.console.middleware.ConsoleMiddleware"
+    }
+    assert parser["ops_console"]["database"] == config.settings.database.name
+    path.write_text(path.read_text() + "[console]\nenabled = false\n")
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read_string(render_trytond_conf(load_config(path, environ={})))
+    assert not any(s.startswith("wsgi ") or s == "ops_console" for s in parser.sections())
 
 
 def test_written_into_run_dir_private(tmp_path):

@@ -92,7 +92,7 @@ def test_bad_archives_are_refused_and_the_target_untouched(trytond_db, tmp_path)
         with pytest.raises(ArchiveError, match=message):
             verify(bad)
         result = cli(
-            trytond_db.config, "db", "restore", str(bad), trytond_db.name, "--replace", "-y"
+            trytond_db.config, "db", "restore", str(bad), "-d", trytond_db.name, "--replace", "-y"
         )
         assert result.exit_code == 1, result.output
         assert message in result.output
@@ -130,42 +130,44 @@ def test_restore_refusals(trytond_db, tmp_path):
 def test_copy_and_drop(trytond_db):
     files = add_attachments(trytond_db.config, trytond_db.name)
     before = table_checksums(trytond_db.config, trytond_db.name)
-    result = cli(trytond_db.config, "db", "copy", trytond_db.name, "copied")
+    result = cli(trytond_db.config, "db", "copy", "-d", trytond_db.name, "copied")
     assert result.exit_code == 0, result.output
     assert table_checksums(trytond_db.config, "copied") == before
     assert read_filestore(trytond_db.config, "copied") == files
 
-    again = cli(trytond_db.config, "db", "copy", trytond_db.name, "copied")
+    again = cli(trytond_db.config, "db", "copy", "-d", trytond_db.name, "copied")
     assert again.exit_code == 1 and "already exists" in again.output
-    missing = cli(trytond_db.config, "db", "copy", "nosuch", "other")
+    missing = cli(trytond_db.config, "db", "copy", "-d", "nosuch", "other")
     assert missing.exit_code == 1 and "'nosuch' does not exist" in missing.output
 
-    refused = cli(trytond_db.config, "db", "drop", "copied", input="n\n")
+    refused = cli(trytond_db.config, "db", "drop", "-d", "copied", input="n\n")
     assert refused.exit_code == 1
     assert database_exists(trytond_db.config, "copied")
-    confirmed = cli(trytond_db.config, "db", "drop", "copied", input="y\n")
+    confirmed = cli(trytond_db.config, "db", "drop", "-d", "copied", input="y\n")
     assert confirmed.exit_code == 0, confirmed.output
     assert not database_exists(trytond_db.config, "copied")
     assert not filestore_dir(trytond_db.config, "copied").exists()
     assert table_checksums(trytond_db.config, trytond_db.name) == before
-    gone = cli(trytond_db.config, "db", "drop", "copied", "--yes")
+    gone = cli(trytond_db.config, "db", "drop", "-d", "copied", "--yes")
     assert gone.exit_code == 1 and "does not exist" in gone.output
 
 
 def test_backup_cli_and_missing_or_bad_names(trytond_db, tmp_path):
     out = tmp_path / "cli.tar.gz"
-    result = cli(trytond_db.config, "db", "backup", trytond_db.name, "--out", str(out), "--json")
+    result = cli(
+        trytond_db.config, "db", "backup", "-d", trytond_db.name, "--out", str(out), "--json"
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(result.output[result.output.index("{") :])["path"] == str(out)
     verified = cli(trytond_db.config, "db", "verify", str(out))
     assert verified.exit_code == 0 and "ok:" in verified.output
     for args in (
-        ["db", "backup", "nosuch"],
-        ["db", "update", "nosuch"],
-        ["db", "restore", str(out), "bad/name"],
-        ["db", "backup", "x;drop"],
-        ["db", "init", "../up"],
-        ["db", "drop", "template1", "--yes"],
+        ["db", "backup", "-d", "nosuch"],
+        ["db", "update", "-d", "nosuch"],
+        ["db", "restore", str(out), "-d", "bad/name"],
+        ["db", "backup", "-d", "x;drop"],
+        ["db", "init", "-d", "../up"],
+        ["db", "drop", "-d", "template1", "--yes"],
     ):
         result = cli(trytond_db.config, *args)
         assert result.exit_code == 1, (args, result.output)

@@ -15,7 +15,7 @@ def test_failed_up_on_a_fresh_deployment_leaves_nothing(tmp_path):
     (tmp_path / "deploy").mkdir()
     config = write_config(tmp_path / "deploy")
     result = cli(config, "up", "--detach", env={"TRYTON_OPS_DATABASE__MODULES": "party,nosuch"})
-    assert result.returncode == 1 and "module(s) not installed: nosuch" in result.stderr
+    assert result.returncode == 2 and "module(s) not installed: nosuch" in result.stderr
     assert not (tmp_path / "deploy" / "data").exists()
 
     with socket.socket() as busy:  # preflight fails after making the data directory
@@ -52,7 +52,7 @@ def test_init_never_drops_a_foreign_database_of_the_same_name(tmp_path, postgres
     with server_connect(postgres_server.uri) as conn:
         conn.execute("CREATE DATABASE not_tryton")
     try:
-        result = cli_in_process(config, "db", "init", "not_tryton")
+        result = cli_in_process(config, "db", "init", "-d", "not_tryton")
         assert result.exit_code == 1
         assert "database 'not_tryton' exists but is not a Tryton database" in result.output
         assert name_taken(config, "not_tryton")  # left alone

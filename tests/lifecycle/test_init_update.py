@@ -77,7 +77,7 @@ def test_init_from_template_then_update_only_changed(
     modules = ["ops_lcb", "ops_lcc"]
 
     first = _json(
-        cli(config, "db", "init", "first", "-m", "ops_lcb,ops_lcc",
+        cli(config, "db", "init", "-d", "first", "-m", "ops_lcb,ops_lcc",
             "--password-file", str(password_file), "--json")
     )  # fmt: skip
     assert not first["from_template"]
@@ -85,7 +85,9 @@ def test_init_from_template_then_update_only_changed(
         assert {"party", "ops_lca", "ops_lcb", "ops_lcc"} <= set(activated_modules(session))
 
     monkeypatch.setenv("TRYTON_ADMIN_PASSWORD", "second-password")
-    second = _json(cli(config, "db", "init", "second", "-m", "ops_lcb", "-m", "ops_lcc", "--json"))
+    second = _json(
+        cli(config, "db", "init", "-d", "second", "-m", "ops_lcb", "-m", "ops_lcc", "--json")
+    )
     assert second["from_template"] and second["template"] == first["template"]
     assert second["password"] == "$TRYTON_ADMIN_PASSWORD"
     print(
@@ -96,7 +98,7 @@ def test_init_from_template_then_update_only_changed(
     assert not _can_login(config, "second", "first-password")
     assert _can_login(config, "first", "first-password")
     monkeypatch.delenv("TRYTON_ADMIN_PASSWORD")
-    third = cli(config, "db", "init", "third", "-m", "ops_lcb,ops_lcc", "--prompt", "--json",
+    third = cli(config, "db", "init", "-d", "third", "-m", "ops_lcb,ops_lcc", "--prompt", "--json",
                 input="third-password\nthird-password\n")  # fmt: skip
     assert _json(third)["from_template"] and _json(third)["password"] == "prompt"
     assert _can_login(config, "third", "third-password")
@@ -104,11 +106,13 @@ def test_init_from_template_then_update_only_changed(
     assert "second" in _list(config) and first["template"] not in _list(config)
 
     # nothing changed since init
-    assert _json(cli(config, "db", "update", "second", "--dry-run", "--json"))["modules"] == []
+    assert (
+        _json(cli(config, "db", "update", "-d", "second", "--dry-run", "--json"))["modules"] == []
+    )
 
     # a changed file of ops_lca: it and its dependent ops_lcb, not party nor ops_lcc
     (lifecycle_modules / "ops_lca" / "__init__.py").write_text("# changed\n")
-    plan = _json(cli(config, "db", "update", "second", "--dry-run", "--json"))
+    plan = _json(cli(config, "db", "update", "-d", "second", "--dry-run", "--json"))
     assert plan["modules"] == ["ops_lca", "ops_lcb"]
     assert plan["reasons"] == {
         "ops_lca": "files changed",
@@ -118,25 +122,27 @@ def test_init_from_template_then_update_only_changed(
 
     # a second update while one runs is refused
     with exclusive(config, "second"):
-        busy = cli(config, "db", "update", "second")
+        busy = cli(config, "db", "update", "-d", "second")
         assert busy.exit_code == 1
         assert "another update of database 'second' is running" in busy.output
 
-    done = _json(cli(config, "db", "update", "second", "--json"))
+    done = _json(cli(config, "db", "update", "-d", "second", "--json"))
     assert done["modules"] == ["ops_lca", "ops_lcb"] and done["backup"]
-    assert _json(cli(config, "db", "update", "second", "--dry-run", "--json"))["modules"] == []
+    assert (
+        _json(cli(config, "db", "update", "-d", "second", "--dry-run", "--json"))["modules"] == []
+    )
     # `first` was not updated: its recorded checksum of ops_lca is the old one
-    assert _json(cli(config, "db", "update", "first", "--dry-run", "--json"))["modules"] == [
+    assert _json(cli(config, "db", "update", "-d", "first", "--dry-run", "--json"))["modules"] == [
         "ops_lca",
         "ops_lcb",
     ]
 
-    explicit = _json(cli(config, "db", "update", "second", "ops_lcc", "--dry-run", "--json"))
+    explicit = _json(cli(config, "db", "update", "-d", "second", "ops_lcc", "--dry-run", "--json"))
     assert explicit["modules"] == ["ops_lcc"]
-    everything = _json(cli(config, "db", "update", "second", "--all", "--dry-run", "--json"))
+    everything = _json(cli(config, "db", "update", "-d", "second", "--all", "--dry-run", "--json"))
     assert {"ir", "res", "party", "ops_lca", "ops_lcb", "ops_lcc"} <= set(everything["modules"])
-    unknown = cli(config, "db", "update", "second", "nosuchmodule")
-    assert unknown.exit_code == 1 and "not installed" in unknown.output
+    unknown = cli(config, "db", "update", "-d", "second", "nosuchmodule")
+    assert unknown.exit_code == 2 and "not installed" in unknown.output
 
 
 def _family(config, template: str) -> list[str]:
@@ -166,11 +172,11 @@ def _json_list(result):
 
 def test_init_refusals(tmp_path):
     config = make_config(tmp_path, {})
-    result = cli(config, "db", "init", "x", "-m", "nosuch")
-    assert result.exit_code == 1 and "nosuch" in result.output
-    result = cli(config, "db", "init", "ops_tmpl_x")
+    result = cli(config, "db", "init", "-d", "x", "-m", "nosuch")
+    assert result.exit_code == 2 and "nosuch" in result.output
+    result = cli(config, "db", "init", "-d", "ops_tmpl_x")
     assert result.exit_code == 1 and "reserved" in result.output
-    result = cli(config, "db", "init", "x", "--password-file", str(tmp_path / "absent"))
+    result = cli(config, "db", "init", "-d", "x", "--password-file", str(tmp_path / "absent"))
     assert result.exit_code == 1 and "cannot read admin password file" in result.output
     assert not (config.data_dir / "db" / "x.sqlite").exists()
 
@@ -206,7 +212,7 @@ def test_update_reaches_the_running_workers(tmp_path, monkeypatch, tryton_stack)
     (package / "thing.py").write_text(THING)
     cfg = package / "tryton.cfg"
     cfg.write_text(cfg.read_text() + "[register]\nmodel:\n    thing.Thing\n")
-    done = _json(cli(stack.config, "db", "update", "upd", "--no-backup", "--json"))
+    done = _json(cli(stack.config, "db", "update", "-d", "upd", "--no-backup", "--json"))
     assert done["modules"] == ["ops_lcu"] and done["backup"] is None
     assert done["workers"] == "local stack reloaded gracefully"
 

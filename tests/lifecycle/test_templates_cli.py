@@ -19,7 +19,7 @@ def test_list_and_prune_templates(tmp_path, backend, request):
         values = {"database": {"uri": request.getfixturevalue("postgres_factory")().uri}}
     config = make_config(tmp_path, values)
     assert cli(config, "db", "templates", "list").output.strip() == "no cached template"
-    assert cli(config, "db", "init", "shop", "-m", "party").exit_code == 0
+    assert cli(config, "db", "init", "-d", "shop", "-m", "party").exit_code == 0
 
     (info,) = json.loads(cli(config, "db", "templates", "list", "--json").output)
     assert info["name"].startswith("ops_tmpl_") and info["modules"] == ["party"]
@@ -31,10 +31,10 @@ def test_list_and_prune_templates(tmp_path, backend, request):
     assert nothing.exit_code == 0 and "nothing to prune (no stale template" in nothing.output
 
     # reserved everywhere else, with a pointer to where it is managed
-    dropped = cli(config, "db", "drop", info["name"], "--yes")
+    dropped = cli(config, "db", "drop", "-d", info["name"], "--yes")
     assert dropped.exit_code == 1 and "reserved for the template cache" in dropped.output
     assert "db templates prune" in dropped.output
-    assert cli(config, "db", "copy", "shop", info["name"]).exit_code == 1
+    assert cli(config, "db", "copy", "-d", "shop", info["name"]).exit_code == 1
     assert list_templates(config) == [info["name"]]
 
     # another language makes another key: for that config the template is stale
@@ -50,7 +50,7 @@ def test_list_and_prune_templates(tmp_path, backend, request):
     assert list_templates(config) == []
 
     # --all removes current ones; the next init builds from scratch again
-    made = json.loads(cli(config, "db", "init", "shop2", "-m", "party", "--json").output)
+    made = json.loads(cli(config, "db", "init", "-d", "shop2", "-m", "party", "--json").output)
     assert made["from_template"] is False
     assert cli(config, "db", "templates", "prune").output.startswith("nothing to prune")
     assert "(party, current)" in cli(config, "db", "templates", "prune", "--all").output

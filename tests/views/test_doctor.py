@@ -147,7 +147,7 @@ def test_database_server_down(postgres_factory, tmp_path):
     masked = uri.replace("s3cret", "***")
     config = make_config(tmp_path, {"database": {"uri": uri}})
     assert "database.unreachable" not in codes(config)
-    result = cli(config, "db", "backup", "demo")  # server up: the database is really missing
+    result = cli(config, "db", "backup", "-d", "demo")  # server up: the database is really missing
     assert result.exit_code == 1 and "database 'demo' does not exist" in result.output
     server.stop()
     assert "database.unreachable" in codes(config)
@@ -155,7 +155,11 @@ def test_database_server_down(postgres_factory, tmp_path):
     assert result.exit_code == 1  # nothing runs; the probe failure is reported, not raised
     error = json.loads(result.output)["database"]["error"]
     assert f"PostgreSQL server unreachable at {masked}" in error
-    for args in (("backup", "demo"), ("update", "demo"), ("update", "demo", "--dry-run")):
+    for args in (
+        ("backup", "-d", "demo"),
+        ("update", "-d", "demo"),
+        ("update", "-d", "demo", "--dry-run"),
+    ):
         result = cli(config, "db", *args)
         assert result.exit_code == 1, args
         (line,) = result.output.strip().splitlines()  # one clear line, no traceback

@@ -10,6 +10,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import psycopg
 
 from tests.lifecycle.helpers import cli
+from tryton_ops.access.database import connect
 from tryton_ops.config.trytond_conf import write_trytond_conf
 from tryton_ops.lifecycle.backup import backup
 from tryton_ops.testing.databases import derive
@@ -60,6 +61,7 @@ def test_status_top_and_doctor_on_a_running_stack(make_trytond_db, redis_server,
     (redis,) = data["redis"]
     assert redis["used_memory"] > 0 and redis["maxmemory_policy"] == "noeviction"
     assert 0 <= data["last_backup"]["age_s"] < 3600
+    assert data["jobs"]["tasks"] == [] and data["jobs"]["cron"]  # PostgreSQL types too
 
     text = cli(stack.config, "status")
     assert text.exit_code == 0
@@ -115,6 +117,21 @@ def test_status_when_nothing_runs(make_trytond_db):
     assert data["last_backup"] is None and data["redis"] == [] and data["cache"] is None
     states = {a["name"]: a["state"] for a in data["accelerators"]}
     assert states == {"json_response": "off", "view_cache": "off", "record_init": "off"}
+    # the queue and cron, read from the database itself: nothing queued, trytond's cron jobs
+    assert data["jobs"]["tasks"] == []
+    methods = {job["method"] for job in data["jobs"]["cron"]}
+    assert "ir.queue|clean" in methods or len(methods) > 1, data["jobs"]
+    assert all(job["last_started"] is None for job in data["jobs"]["cron"])  # never ran
+    with connect(db.config, db.name) as session:
+        for taken in (None, None, "2026-01-01 00:00:00"):
+            session.execute(
+                "INSERT INTO ir_queue (name, enqueued_at, dequeued_at, create_date, create_uid) "
+                "VALUES ('ops.test', CURRENT_TIMESTAMP, %s, CURRENT_TIMESTAMP, 0)",
+                (taken,),
+            )
+    jobs = json.loads(cli(db.config, "status", "--json").output)["jobs"]
+    assert jobs["tasks"] == [{"name": "ops.test", "pending": 2, "unfinished": 1}]
+    assert "queue: 2 pending, 1 taken unfinished; cron: " in cli(db.config, "status").output
     on = cli(derive(db.config, {"accel": {"json_response": True}}), "status")
     assert "json_response on" in on.output and "view_cache off" in on.output
 

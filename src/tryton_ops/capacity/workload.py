@@ -62,7 +62,7 @@ def load(
     if not database_exists(config, name):
         if not create():
             raise WorkloadError(
-                f"database {name!r} does not exist: create it with `tryton-ops db init {name} "
+                f"database {name!r} does not exist: create it with `tryton-ops db init -d {name} "
                 f"-m {','.join(modules.MODULES)}`, or let demo load do it (--yes)"
             )
         _create_database(config, name, reporter)
@@ -79,7 +79,7 @@ def _series() -> str:
 
 
 def _create_database(config: LoadedConfig, name: str, reporter: Reporter) -> None:
-    """The same path as `tryton-ops db init NAME -m MODULES` (template cache included)."""
+    """The same path as `tryton-ops db init -d NAME -m MODULES` (template cache included)."""
     from tryton_ops.lifecycle.init import init_database
     from tryton_ops.lifecycle.password import resolve
 
@@ -93,7 +93,7 @@ def _check_database(config: LoadedConfig, name: str) -> int | None:
         if inactive:
             raise WorkloadError(
                 f"module(s) not activated in {name!r}: {', '.join(inactive)}; the workload "
-                f"needs a database made with `tryton-ops db init NEW_NAME -m "
+                f"needs a database made with `tryton-ops db init -d NEW_NAME -m "
                 f"{','.join(modules.MODULES)}` (or `demo load -d NEW_NAME --yes`)"
             )
         return check_demo(session, name)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import click
 
-from tryton_ops import __version__
 from tryton_ops.cli.accel_cmd import accel_group
 from tryton_ops.cli.base import TrytonOpsGroup
 from tryton_ops.cli.cache_cmd import cache_group
@@ -26,19 +25,13 @@ from tryton_ops.cli.top_cmd import top
 
 
 @click.group(cls=TrytonOpsGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, "-V", "--version", prog_name="tryton-ops")
-@click.option(
-    "-c",
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False),
-    envvar="TRYTON_OPS_CONFIG",
-    help="tryton-ops.toml to use (default: ./tryton-ops.toml, else the embedded default).",
-)
 @click.pass_context
-def main(ctx: click.Context, config_path: str | None) -> None:
-    """Operate a Tryton deployment described by one tryton-ops.toml."""
-    ctx.obj = {"config_path": config_path}
+def main(ctx: click.Context) -> None:
+    """Operate a Tryton deployment described by one tryton-ops.toml.
+
+    The global options (-c, -V) work before or after the command.
+    """
+    ctx.ensure_object(dict)
 
 
 main.add_command(cache_group)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from tryton_ops.cli.base import emit_json, get_config, json_option, table
+from tryton_ops.cli.base import database_option, emit_json, get_config, json_option, table
 
 
 @click.group("cache")
@@ -13,7 +13,7 @@ def cache_group() -> None:
 
 
 @cache_group.command("stats")
-@click.option("--db", "database", help="Database (default: database.name of the config).")
+@database_option()
 @json_option
 @click.pass_context
 def stats(ctx: click.Context, database: str | None, as_json: bool) -> None:
@@ -40,7 +40,7 @@ def stats(ctx: click.Context, database: str | None, as_json: bool) -> None:
 
 
 @cache_group.command("flush")
-@click.option("--db", "database", help="Database (default: database.name of the config).")
+@database_option()
 @json_option
 @click.pass_context
 def flush(ctx: click.Context, database: str | None, as_json: bool) -> None:

@@ -11,7 +11,15 @@ from pathlib import Path
 import click
 
 from tryton_ops.access.database import DatabaseError, list_databases
-from tryton_ops.cli.base import emit_json, get_config, json_option, table
+from tryton_ops.cli.base import (
+    database_option,
+    deprecated,
+    emit_json,
+    get_config,
+    json_option,
+    table,
+)
+from tryton_ops.errors import UsageError
 
 
 def _reporter(as_json: bool = False):
@@ -54,7 +62,7 @@ def list_(ctx: click.Context, templates: bool, as_json: bool) -> None:
 
 
 @db_group.command("init")
-@click.argument("name", required=False)
+@database_option(positional=True, help="Database to create (default: database.name).")
 @click.option(
     "--modules", "-m", "modules", multiple=True, help="Module to activate (repeat or comma list)."
 )
@@ -68,17 +76,18 @@ def list_(ctx: click.Context, templates: bool, as_json: bool) -> None:
 @click.option("--no-template", is_flag=True, help="Build from scratch; do not use the cache.")
 @json_option
 @click.pass_context
-def init(ctx, name, modules, password_file, prompt, no_template, as_json) -> None:
-    """Create database NAME (default: database.name) with its modules activated.
+def init(ctx, database, modules, password_file, prompt, no_template, as_json) -> None:
+    """Create the database (-d, default: database.name) with its modules activated.
 
     The first database of a module set is built by trytond-admin and kept as a template; the
     next ones are copies of it (keyed by trytond version, modules and their file checksums).
     """
     from tryton_ops.lifecycle.init import init_database
+    from tryton_ops.lifecycle.modules import check_installed
     from tryton_ops.lifecycle.password import resolve
 
     config = get_config(ctx)
-    name = name or config.settings.database.name
+    name = database or config.settings.database.name
     wanted = [m.strip() for item in modules for m in item.split(",") if m.strip()] or None
 
     def ask() -> str:
@@ -86,7 +95,8 @@ def init(ctx, name, modules, password_file, prompt, no_template, as_json) -> Non
             f"admin password for {name}", hide_input=True, confirmation_prompt=True, err=True
         )
 
-    password = resolve(config, password_file, ask if prompt else None)
+    check_installed(config.settings.database.modules if wanted is None else wanted)
+    password = resolve(config, password_file, ask if prompt else None)  # may write a new one
     result = init_database(
         config, name, password, wanted, use_template=not no_template, reporter=_reporter(as_json)
     )
@@ -112,33 +122,44 @@ def init(ctx, name, modules, password_file, prompt, no_template, as_json) -> Non
 
 
 @db_group.command("update")
-@click.argument("name", required=False)
+@database_option()
 @click.argument("modules", nargs=-1)
 @click.option("--all", "all_", is_flag=True, help="Update every activated module.")
 @click.option("--dry-run", is_flag=True, help="Only say what would be updated, and why.")
 @click.option("--no-backup", is_flag=True, help="Skip the backup taken before updating.")
 @json_option
 @click.pass_context
-def update(ctx, name, modules, all_, dry_run, no_backup, as_json) -> None:
-    """Update the modules of NAME whose files changed since the last update, and dependents.
+def update(ctx, database, modules, all_, dry_run, no_backup, as_json) -> None:
+    """Update the modules whose files changed since the last update, and their dependents.
 
     With MODULE arguments, those (and the modules depending on them); with --all, everything.
     """
+    from tryton_ops.lifecycle.modules import ModuleNotInstalled
     from tryton_ops.lifecycle.update import update_database
 
     config = get_config(ctx)
-    name = name or config.settings.database.name
+    if database is None and modules and _old_database_argument(config, modules[0]):
+        deprecated("the database as an argument", f"-d {modules[0]}")
+        database, modules = modules[0], modules[1:]
+    name = database or config.settings.database.name
     if all_ and modules:
         raise click.UsageError("give either --all or module names, not both")
-    result = update_database(
-        config,
-        name,
-        list(modules) or None,
-        all_=all_,
-        dry_run=dry_run,
-        backup=not no_backup,
-        reporter=_reporter(as_json),
-    )
+    try:
+        result = update_database(
+            config,
+            name,
+            list(modules) or None,
+            all_=all_,
+            dry_run=dry_run,
+            backup=not no_backup,
+            reporter=_reporter(as_json),
+        )
+    except ModuleNotInstalled as exc:
+        if database is not None:
+            raise
+        raise ModuleNotInstalled(
+            f"{exc} (the arguments are modules; the database is -d NAME)"
+        ) from None
     plan = result.plan
     if as_json:
         emit_json(
@@ -167,33 +188,79 @@ def update(ctx, name, modules, all_, dry_run, no_backup, as_json) -> None:
 
 
 @db_group.command("backup")
-@click.argument("name", required=False)
+@database_option(positional=True)
 @click.option("--out", "-o", type=click.Path(path_type=Path), help="Archive file to write.")
+@click.option(
+    "--prune",
+    is_flag=True,
+    help="Then remove the archives of NAME the [backup] keep_daily/weekly/monthly policy "
+    "does not keep (never the newest, never a file that is not one of our archives).",
+)
+@click.option(
+    "--dry-run", is_flag=True, help="With --prune: back up nothing, say what pruning would remove."
+)
 @json_option
 @click.pass_context
-def backup(ctx, name, out, as_json) -> None:
-    """Archive NAME: database dump, attachment filestore and a manifest with checksums."""
+def backup(ctx, database, out, prune, dry_run, as_json) -> None:
+    """Archive the database: its dump, attachment filestore and a manifest with checksums."""
     from tryton_ops.lifecycle.backup import backup as make_backup
+    from tryton_ops.lifecycle.retention import prune as do_prune
 
+    if dry_run and not prune:
+        raise UsageError("--dry-run goes with --prune (a backup has nothing to rehearse)")
     config = get_config(ctx)
-    name = name or config.settings.database.name
-    result = make_backup(config, name, out, reporter=_reporter(as_json))
+    name = database or config.settings.database.name
+    result = None
+    if not dry_run:
+        result = make_backup(config, name, out, reporter=_reporter(as_json))
+    decisions = do_prune(config, name, dry_run=dry_run) if prune else None
     if as_json:
-        emit_json(
-            {
-                "path": str(result.path),
-                "size": result.size,
-                "seconds": round(result.seconds, 3),
-                "members": len(result.manifest["members"]),
-                "modules": sorted(result.manifest["modules"]),
-            }
-        )
+        emit_json(_backup_json(result, decisions, dry_run))
         return
-    files = len(result.manifest["members"]) - 1
+    if result is not None:
+        files = len(result.manifest["members"]) - 1
+        click.echo(
+            f"backed up {name} to {result.path} ({_human(result.size)}, {files} attachment "
+            f"file(s), {result.seconds:.1f} s)"
+        )
+    if decisions is not None:
+        _echo_pruned(config, name, decisions, dry_run)
+
+
+def _backup_json(result, decisions, dry_run: bool) -> dict:
+    out: dict = {}
+    if result is not None:
+        out = {
+            "path": str(result.path),
+            "size": result.size,
+            "seconds": round(result.seconds, 3),
+            "members": len(result.manifest["members"]),
+            "modules": sorted(result.manifest["modules"]),
+        }
+    if decisions is not None:
+        out["pruned"] = {
+            "dry_run": dry_run,
+            "removed": [str(d.archive.path) for d in decisions if not d.keep],
+            "kept": {str(d.archive.path): d.reasons for d in decisions if d.keep},
+        }
+    return out
+
+
+def _echo_pruned(config, name: str, decisions, dry_run: bool) -> None:
+    policy = config.settings.backup
     click.echo(
-        f"backed up {name} to {result.path} ({_human(result.size)}, {files} attachment file(s), "
-        f"{result.seconds:.1f} s)"
+        f"retention: keep {policy.keep_daily} daily, {policy.keep_weekly} weekly, "
+        f"{policy.keep_monthly} monthly archive(s) of {name} in {config.backups_dir}"
     )
+    for decision in decisions:
+        path = decision.archive.path.name
+        if decision.keep:
+            click.echo(f"  keep          {path}  ({', '.join(decision.reasons)})")
+        else:
+            click.echo(f"  {'would remove' if dry_run else 'removed':13} {path}")
+    removed = sum(not d.keep for d in decisions)
+    verb = "would remove" if dry_run else "removed"
+    click.echo(f"{verb} {removed}, kept {len(decisions) - removed} archive(s)")
 
 
 @db_group.command("verify")
@@ -223,15 +290,15 @@ def verify(archive, as_json) -> None:
 
 @db_group.command("restore")
 @click.argument("archive", type=click.Path(path_type=Path))
-@click.argument("name", required=False)
-@click.option("--replace", is_flag=True, help="Replace NAME if it exists (after verification).")
+@database_option(positional=True, help="Database to restore into (default: the one backed up).")
+@click.option("--replace", is_flag=True, help="Replace it if it exists (after verification).")
 @click.option("--deactivate-cron", is_flag=True, help="Deactivate every scheduled action.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask before replacing.")
-@click.option("--force", is_flag=True, help="Replace NAME even while the running stack serves it.")
+@click.option("--force", is_flag=True, help="Replace it even while the running stack serves it.")
 @json_option
 @click.pass_context
-def restore(ctx, archive, name, replace, deactivate_cron, yes, force, as_json) -> None:
-    """Restore ARCHIVE as NAME (default: the name it was backed up from).
+def restore(ctx, archive, database, replace, deactivate_cron, yes, force, as_json) -> None:
+    """Restore ARCHIVE as the database -d (default: the one it was backed up from).
 
     The archive is verified completely and restored aside first: a corrupt, truncated or
     foreign archive is refused and the existing database is left untouched.
@@ -242,8 +309,7 @@ def restore(ctx, archive, name, replace, deactivate_cron, yes, force, as_json) -
     from tryton_ops.lifecycle.served import refuse_if_served
 
     config = get_config(ctx)
-    if name is None:
-        name = check(archive)["database"]
+    name = database if database is not None else check(archive)["database"]
     if replace:
         refuse_if_served(config, name, "replace it", force)
     if replace and not yes and database_exists(config, name):
@@ -273,7 +339,7 @@ def restore(ctx, archive, name, replace, deactivate_cron, yes, force, as_json) -
     if manifest.get("trytond") and manifest["trytond"] != _trytond_version():
         click.echo(
             f"note: made with trytond {manifest['trytond']}; run `tryton-ops db update "
-            f"{result.name} --all` to migrate it to {_trytond_version()}"
+            f"-d {result.name} --all` to migrate it to {_trytond_version()}"
         )
 
 
@@ -283,22 +349,41 @@ def _trytond_version() -> str:
     return version("trytond")
 
 
+def _old_database_argument(config, word: str) -> bool:
+    """`db update NAME [MODULE...]` (the old form): NAME is an existing database, no module."""
+    from tryton_ops.access.database import database_exists
+    from tryton_ops.lifecycle.modules import installed_modules
+
+    return word not in installed_modules() and database_exists(config, word)
+
+
+def _copy_names(config, database: str | None, names: tuple[str, ...]) -> tuple[str, str]:
+    """(source, target): `-d SOURCE TARGET`, or the old `SOURCE TARGET` with a note."""
+    if len(names) == 2 and database is None:
+        deprecated("the source database as an argument", f"-d {names[0]}")
+        return names[0], names[1]
+    if len(names) != 1:
+        raise click.UsageError("give one TARGET (and the database to copy with -d)")
+    return database or config.settings.database.name, names[0]
+
+
 @db_group.command("copy")
-@click.argument("source")
-@click.argument("target")
+@database_option(help="Database to copy (default: database.name).")
+@click.argument("names", nargs=-1, required=True, metavar="TARGET")
 @click.option("--replace", is_flag=True, help="Replace TARGET if it exists.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask before replacing.")
 @click.option(
     "--force", is_flag=True, help="Replace TARGET even while the running stack serves it."
 )
 @click.pass_context
-def copy(ctx, source, target, replace, yes, force) -> None:
-    """Copy database SOURCE (and its filestore) to TARGET (a new one, unless --replace)."""
+def copy(ctx, database, names, replace, yes, force) -> None:
+    """Copy the database -d (and its filestore) to TARGET (a new one, unless --replace)."""
     from tryton_ops.access.database import database_exists
     from tryton_ops.lifecycle.lifecycle import copy_database
     from tryton_ops.lifecycle.served import refuse_if_served
 
     config = get_config(ctx)
+    source, target = _copy_names(config, database, names)
     if replace:
         refuse_if_served(config, target, "replace it", force)
         if not yes and database_exists(config, target):
@@ -311,20 +396,22 @@ def copy(ctx, source, target, replace, yes, force) -> None:
 
 
 @db_group.command("drop")
-@click.argument("name")
+@database_option(positional=True, required=True, help="Database to drop (no default).")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
-@click.option("--force", is_flag=True, help="Drop NAME even while the running stack serves it.")
+@click.option("--force", is_flag=True, help="Drop it even while the running stack serves it.")
 @click.pass_context
-def drop(ctx, name, yes, force) -> None:
-    """Drop database NAME, its attachment filestore and what Redis holds of it (cached
-    values, analyzer records, sessions). Asks first unless --yes; refused while the running
-    stack serves NAME unless --force."""
+def drop(ctx, database, yes, force) -> None:
+    """Drop the database -d, its attachment filestore and what Redis holds of it.
+
+    Redis holds cached values, analyzer records and sessions. Asks first unless --yes;
+    refused while the running stack serves the database unless --force."""
     from tryton_ops.access.database import database_exists
     from tryton_ops.lifecycle.lifecycle import drop as do_drop
     from tryton_ops.lifecycle.names import check_name
     from tryton_ops.lifecycle.served import refuse_if_served
 
     config = get_config(ctx)
+    name = database
     check_name(name)
     if not database_exists(config, name):
         raise DatabaseError(f"database {name!r} does not exist")

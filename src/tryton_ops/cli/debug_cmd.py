@@ -17,14 +17,14 @@ from typing import Any
 
 import click
 
-from tryton_ops.cli.base import emit_json, get_config, json_option, table
+from tryton_ops.cli.base import database_option, emit_json, get_config, json_option, table
 from tryton_ops.debug import client
 from tryton_ops.debug.errors import DebugError
 
 
 def _target_options(func):
     options = [
-        click.option("-d", "--database", help="Database (default: database.name of the config)."),
+        database_option(),
         click.option(
             "--url",
             help="Ask a running server (ops_debug activated) instead of opening the database.",
@@ -271,32 +271,100 @@ def _print_checks(data: dict[str, Any]) -> None:
     help="Levels of relations to follow (at most [debug] record_max_depth).",
 )
 @click.option("--user", "user_login", help="Read with the access rights of this login.")
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    help="Everything: empty and audit fields, related records' fields, state expressions.",
+)
 @_target_options
 @json_option
 @click.pass_context
 def record_cmd(
-    ctx, model, record_id, field_names, depth, user_login, database, url, login, as_json
+    ctx, model, record_id, field_names, depth, user_login, verbose, database, url, login, as_json
 ):
-    """Read MODEL record RECORD_ID with its function fields, following relations."""
+    """Read MODEL record RECORD_ID with its function fields, following relations.
+
+    By default a compact view: the fields that hold a value, related records by name, and
+    which fields are read-only, invisible or required on this record. -v shows everything.
+    """
     params = {"model": model, "id": record_id, "depth": depth, "user": user_login}
     if field_names:
         params["fields"] = [f.strip() for f in field_names.split(",") if f.strip()]
     data = Backend(ctx, database, url, login)("record", params)
     if as_json:
         return emit_json(data)
-    _print_record(data, 0)
+    if verbose:
+        return _print_record(data, 0)
+    _print_compact(data, keep_empty=bool(field_names))
+
+
+AUDIT_FIELDS = frozenset(
+    {"id", "rec_name", "create_date", "create_uid", "write_date", "write_uid", "last_modified_at"}
+    | {"xml_id"}
+)
+
+
+def _text(value: Any) -> str:
+    """One line per value, whatever it holds: booleans true/false, None null, newlines
+    escaped, long values cut."""
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return _line(text.replace("\n", "\\n"))
+
+
+def _line(text: str, limit: int = 100) -> str:
+    return text[: limit - 3] + "..." if len(text) > limit else text
+
+
+def _related(entry: dict[str, Any]) -> str | None:
+    """Related records by name (the compact view does not expand their fields)."""
+    found = [entry["record"]] if entry.get("record") else entry.get("records")
+    if not found:
+        return None
+    names = [
+        f"{sub['model']},{sub['id']}"
+        + (f" {sub['rec_name']!r}" if sub.get("rec_name") is not None else "")
+        for sub in found[:3]
+    ]
+    more = len(found) - 3 + entry.get("truncated", 0)
+    return ", ".join(names) + (f" and {more} more" if more > 0 else "")
+
+
+def _print_compact(data: dict[str, Any], keep_empty: bool) -> None:
+    click.secho(f"{data['model']},{data['id']}  {data.get('rec_name')!r}", bold=True)
+    shown = {
+        name: entry
+        for name, entry in data["fields"].items()
+        if keep_empty or (name not in AUDIT_FIELDS and entry["value"] not in (None, "", [], {}))
+    }
+    width = max([len(entry["type"]) for entry in shown.values()] + [10])
+    for name, entry in shown.items():
+        related = _related(entry)
+        value = _line(related) if related else _text(entry["value"])
+        click.echo(f"  {name:<24} {entry['type']:<{width}} {value}")
+    by_state: dict[str, list[str]] = {}
+    for name, states in data.get("states", {}).items():
+        for key, state in states.items():
+            if state["value"] is True:
+                by_state.setdefault(key, []).append(name)
+    for key, names in sorted(by_state.items()):
+        listed = [name for name in names if name in shown]
+        others = len(names) - len(listed)
+        if listed:
+            more = f" (+{others} not shown)" if others else ""
+            click.echo(f"  {key}: {', '.join(listed)}{more}")
+    hidden = len(data["fields"]) - len(shown)
+    if hidden:
+        click.secho(f"  ({hidden} empty or audit fields not shown; -v shows everything)", dim=True)
 
 
 def _print_record(data: dict[str, Any], level: int) -> None:
     pad = "    " * level
     if level == 0:
         click.secho(f"{data['model']},{data['id']}  {data.get('rec_name')!r}", bold=True)
+    width = max([len(entry["type"]) for entry in data["fields"].values()] + [10])
     for name, entry in data["fields"].items():
-        value = entry["value"]
-        text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value
-        if len(text) > 100:
-            text = text[:97] + "..."
-        click.echo(f"{pad}  {name:<24} {entry['type']:<10} {text}")
+        click.echo(f"{pad}  {name:<24} {entry['type']:<{width}} {_text(entry['value'])}")
         nested = [entry["record"]] if entry.get("record") else entry.get("records", [])
         for sub in nested:
             if "fields" in sub:
@@ -396,7 +464,11 @@ def pyson_group() -> None:
 @json_option
 @click.pass_context
 def pyson_encode(ctx, expression, database, url, login, as_json):
-    """Python form (e.g. "Eval('state') != 'done'") -> PYSON JSON."""
+    """Turn the Python form of a PYSON expression into its JSON form.
+
+    \b
+    tryton-ops pyson encode "Eval('state') != 'done'"
+    """
     data = Backend(ctx, database, url, login)("pyson", {"op": "encode", "text": expression})
     emit_json(data) if as_json else click.echo(data["json"])
 
@@ -407,7 +479,11 @@ def pyson_encode(ctx, expression, database, url, login, as_json):
 @json_option
 @click.pass_context
 def pyson_decode(ctx, pyson_json, database, url, login, as_json):
-    """PYSON JSON -> the readable Python form."""
+    """Turn PYSON JSON into its readable Python form.
+
+    \b
+    tryton-ops pyson decode '{"__class__": "Eval", "v": "state", "d": ""}'
+    """
     data = Backend(ctx, database, url, login)("pyson", {"op": "decode", "text": pyson_json})
     emit_json(data) if as_json else click.echo(data["readable"])
 
@@ -424,7 +500,12 @@ def pyson_decode(ctx, pyson_json, database, url, login, as_json):
 def pyson_eval(
     ctx, text, model, record_id, context_json, user_login, database, url, login, as_json
 ):
-    """Evaluate PYSON (JSON or Python form) against a record and/or a context."""
+    """Evaluate PYSON (JSON or Python form) against a record, a context, or both.
+
+    \b
+    tryton-ops pyson eval "Eval('name')" --model party.party --id 1
+    tryton-ops pyson eval "Eval('a', 0) + 1" --context '{"a": 41}'
+    """
     try:
         context = json.loads(context_json) if context_json else {}
     except json.JSONDecodeError as exc:

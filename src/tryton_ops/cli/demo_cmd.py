@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import click
 
-from tryton_ops.cli.base import emit_json, get_config, json_option
+from tryton_ops.cli.base import database_option, emit_json, get_config, json_option
 
 
 @click.group("demo")
@@ -19,11 +19,11 @@ def demo_group() -> None:
 @click.option(
     "--scale", "-s", type=int, default=1, show_default=True, help="Size of the workload (>= 1)."
 )
-@click.option("--database", "-d", "name", help="Database to load (default: database.name).")
+@database_option(help="Database to load (default: database.name).")
 @click.option("--yes", "-y", is_flag=True, help="Create the database if missing, without asking.")
 @json_option
 @click.pass_context
-def load(ctx: click.Context, scale: int, name: str | None, yes: bool, as_json: bool) -> None:
+def load(ctx: click.Context, scale: int, database: str | None, yes: bool, as_json: bool) -> None:
     """Load the workload at --scale N: N x (20 customers, 5 suppliers, 20 goods, 5 services,
     40 sales, 10 purchases), with invoices posted and shipments done.
 
@@ -35,7 +35,7 @@ def load(ctx: click.Context, scale: int, name: str | None, yes: bool, as_json: b
 
     sizing.check_scale(scale)
     config = get_config(ctx)
-    name = name or config.settings.database.name
+    name = database or config.settings.database.name
 
     def create() -> bool:
         return yes or click.confirm(

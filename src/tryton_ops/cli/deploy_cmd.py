@@ -66,3 +66,55 @@ def render_cmd(
         return
     for result in results:
         click.echo(f"{'written  ' if result.changed else 'unchanged'} {result.path}")
+
+
+@deploy_group.command("install")
+@click.option("--dry-run", is_flag=True, help="Change nothing; list every change it would make.")
+@click.option(
+    "--root",
+    type=click.Path(path_type=Path),
+    default=Path("/"),
+    show_default=True,
+    help="Install into this staged tree instead (like DESTDIR): same files, modes and owners, "
+    "units enabled with systemctl --root, nothing started.",
+)
+@json_option
+@click.pass_context
+def install_cmd(ctx: click.Context, dry_run: bool, root: Path, as_json: bool) -> None:
+    """As root on a production host: the system user ([server] user/group), the data, run,
+    log and backup directories with their modes, the configs in /etc/tryton/NAME/, the
+    systemd units (and the daily backup's timer), log rotation and a tmpfiles.d entry; the
+    units enabled and started, then a check that the server answers. What is already as it
+    should be is left alone: a second run changes nothing."""
+    from tryton_ops.deploy.install import install
+
+    config = get_config(ctx)
+    result = install(config, root, dry_run)
+    if as_json:
+        emit_json(
+            {
+                "changes": result.changes,
+                "dry_run": result.dry_run,
+                "started": result.started,
+                "answered": result.answered,
+                "not_started": result.not_started_reason,
+                "notes": result.notes,
+            }
+        )
+        return
+    prefix = "would " if dry_run else ""
+    for change in result.changes:
+        click.echo(f"{prefix}{change}")
+    where = f" under {root}" if root != Path("/") else ""
+    if not result.changes:
+        click.echo(f"nothing to change: {config.settings.name} is installed as rendered{where}")
+    elif dry_run:
+        click.echo(f"{len(result.changes)} change(s) to make{where}; nothing was changed")
+    else:
+        click.echo(f"{len(result.changes)} change(s) made{where}")
+    for url, version in result.answered.items():
+        click.echo(f"answers: {url} (trytond {version})")
+    for note in result.notes:
+        click.echo(f"note: {note}")
+    if result.not_started_reason and not dry_run:
+        click.echo(f"not started: {result.not_started_reason}")

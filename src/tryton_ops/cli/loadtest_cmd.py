@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from tryton_ops.cli.base import emit_json, get_config, json_option, table
+from tryton_ops.cli.base import database_option, emit_json, get_config, json_option, table
 from tryton_ops.config.durations import parse_duration
 from tryton_ops.errors import UsageError
 
@@ -148,7 +148,7 @@ def _target_options(command):
             help="Scenario file or directory besides the shipped ones (repeatable).",
         ),
         click.option("--url", help="Server URL (default: the deployment's public URL)."),
-        click.option("--database", help="Database (default: database.name)."),
+        database_option(help="Database (default: database.name)."),
         click.option(
             "--login", default="admin", show_default=True, help="Login of the simulated users."
         ),

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from tryton_ops.cli.base import emit_json, get_config, json_option, table
+from tryton_ops.cli.base import database_option, emit_json, get_config, json_option, table
 from tryton_ops.config.durations import format_duration, parse_duration
 from tryton_ops.perf import activation, fp_key
 from tryton_ops.perf.errors import PerfError
@@ -54,7 +54,7 @@ def perf_group() -> None:
 @perf_group.command("enable")
 @click.option("--user", "login", required=True, help="Login of the user to capture fully.")
 @click.option("--for", "duration", default="30m", show_default=True, help="e.g. 30m, 2h, 1d.")
-@click.option("--database", help="Database (default: database.name).")
+@database_option()
 @json_option
 @click.pass_context
 def enable(ctx, login: str, duration: str, database: str | None, as_json: bool) -> None:
@@ -77,7 +77,7 @@ def enable(ctx, login: str, duration: str, database: str | None, as_json: bool) 
 
 @perf_group.command("disable")
 @click.option("--user", "login", help="Login to stop capturing (default: everybody).")
-@click.option("--database", help="Database (default: database.name).")
+@database_option()
 @click.pass_context
 def disable(ctx, login: str | None, database: str | None) -> None:
     """Stop full capture."""

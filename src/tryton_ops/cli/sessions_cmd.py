@@ -6,10 +6,8 @@ from datetime import datetime
 
 import click
 
-from tryton_ops.cli.base import emit_json, get_config, json_option, table
+from tryton_ops.cli.base import database_option, emit_json, get_config, json_option, table
 from tryton_ops.sessions import admin
-
-database_option = click.option("--database", help="Database (default: database.name).")
 
 
 def _when(ts: float | None) -> str:
@@ -22,7 +20,7 @@ def sessions_group() -> None:
 
 
 @sessions_group.command("list")
-@database_option
+@database_option()
 @json_option
 @click.pass_context
 def list_(ctx: click.Context, database: str | None, as_json: bool) -> None:
@@ -50,7 +48,7 @@ def list_(ctx: click.Context, database: str | None, as_json: bool) -> None:
 
 @sessions_group.command("kill")
 @click.argument("login")
-@database_option
+@database_option()
 @json_option
 @click.pass_context
 def kill(ctx: click.Context, login: str, database: str | None, as_json: bool) -> None:

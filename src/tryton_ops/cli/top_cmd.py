@@ -56,6 +56,15 @@ def _age(seconds: float | None) -> str:
     return f"{seconds:.0f} s ago"
 
 
+def backup_line(data: dict[str, Any]) -> str:
+    last, at = data.get("last_backup"), data.get("backup_schedule")
+    schedule = f"daily at {at}" if at else "not scheduled (backup.schedule)"
+    if last is None:
+        return f"last backup: never; {schedule}"
+    stale = ", older than backup.max_age" if last.get("stale") else ""
+    return f"last backup: {_age(last['age_s'])}{stale} ({last['path']}); {schedule}"
+
+
 def summary_lines(data: dict[str, Any]) -> list[str]:
     """The non-process part of the status, one line per concern."""
     lines = request_lines(data)
@@ -89,15 +98,27 @@ def summary_lines(data: dict[str, Any]) -> list[str]:
             text = "-" if ratio is None else f"{ratio:.1%}"
             where = "workers' in-process caches" if cache.get("source") == "workers" else "Redis"
             lines.append(f"cache ({where}): hit ratio {text} over {cache['lookups']} lookups")
-    last = data.get("last_backup")
-    lines.append(
-        "last backup: never (tryton-ops db backup)"
-        if last is None
-        else f"last backup: {_age(last['age_s'])} ({last['path']})"
-    )
+    lines.append(backup_line(data))
+    lines.append(_jobs_line(data.get("jobs") or {}))
     accels = data.get("accelerators") or []
     lines.append("accelerators: " + ", ".join(f"{a['name']} {a['state']}" for a in accels))
     return lines
+
+
+def _jobs_line(jobs: dict[str, Any]) -> str:
+    """The queue and cron in one line; the details are in `status --json` (`jobs`)."""
+    if "error" in jobs:
+        return f"queue and cron: error: {jobs['error']}"
+    tasks = jobs.get("tasks", [])
+    pending = sum(t["pending"] for t in tasks)
+    unfinished = sum(t["unfinished"] for t in tasks)
+    active = [job for job in jobs.get("cron", []) if job["active"]]
+    upcoming = min((job["next_call"] for job in active if job["next_call"]), default=None)
+    nxt = f", next at {upcoming}" if upcoming else ""
+    return (
+        f"queue: {pending} pending, {unfinished} taken unfinished; "
+        f"cron: {len(active)} active jobs{nxt}"
+    )
 
 
 def render(data: dict[str, Any]):

@@ -21,6 +21,10 @@ from tryton_ops.errors import UsageError
 
 ENV_PREFIX = "TRYTON_OPS_"
 CONFIG_ENV = "TRYTON_OPS_CONFIG"
+# variables of the prefix that are not settings: the config file, and the marker every process
+# of a local stack carries (deploy.local_stack.MARKER), which a `tryton-ops` command run by the
+# stack (the daily backup) inherits
+NOT_SETTINGS = frozenset({CONFIG_ENV, "TRYTON_OPS_STACK"})
 DEFAULT_FILE = "tryton-ops.toml"
 
 
@@ -45,6 +49,12 @@ class LoadedConfig:
         """Cached database templates (SQLite files; PostgreSQL keeps them as databases)."""
         configured = self.settings.paths.templates
         return _state_dir(configured, "", "", self) if configured else self.data_dir / "templates"
+
+    @property
+    def backups_dir(self) -> Path:
+        """Where `db backup` writes its archives and `--prune` looks for them."""
+        configured = self.settings.paths.backups
+        return _state_dir(configured, "", "", self) if configured else self.data_dir / "backups"
 
     @property
     def run_dir(self) -> Path:
@@ -119,7 +129,7 @@ def _env_overrides(environ: typing.Mapping[str, str]) -> dict[str, tuple[str, st
     """`TRYTON_OPS_SERVER__WORKERS=4` -> {"server.workers": (var, "4")}."""
     found = {}
     for var, value in environ.items():
-        if not var.startswith(ENV_PREFIX) or var == CONFIG_ENV:
+        if not var.startswith(ENV_PREFIX) or var in NOT_SETTINGS:
             continue
         dotted = var[len(ENV_PREFIX) :].lower().replace("__", ".")
         found[dotted] = (var, value)

@@ -104,6 +104,9 @@ class Paths(Section):
     templates: Path | None = Field(
         None, description="cached database templates (SQLite files); default <data>/templates"
     )
+    backups: Path | None = Field(
+        None, description="archives of `db backup` (made 0700); default <data>/backups"
+    )
 
 
 class Database(Section):
@@ -169,6 +172,42 @@ def _check_duration(value: str) -> str:
 
 
 Duration = Annotated[str, AfterValidator(_check_duration)]
+
+
+def _check_time_of_day(value: str) -> str:
+    hours, sep, minutes = value.partition(":")
+    if not (sep and len(hours) == len(minutes) == 2 and hours.isdigit() and minutes.isdigit()):
+        raise ValueError("must be a time of day HH:MM, e.g. 02:30")
+    if int(hours) > 23 or int(minutes) > 59:
+        raise ValueError("must be a time of day from 00:00 to 23:59")
+    return value
+
+
+TimeOfDay = Annotated[str, AfterValidator(_check_time_of_day)]
+
+
+class Backup(Section):
+    """Scheduled backups and their grandfather-father-son retention (`db backup --prune`)."""
+
+    schedule: bool = Field(
+        False, description="back up daily at `at`: a systemd timer, and a program of `up`"
+    )
+    at: TimeOfDay = Field("02:30", description="local time of the daily backup, HH:MM")
+    keep_daily: int = Field(7, ge=0, le=3660, description="newest archive of each of N days")
+    keep_weekly: int = Field(4, ge=0, le=520, description="newest archive of each of N weeks")
+    keep_monthly: int = Field(12, ge=0, le=1200, description="newest of each of N months")
+    max_age: Duration = Field(
+        "26h", description="`doctor` warns, `status` flags, when the last backup is older"
+    )
+
+    @model_validator(mode="after")
+    def _keeps_something(self) -> Backup:
+        if not (self.keep_daily or self.keep_weekly or self.keep_monthly):
+            raise ValueError(
+                "keep_daily, keep_weekly and keep_monthly are all 0: pruning would keep only "
+                "the newest archive; set at least one above 0"
+            )
+        return self
 
 
 class Perf(PartSection):
@@ -350,6 +389,16 @@ class Debug(PartSection):
     )
 
 
+class Console(PartSection):
+    """The ops console at `/ops/` (tryton_ops.console, docs/ops-console.md): administrators only,
+    from the networks of `front.allowed_networks`."""
+
+    TRYTOND_SECTION = "ops_console"
+    enabled: bool = Field(True, description="serve the console at /ops/ from trytond")
+    refresh_s: int = Field(5, ge=1, le=3600, description="live refresh of the pages, seconds")
+    window: Duration = Field("1h", description="traffic shown when the page does not say")
+
+
 def _check_address(value: str) -> str:
     try:
         ipaddress.ip_address(value)
@@ -392,6 +441,8 @@ class Settings(Section):
     bus: Bus = Field(default_factory=Bus)
     queue: Queue = Field(default_factory=Queue)
     debug: Debug = Field(default_factory=Debug)
+    backup: Backup = Field(default_factory=Backup)
+    console: Console = Field(default_factory=Console)
     # last: its check reads the sections above
     hosts: dict[Name, Host] = Field(
         default_factory=dict, description="several machines (docs/deploy.md); none: this one"

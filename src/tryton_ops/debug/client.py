@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from tryton_ops.config import LoadedConfig
-from tryton_ops.debug.errors import DebugError
+from tryton_ops.debug.errors import DebugError, close_matches
+from tryton_ops.errors import EXIT_USAGE
 
 RPC_PREFIX = "model.ops.debug."
 
@@ -25,6 +26,26 @@ class Request:
 
     def as_dict(self) -> dict[str, Any]:
         return {"action": self.action, "params": self.params}
+
+
+class UnknownDatabase(DebugError):
+    """A database name that names no Tryton database: bad input, said before trytond starts."""
+
+    exit_code = EXIT_USAGE
+
+
+def require_database(config: LoadedConfig, name: str) -> str:
+    """`name` if it is a Tryton database, else an error naming the close ones (a stopped
+    PostgreSQL is its own error, never reported as a missing database)."""
+    from tryton_ops.access.database import database_exists, list_databases
+
+    if database_exists(config, name):
+        return name
+    found = list_databases(config)
+    close = close_matches(name, found, n=3)
+    shown = ", ".join(found[:8]) + (f" and {len(found) - 8} more" if len(found) > 8 else "")
+    hint = "" if close else f"; databases: {shown or 'none'} (`tryton-ops db list`)"
+    raise UnknownDatabase(f"database {name!r} does not exist{hint}", close)
 
 
 def _unwrap(answer: dict[str, Any]) -> Any:
@@ -48,7 +69,7 @@ def run_local_many(
     from tryton_ops.debug.history import history_root
 
     document = {
-        "database": database or config.settings.database.name,
+        "database": require_database(config, database or config.settings.database.name),
         "login": login,
         "history_dir": str(history_root(config.run_dir)),
         "requests": [r.as_dict() for r in requests],
@@ -81,7 +102,8 @@ def run_console(config: LoadedConfig, database: str | None, login: str, commit: 
     from tryton_ops.debug.history import history_root
 
     argv = [sys.executable, "-m", "tryton_ops.debug.console"]
-    argv += [database or config.settings.database.name, "--login", login]
+    argv += [require_database(config, database or config.settings.database.name)]
+    argv += ["--login", login]
     argv += ["--history-dir", str(history_root(config.run_dir))]
     argv += ["--commit"] if commit else []
     # Ctrl-C interrupts the statement running in the console, not this waiting parent

@@ -176,7 +176,10 @@ def _read(
     }
     for name in names:
         field = Model._fields[name]
-        entry: dict[str, Any] = {"type": field._type, "value": jsonable(values.get(name))}
+        value = values.get(name)
+        if field._type == "boolean" and value is not None:
+            value = bool(value)  # SQLite gives 0/1: one format whatever the backend
+        entry: dict[str, Any] = {"type": field._type, "value": jsonable(value)}
         if field._type in RELATIONS and depth > 0:
             entry.update(_follow(pool, field, values.get(name), depth - 1, seen, budget))
         out["fields"][name] = entry

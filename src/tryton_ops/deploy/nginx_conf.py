@@ -14,6 +14,8 @@ from tryton_ops.deploy.log_rotation import logs_dir
 
 # tryton-ops' own HTTP paths (metrics, health, admin RPC helpers) live under /-/
 ADMIN_PREFIX = "/-/"
+# the ops console (tryton_ops.console), served by the app workers: allowed networks only
+CONSOLE_PREFIX = "/ops/"
 # the bus holds a request open up to [bus] long_polling_timeout (300 s)
 BUS_TIMEOUT_S = 330
 
@@ -168,6 +170,13 @@ def _locations(timeout: int, bus_upstream: str) -> str:
             proxy_send_timeout {timeout}s;"""
     return f"""        location ^~ {ADMIN_PREFIX} {{
             if ($admin_allowed = 0) {{ return 403; }}
+{proxy}
+{timeouts}
+        }}
+
+        location ^~ {CONSOLE_PREFIX} {{
+            if ($admin_allowed = 0) {{ return 403; }}
+            limit_req zone=rpc burst=100 nodelay;
 {proxy}
 {timeouts}
         }}

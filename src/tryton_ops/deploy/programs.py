@@ -20,6 +20,15 @@ WSGI_APP = "tryton_ops.deploy.wsgi:app"
 
 
 @dataclass(frozen=True)
+class Daily:
+    """A job run once a day: systemd runs `argv` from a timer at `at` (local HH:MM); the local
+    supervisor runs the program's own argv, a loop that runs `argv` on the same schedule."""
+
+    at: str
+    argv: list[str]
+
+
+@dataclass(frozen=True)
 class Program:
     """One supervised program: what to run, with which extra environment."""
 
@@ -29,6 +38,7 @@ class Program:
     stop_signal: str = "TERM"
     stop_wait_s: int = 15
     reload_signal: str = "HUP"
+    daily: Daily | None = None
 
 
 def bin_path(name: str) -> str:
@@ -155,6 +165,8 @@ def programs(config: LoadedConfig, conf_dir: Path | None = None) -> list[Program
         found.append(
             Program("cron", [bin_path("trytond-cron"), "-c", trytond_conf, "-d", database])
         )
+    if settings.backup.schedule:
+        found.append(_backup_program(config, conf_dir))
     for index in range(settings.queue.workers):
         found.append(
             Program(
@@ -163,3 +175,15 @@ def programs(config: LoadedConfig, conf_dir: Path | None = None) -> list[Program
             )
         )
     return found
+
+
+def _backup_program(config: LoadedConfig, conf_dir: Path | None) -> Program:
+    """`tryton-ops db backup --prune` every day at backup.at, with the deployment's config:
+    the file `up` was started with, or the copy `deploy render` writes beside the units."""
+    source = config.path if conf_dir is None else conf_dir / "tryton-ops.toml"
+    config_args = ["-c", str(source)] if source is not None else []
+    job = [sys.executable, "-m", "tryton_ops", *config_args, "db", "backup", "--prune"]
+    at = config.settings.backup.at
+    stamp = config.run_dir / "backup.stamp"
+    loop = [sys.executable, "-m", "tryton_ops.deploy.timer", "--at", at, "--stamp", str(stamp)]
+    return Program("backup", [*loop, "--", *job], daily=Daily(at, job))

@@ -23,7 +23,7 @@ from tryton_ops.deploy.log_rotation import logs_dir, render_logrotate
 from tryton_ops.deploy.nginx_conf import ensure_certificate, render_nginx_conf
 from tryton_ops.deploy.programs import Program, front_enabled, nginx_binary, programs
 from tryton_ops.deploy.supervisor_conf import render_supervisor_conf
-from tryton_ops.deploy.systemd_units import render_unit, unit_name
+from tryton_ops.deploy.systemd_units import render_timer, render_unit, timer_name, unit_name
 from tryton_ops.deploy.uwsgi_conf import render_uwsgi_ini
 from tryton_ops.errors import OpsError
 
@@ -107,6 +107,8 @@ def _supervision_files(config: LoadedConfig, found: list[Program]) -> dict[str, 
     }
     for program in found:
         files[f"systemd/{unit_name(config, program)}"] = render_unit(config, program)
+        if program.daily is not None:
+            files[f"systemd/{timer_name(config, program)}"] = render_timer(config, program)
     return files
 
 

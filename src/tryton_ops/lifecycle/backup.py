@@ -34,6 +34,7 @@ from tryton_ops.access.database import (
 )
 from tryton_ops.config import LoadedConfig
 from tryton_ops.config.trytond_conf import database_path
+from tryton_ops.errors import OpsError
 from tryton_ops.lifecycle.checksums import recorded_checksums
 from tryton_ops.lifecycle.modules import module_version
 from tryton_ops.lifecycle.names import check_name
@@ -45,6 +46,10 @@ FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 DUMP = {"postgresql": "database.dump", "sqlite": "database.sqlite"}
 CHUNK = 1 << 20
+
+
+class BackupError(OpsError):
+    """The archive cannot be written where it should go; nothing was changed."""
 
 
 @dataclass(frozen=True)
@@ -61,14 +66,20 @@ def filestore_dir(config: LoadedConfig, name: str) -> Path:
 
 
 def backups_dir(config: LoadedConfig) -> Path:
-    return config.data_dir / "backups"
+    return config.backups_dir
 
 
 def private_backups_dir(config: LoadedConfig) -> Path:
     """The backups directory, made 0700: it lists which databases exist and their archives."""
     folder = backups_dir(config)
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    folder.chmod(0o700)  # also one an earlier version made with the umask's mode
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        folder.chmod(0o700)  # also one an earlier version made with the umask's mode
+    except OSError as exc:
+        raise BackupError(
+            f"cannot use the backups directory {folder}: {exc.strerror}; set paths.backups in "
+            "tryton-ops.toml to a directory this user can write"
+        ) from None
     return folder
 
 
@@ -205,7 +216,10 @@ def backup(
     out = (out or default_archive(config, name)).expanduser().absolute()
     if out.is_dir():
         raise DatabaseError(f"{out} is a directory: give the archive's file name")
-    out.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if out.parent == backups_dir(config):
+        private_backups_dir(config)
+    elif not out.parent.is_dir():
+        raise BackupError(f"{out.parent} does not exist: create it, or give another --out")
     backend = config.settings.database.backend
     with work_dir(config) as work:
         dump = work / DUMP[backend]

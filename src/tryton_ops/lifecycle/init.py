@@ -18,7 +18,7 @@ from tryton_ops.lifecycle.database import (
     _run_admin,
     drop_database,
 )
-from tryton_ops.lifecycle.modules import install_hint, missing_modules
+from tryton_ops.lifecycle.modules import check_installed
 from tryton_ops.lifecycle.names import check_name
 from tryton_ops.lifecycle.password import AdminPassword, as_file, ensure_admin_password, resolve
 from tryton_ops.lifecycle.progress import NULL, Reporter
@@ -49,10 +49,7 @@ def init_database(
     check_name(name)
     settings = config.settings.database
     modules = sorted(set(settings.modules if modules is None else modules))
-    missing = missing_modules(modules)
-    if missing:
-        hints = "; ".join(install_hint(m) for m in missing)
-        raise DatabaseError(f"module(s) not installed: {', '.join(missing)} ({hints})")
+    check_installed(modules)
     if database_exists(config, name):
         raise DatabaseError(f"database {name!r} already exists")
     if name_taken(config, name):  # never dropped by the clean-up below: it is not ours

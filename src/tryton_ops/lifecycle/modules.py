@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
 import pkgutil
-from importlib.metadata import entry_points
+from importlib.metadata import PackageNotFoundError, entry_points, version
 from pathlib import Path
 
+from tryton_ops.access.database import DatabaseError
+from tryton_ops.errors import EXIT_USAGE
+from tryton_ops.lifecycle.standard_modules import STANDARD_MODULES
+
 BUILTIN = frozenset({"ir", "res"})
+
+
+class ModuleNotInstalled(DatabaseError):
+    """A module name that trytond would not find: a typo or a package to install (exit 2,
+    nothing was touched)."""
+
+    exit_code = EXIT_USAGE
 
 
 def installed_modules() -> set[str]:
@@ -27,8 +39,39 @@ def missing_modules(wanted: list[str]) -> list[str]:
     return [name for name in wanted if name not in available]
 
 
+def check_installed(wanted: list[str]) -> None:
+    """Refuse module names trytond would not find, each with what to type or install."""
+    missing = missing_modules(wanted)
+    if missing:
+        hints = "; ".join(f"{name}: {install_hint(name)}" for name in missing)
+        raise ModuleNotInstalled(f"module(s) not installed: {hints}")
+
+
+def pip_requirement(name: str) -> str:
+    """`trytond_<name>`, pinned to the installed trytond's series (modules follow it)."""
+    try:
+        series = ".".join(version("trytond").split(".")[:2])
+    except PackageNotFoundError:
+        return f"trytond_{name}"
+    return f"trytond_{name}~={series}.0"
+
+
 def install_hint(name: str) -> str:
-    return f"pip install trytond_{name}"
+    """The closest names (installed, or standard with their pip package), else what to do."""
+    if name in STANDARD_MODULES:
+        return f"pip install '{pip_requirement(name)}'"
+    installed = installed_modules()
+    close = difflib.get_close_matches(name, sorted(installed | STANDARD_MODULES), n=3, cutoff=0.8)
+    close = [match for match in close if match != name]
+    guesses = [
+        f"{match} (installed)"
+        if match in installed
+        else f"{match} (pip install '{pip_requirement(match)}')"
+        for match in close
+    ]
+    if guesses:
+        return f"did you mean {' or '.join(guesses)}?"
+    return "not a standard Tryton module: install the package that provides it"
 
 
 def _trytond_dirs() -> list[Path]:

@@ -86,6 +86,16 @@ def _read_manifest(tar: tarfile.TarFile, source: Path) -> tuple[dict, tarfile.Ta
     return manifest, first
 
 
+def read_manifest(source: Path) -> dict:
+    """The manifest of an archive, read from its first member only (cheap: no checksums);
+    ArchiveError when `source` is not a tryton-ops backup."""
+    try:
+        with tarfile.open(source, "r:*") as tar:
+            return _read_manifest(tar, source)[0]
+    except (tarfile.TarError, EOFError, zlib.error, OSError):
+        raise ArchiveError(f"{source} is not a tryton-ops backup (not a tar archive)") from None
+
+
 def verify(source: Path, extract_to: Path | None = None, reporter: Reporter = NULL) -> dict:
     """Read the whole archive; every member must match the manifest's sha256 and size, and
     every listed member must be present. Returns the manifest; raises ArchiveError."""

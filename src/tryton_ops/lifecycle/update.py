@@ -25,12 +25,7 @@ from tryton_ops.lifecycle.backup import backup as make_backup
 from tryton_ops.lifecycle.checksums import changed_modules, current_checksums, recorded_checksums
 from tryton_ops.lifecycle.database import _record_checksums, _run, trytond_script
 from tryton_ops.lifecycle.lock import exclusive
-from tryton_ops.lifecycle.modules import (
-    dependency_closure,
-    dependents,
-    install_hint,
-    missing_modules,
-)
+from tryton_ops.lifecycle.modules import check_installed, dependency_closure, dependents
 from tryton_ops.lifecycle.names import check_name
 from tryton_ops.lifecycle.progress import NULL, Reporter
 
@@ -65,10 +60,7 @@ def plan_update(
     if all_:
         reasons = {module: "--all" for module in activated}
     elif modules:
-        missing = missing_modules(modules)
-        if missing:
-            hints = "; ".join(install_hint(m) for m in missing)
-            raise DatabaseError(f"module(s) not installed: {', '.join(missing)} ({hints})")
+        check_installed(modules)
         for module in modules:
             reasons[module] = "requested" if module in activated else "requested (activate)"
     else:

@@ -143,11 +143,17 @@ def access(environ, options: PerfOptions) -> tuple[int, str]:
         if not hmac.compare_digest(given.strip().encode(), options.metrics_token.encode()):
             return 403, "wrong token"
         return 200, ""
+    return network_access(environ, options.metrics_networks)
+
+
+def network_access(environ, networks: list[str]) -> tuple[int, str]:
+    """(200, "") when the client address (`REMOTE_ADDR`) is in one of `networks`, else 403
+    and why: the front's allowed-networks rule, for the paths trytond serves itself."""
     try:
         address = ipaddress.ip_address(environ.get("REMOTE_ADDR", "").split("%", 1)[0])
     except ValueError:
         return 403, "unknown client address"
-    for network in options.metrics_networks:
+    for network in networks:
         try:
             if address in ipaddress.ip_network(network.strip(), strict=False):
                 return 200, ""

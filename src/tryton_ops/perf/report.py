@@ -103,7 +103,13 @@ def percentile(values: list[float], pct: float) -> float:
     return ordered[rank - 1]
 
 
-def _brief(record: dict) -> dict:
+def failed(record: dict) -> bool:
+    """A call that failed: an exception inside trytond, or a refusal (HTTP status >= 400)."""
+    return bool(record.get("error")) or record.get("status", 200) >= 400
+
+
+def brief(record: dict) -> dict:
+    """The fields of a call a listing shows (no statements, no stacks)."""
     keys = ("id", "ts", "login", "uid", "session", "method", "duration_ms", "sql_count")
     out = {key: record.get(key) for key in keys}
     out.update(sql_ms=record.get("sql_ms"), status=record.get("status"), error=record.get("error"))
@@ -132,18 +138,18 @@ def summarize(records: list[dict], top: int = 10) -> dict:
                 "max_ms": round(max(durations), 1),
                 "sql_mean": round(sum(c.get("sql_count", 0) for c in calls) / len(calls), 1),
                 "cache_hit_pct": round(100 * hits / lookups, 1) if lookups else None,
-                "errors": sum(1 for c in calls if c.get("error") or c.get("status", 200) >= 400),
+                "errors": sum(1 for c in calls if failed(c)),
             }
         )
     methods.sort(key=lambda m: -m["total_ms"])
     n1 = [
-        {**_brief(r), "shape": f["shape"], "repeat": f["count"], "repeat_ms": f["ms"]}
+        {**brief(r), "shape": f["shape"], "repeat": f["count"], "repeat_ms": f["ms"]}
         for r in records
         for f in r.get("n1") or ()
     ]
     n1.sort(key=lambda f: -f["repeat"])
     slow_sql = [
-        {**_brief(r), "shape": s["shape"], "statement_ms": s["ms"], "stack": s["stack"]}
+        {**brief(r), "shape": s["shape"], "statement_ms": s["ms"], "stack": s["stack"]}
         for r in records
         for s in r.get("slow_sql") or ()
     ]
@@ -153,13 +159,13 @@ def summarize(records: list[dict], top: int = 10) -> dict:
         "calls": len(records),
         "since": min((r["ts"] for r in records), default=None),
         "until": max((r["ts"] for r in records), default=None),
-        "errors": sum(1 for r in records if r.get("error") or r.get("status", 200) >= 400),
+        "errors": sum(1 for r in records if failed(r)),
         "methods": methods[:top],
         "tables": [
             {"table": t, "statements": n}
             for t, n in sorted(tables.items(), key=lambda item: -item[1])[:top]
         ],
-        "slowest": [_brief(r) for r in slowest],
+        "slowest": [brief(r) for r in slowest],
         "n1": n1[:top],
         "slow_sql": slow_sql[:top],
         "chatty": chatty(records)[:top],

@@ -69,4 +69,4 @@ def contribute(config, parser: configparser.ConfigParser) -> None:
     add_middleware(parser, "tryton_ops_perf", MIDDLEWARE)
 
 
-PART = Part("perf", contribute, order=90)  # last: its middleware is the outermost
+PART = Part("perf", contribute, order=90)  # outermost but the console (95, /ops/ only)

@@ -49,10 +49,14 @@ def list_sessions(config: LoadedConfig, database: str | None = None) -> list[dic
     database = database or config.settings.database.name
     logins = _logins(config, database)
     with _service(config) as service:
-        store = service.store
-        found = store.sessions_of(database, store.users(database))
-        live = {uid: records for uid, records in found.items() if records}
-        counters = store.audit(database, today())
+        return session_rows(service.store, database, logins)
+
+
+def session_rows(store: SessionStore, database: str, logins: dict[int, str]) -> list[dict]:
+    """The rows of `list_sessions` from a store (the CLI's, or a trytond process's own)."""
+    found = store.sessions_of(database, store.users(database))
+    live = {uid: records for uid, records in found.items() if records}
+    counters = store.audit(database, today())
     rows = []
     for uid in sorted(set(live) | set(counters)):
         records = live.get(uid, [])

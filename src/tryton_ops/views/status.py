@@ -13,6 +13,7 @@ from typing import Any
 from tryton_ops.access.database import DatabaseError, database_exists, is_sqlite, sqlite_file
 from tryton_ops.access.redis import RedisSpec, RedisUnavailable, connect, translate_errors
 from tryton_ops.config import LoadedConfig
+from tryton_ops.config.durations import parse_duration
 from tryton_ops.config.masking import mask_uri
 from tryton_ops.deploy.workers import in_flight
 from tryton_ops.lifecycle.backup import filestore_dir, last_backup
@@ -54,6 +55,63 @@ def database_status(config: LoadedConfig, name: str) -> dict[str, Any]:
     except DatabaseError as exc:
         out["error"] = str(exc)
     return out
+
+
+def backup_status(config: LoadedConfig, name: str) -> dict[str, Any] | None:
+    """The last backup of `name` with its age, flagged `stale` when older than backup.max_age
+    (what `doctor` warns about); None when tryton-ops never backed it up."""
+    last = last_backup(config, name)
+    if last is None:
+        return None
+    max_age = parse_duration(config.settings.backup.max_age)
+    return {**last, "max_age_s": max_age, "stale": last["age_s"] > max_age}
+
+
+QUEUE_SQL = (
+    "SELECT name, SUM(CASE WHEN dequeued_at IS NULL THEN 1 ELSE 0 END), "
+    "SUM(CASE WHEN dequeued_at IS NULL THEN 0 ELSE 1 END) "
+    "FROM ir_queue WHERE finished_at IS NULL GROUP BY name ORDER BY name"
+)
+# ir_cron_log gets a row per successful run only (a failed run is logged by trytond-cron and
+# its next call moves on): the last log is the last success
+CRON_SQL = (
+    "SELECT c.id, c.method, c.active, c.interval_number, c.interval_type, c.next_call, "
+    "MAX(l.started), MAX(l.ended) FROM ir_cron c LEFT JOIN ir_cron_log l ON l.cron = c.id "
+    "GROUP BY c.id, c.method, c.active, c.interval_number, c.interval_type, c.next_call "
+    "ORDER BY c.id"
+)
+
+
+def jobs_status(config: LoadedConfig, name: str) -> dict[str, Any]:
+    """The queue and cron: `ir.queue` tasks not finished, by name (pending: not taken yet;
+    unfinished: taken by a worker, running or failed), and each cron job's last successful run
+    and next run."""
+    from tryton_ops.access.database import connect
+
+    try:
+        with connect(config, name) as session:
+            tasks = session.execute(QUEUE_SQL)
+            cron = session.execute(CRON_SQL)
+    except DatabaseError as exc:
+        return {"error": str(exc)}
+    return {
+        "tasks": [
+            {"name": task, "pending": int(pending), "unfinished": int(taken)}
+            for task, pending, taken in tasks
+        ],
+        "cron": [
+            {
+                "id": cron_id,
+                "method": method,
+                "active": bool(active),
+                "interval": f"{number} {unit}",
+                "next_call": str(next_call) if next_call else None,
+                "last_started": str(started) if started else None,
+                "last_ended": str(ended) if ended else None,
+            }
+            for cron_id, method, active, number, unit, next_call, started, ended in cron
+        ],
+    }
 
 
 def redis_status(spec: RedisSpec) -> dict[str, Any]:
@@ -140,7 +198,9 @@ def gather(config: LoadedConfig) -> dict[str, Any]:
         "database": database_status(config, name),
         "redis": [redis_status(spec) for spec in config.settings.redis_specs()],
         "cache": cache_status(config) or worker_cache_status(workers["caches"]),
-        "last_backup": last_backup(config, name),
+        "last_backup": backup_status(config, name),
+        "backup_schedule": config.settings.backup.at if config.settings.backup.schedule else None,
+        "jobs": jobs_status(config, name),
         "accelerators": [
             {"name": row["name"], "state": row["state"]} for row in accel_status(config.settings)
         ],

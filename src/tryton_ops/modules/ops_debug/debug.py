@@ -16,24 +16,11 @@ from trytond.pool import Pool
 from trytond.rpc import RPC
 from trytond.transaction import Transaction, without_check_access
 
+from tryton_ops.access.administrators import is_administrator
 from tryton_ops.debug import service
 from tryton_ops.debug.errors import DebugError
 
 READ_ACTIONS = ("inspect", "inspect_all", "checks", "locate", "record", "pyson", "history")
-
-
-def is_administrator() -> bool:
-    """8.2 flags users as administrators; 8.0 has the Administration group."""
-    transaction = Transaction()
-    if transaction.user == 0:
-        return True
-    pool = Pool()
-    User = pool.get("res.user")
-    if hasattr(User, "is_administrator"):
-        return bool(User.is_administrator())
-    ModelData = pool.get("ir.model.data")
-    with without_check_access():
-        return ModelData.get_id("res", "group_admin") in User.get_groups()
 
 
 def check_admin() -> None:

@@ -33,8 +33,8 @@ def check(ctx: Context) -> Iterator[Finding]:
             f"database {name!r} does not exist",
             "Every client call is refused: the server has no database to serve "
             f"({ctx.settings.database.backend}, configured as database.name).",
-            f"Restore it (`tryton-ops db restore ARCHIVE {name}`), create it "
-            f"(`tryton-ops db init {name}`), or set database.name to an existing one "
+            f"Restore it (`tryton-ops db restore ARCHIVE -d {name}`), create it "
+            f"(`tryton-ops db init -d {name}`), or set database.name to an existing one "
             "(`tryton-ops db list`).",
         )
     except (sqlite3.Error, _pg_error()) as exc:

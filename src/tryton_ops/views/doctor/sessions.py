@@ -42,7 +42,7 @@ def _redis_store(ctx: Context) -> Iterator[Finding]:
             f"Redis sessions are configured but {MODULE} is not activated in {name!r}",
             "trytond keeps using its ir_session table: no hashed keys, no exclusive login, "
             "and every request still writes to the database.",
-            f"Run `tryton-ops db update {name} {MODULE}` (docs/sessions.md).",
+            f"Run `tryton-ops db update -d {name} {MODULE}` (docs/sessions.md).",
         )
 
 

@@ -1,0 +1,72 @@
+"""The names of Tryton's standard modules (those released with trytond, series 8.2).
+
+Only used to suggest a name and its pip package when a module is not installed; a module
+outside this list still works if installed (any `trytond.modules` entry point does). Each
+is published on PyPI as `trytond_<name>`, one release line per trytond series.
+"""
+
+from __future__ import annotations
+
+# fmt: off
+STANDARD_MODULES: frozenset[str] = frozenset((
+    "account", "account_asset", "account_be", "account_budget", "account_cash_rounding",
+    "account_consolidation", "account_credit_limit", "account_deposit", "account_dunning",
+    "account_dunning_email", "account_dunning_fee", "account_dunning_letter", "account_eu",
+    "account_export", "account_export_winbooks", "account_fr", "account_fr_chorus",
+    "account_invoice", "account_invoice_correction", "account_invoice_defer",
+    "account_invoice_factur_x", "account_invoice_history", "account_invoice_line_standalone",
+    "account_invoice_secondary_unit", "account_invoice_stock", "account_invoice_watermark",
+    "account_move_line_grouping", "account_payment", "account_payment_braintree",
+    "account_payment_check", "account_payment_clearing", "account_payment_sepa",
+    "account_payment_sepa_cfonb", "account_payment_stripe", "account_product",
+    "account_receivable_rule", "account_rule", "account_statement", "account_statement_aeb43",
+    "account_statement_coda", "account_statement_mt940", "account_statement_ofx",
+    "account_statement_rule", "account_statement_sepa", "account_stock_anglo_saxon",
+    "account_stock_continental", "account_stock_eu", "account_stock_eu_excise",
+    "account_stock_landed_cost", "account_stock_landed_cost_weight", "account_stock_shipment_cost",
+    "account_stock_shipment_cost_weight", "account_syscohada", "account_tax_cash",
+    "account_tax_non_deductible", "account_tax_rule_country", "analytic_account",
+    "analytic_budget", "analytic_invoice", "analytic_purchase", "analytic_sale", "attendance",
+    "authentication_saml", "authentication_sms", "bank", "carrier", "carrier_carriage",
+    "carrier_percentage", "carrier_subdivision", "carrier_weight", "commission",
+    "commission_waiting", "company", "company_work_time", "country", "currency", "currency_ro",
+    "currency_rs", "customs", "dashboard", "document_incoming", "document_incoming_invoice",
+    "document_incoming_ocr", "document_incoming_ocr_eagle_doc", "document_incoming_ocr_typless",
+    "edocument_peppol", "edocument_peppol_peppyrus", "edocument_ubl", "edocument_uncefact",
+    "edocument_unece", "gis", "inbound_email", "incoterm", "ldap_authentication", "marketing",
+    "marketing_automation", "marketing_campaign", "marketing_email", "notification_email", "party",
+    "party_avatar", "party_relationship", "party_siret", "product", "product_attribute",
+    "product_classification", "product_classification_taxonomic", "product_cost_fifo",
+    "product_cost_history", "product_cost_warehouse", "product_image", "product_image_attribute",
+    "product_kit", "product_measurements", "product_price_list", "product_price_list_cache",
+    "product_price_list_dates", "product_price_list_parent", "production", "production_ethanol",
+    "production_outsourcing", "production_routing", "production_split", "production_work",
+    "production_work_timesheet", "project", "project_disbursement", "project_invoice",
+    "project_plan", "project_revenue", "purchase", "purchase_amendment",
+    "purchase_blanket_agreement", "purchase_history", "purchase_invoice_line_standalone",
+    "purchase_price_list", "purchase_product_quantity", "purchase_request",
+    "purchase_request_quotation", "purchase_requisition", "purchase_secondary_unit",
+    "purchase_shipment_cost", "quality", "sale", "sale_advance_payment", "sale_amendment",
+    "sale_blanket_agreement", "sale_complaint", "sale_credit_limit", "sale_discount", "sale_extra",
+    "sale_gift_card", "sale_history", "sale_invoice_date", "sale_invoice_grouping",
+    "sale_opportunity", "sale_payment", "sale_point", "sale_price_list", "sale_product_customer",
+    "sale_product_quantity", "sale_product_recommendation",
+    "sale_product_recommendation_association_rule", "sale_project_task", "sale_promotion",
+    "sale_promotion_coupon", "sale_promotion_coupon_payment", "sale_rental",
+    "sale_rental_progress_invoice", "sale_secondary_unit", "sale_shipment_cost",
+    "sale_shipment_grouping", "sale_shipment_tolerance", "sale_stock_quantity",
+    "sale_subscription", "sale_subscription_asset", "sale_supply", "sale_supply_drop_shipment",
+    "sale_supply_production", "stock", "stock_assign_manual", "stock_consignment",
+    "stock_conversion", "stock_ethanol", "stock_forecast", "stock_inventory_location",
+    "stock_location_move", "stock_location_sequence", "stock_lot", "stock_lot_sled",
+    "stock_lot_unit", "stock_package", "stock_package_shipping", "stock_package_shipping_dpd",
+    "stock_package_shipping_mygls", "stock_package_shipping_sendcloud",
+    "stock_package_shipping_ups", "stock_product_location", "stock_product_location_place",
+    "stock_quantity_early_planning", "stock_quantity_issue", "stock_secondary_unit",
+    "stock_shipment_cost", "stock_shipment_cost_weight", "stock_shipment_customs",
+    "stock_shipment_measurements", "stock_shipping_point", "stock_split", "stock_supply",
+    "stock_supply_day", "stock_supply_forecast", "stock_supply_production", "timesheet",
+    "timesheet_cost", "user_role", "web_shop", "web_shop_product_data_feed", "web_shop_shopify",
+    "web_shop_vue_storefront", "web_shop_vue_storefront_stripe", "web_shortener", "web_user",
+))
+# fmt: on
