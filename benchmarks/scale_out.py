@@ -173,7 +173,9 @@ def targets_for(args) -> Targets:
     )
 
 
-def saturation(scale: ScaleOut, hosts: int, args, workload_: Workload) -> dict[str, Any]:
+def saturation(
+    scale: ScaleOut, hosts: int, args, workload_: Workload, label: str = ""
+) -> dict[str, Any]:
     """The most the hosts serve: 3 users per worker without think time. Steps/s, calls/s and
     the CPU of every group there: the throughput figure behind the efficiency, and what is
     busiest when the hosts are at their quota."""
@@ -188,7 +190,8 @@ def saturation(scale: ScaleOut, hosts: int, args, workload_: Workload) -> dict[s
         warmup=warmup_for(args, users, hosts),
     )
     results = run(plan)
-    (args.output / f"saturation-{hosts}.json").write_text(json.dumps(results, indent=1))
+    name = f"saturation-{hosts}{label}.json"
+    (args.output / name).write_text(json.dumps(results, indent=1))
     totals = results["totals"]
     elapsed = max(results["run"]["duration_s"], 1e-6)
     found = {
@@ -459,7 +462,7 @@ def main() -> None:
             # the one-host saturation again, last: the machine is shared and warms over time;
             # the efficiencies use the mean of the first and the last (A-B-A)
             serve_warm(scale, 1, args, workload_)
-            recheck = saturation(scale, 1, args, workload_)
+            recheck = saturation(scale, 1, args, workload_, label="-last")
     if recheck is not None:
         first = saturated[1]
         saturated[1] = {
