@@ -22,290 +22,34 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import ipaddress
 import json
-import os
 import re
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import httpx
-import psutil
 import pytest
 
-from tryton_ops.client import Connection, RPCError
-from tryton_ops.config.trytond_conf import trytond_env
-from tryton_ops.deploy.gunicorn_conf import write_gunicorn_conf
+from tryton_ops.client import Connection
 from tryton_ops.deploy.hosts import host_config
-from tryton_ops.deploy.local_stack import public_url
-from tryton_ops.deploy.nginx_conf import nginx_dir, write_nginx_conf
-from tryton_ops.deploy.programs import nginx_binary
 from tryton_ops.testing.databases import TestDatabase, derive
-from tryton_ops.testing.processes import ManagedProcess, free_port, port_open
-from tryton_ops.testing.servers import HOST, PostgresServer, RedisServer
+from tryton_ops.testing.netns import (
+    APP_PORT,
+    AppHost,
+    Front,
+    NetnsPostgres,
+    NetnsRedis,
+    Network,
+    build_network,
+    copy_database,
+    start_together,
+)
+from tryton_ops.testing.processes import ManagedProcess, free_port
+from tryton_ops.testing.servers import PostgresServer, RedisServer
 
-PREFIX = "tom6"
-APP_PORT = 8000
 CLIENTS = 4
-
-# --- network ----------------------------------------------------------------------------------
-
-
-def ip(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run(["ip", *args], capture_output=True, text=True, check=check)
-
-
-def _tag_pid(name: str) -> int | None:
-    match = re.match(rf"^{PREFIX}([0-9a-f]{{7}})", name)
-    return int(match.group(1), 16) if match else None
-
-
-def _orphaned(name: str) -> bool:
-    pid = _tag_pid(name)
-    return pid is not None and pid != os.getpid() and not psutil.pid_exists(pid)
-
-
-def kill_netns_processes(netns: str) -> None:
-    pids = ip("netns", "pids", netns, check=False).stdout.split()
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError, ValueError):
-            os.kill(int(pid), signal.SIGKILL)
-    deadline = time.monotonic() + 5
-    while pids and time.monotonic() < deadline:
-        pids = ip("netns", "pids", netns, check=False).stdout.split()
-        time.sleep(0.05)
-
-
-def remove_leftovers() -> None:
-    """Namespaces and links of earlier runs whose pytest process is gone."""
-    for line in ip("netns", "list", check=False).stdout.splitlines():
-        name = line.split()[0] if line.strip() else ""
-        if _orphaned(name):
-            kill_netns_processes(name)
-            ip("netns", "del", name, check=False)
-    for line in ip("-o", "link", "show", check=False).stdout.splitlines():
-        name = line.split(":")[1].strip().split("@")[0]
-        if _orphaned(name):
-            ip("link", "del", name, check=False)
-
-
-def free_subnet() -> ipaddress.IPv4Network:
-    """A 10.251.N.0/24 that no address or route on this machine overlaps."""
-    used = ip("-4", "-o", "addr", "show", check=False).stdout
-    used += ip("-4", "route", "show", "table", "all", check=False).stdout
-    for offset in range(200):
-        third = 20 + (os.getpid() + offset) % 230
-        net = ipaddress.ip_network(f"10.251.{third}.0/24")
-        if f"10.251.{third}." not in used and "10.251.0.0/16" not in used:
-            return net
-    raise RuntimeError("no free 10.251.N.0/24 subnet")
-
-
-@dataclass
-class Network:
-    """A bridge in the root namespace and one namespace per host, each with a veth on it."""
-
-    tag: str
-    subnet: ipaddress.IPv4Network
-    hosts: dict[str, str]  # role -> address
-    namespaces: list[str]
-    links: list[str]
-
-    def netns(self, role: str) -> str:
-        return f"{self.tag}-{role}"
-
-    def exec_prefix(self, role: str) -> list[str]:
-        return ["ip", "netns", "exec", self.netns(role)]
-
-    def teardown(self) -> None:
-        for netns in self.namespaces:
-            kill_netns_processes(netns)
-            ip("netns", "del", netns, check=False)
-        for link in self.links:
-            ip("link", "del", link, check=False)
-
-
-def build_network(roles: dict[str, int]) -> Network:
-    """roles: name -> last byte of its address."""
-    remove_leftovers()
-    tag = f"{PREFIX}{os.getpid():07x}"
-    subnet = free_subnet()
-    base = subnet.network_address
-    network = Network(tag, subnet, {}, [], [])
-    try:
-        bridge = f"{tag}br"
-        ip("link", "add", bridge, "type", "bridge")
-        network.links.append(bridge)
-        ip("addr", "add", f"{base + 1}/24", "dev", bridge)
-        ip("link", "set", bridge, "up")
-        for role, last in roles.items():
-            netns = network.netns(role)
-            ip("netns", "add", netns)
-            network.namespaces.append(netns)
-            outer, inner = f"{tag}{role}", f"{tag}{role}1"
-            ip("link", "add", outer, "type", "veth", "peer", "name", inner, "netns", netns)
-            network.links.append(outer)
-            ip("link", "set", outer, "master", bridge, "up")
-            address = str(base + last)
-            ip("-n", netns, "addr", "add", f"{address}/24", "dev", inner)
-            ip("-n", netns, "link", "set", inner, "up")
-            ip("-n", netns, "link", "set", "lo", "up")
-            network.hosts[role] = address
-    except BaseException:
-        network.teardown()
-        raise
-    return network
-
-
-# --- servers inside namespaces ----------------------------------------------------------------
-
-
-class NetnsPostgres(PostgresServer):
-    """PostgreSQL in a namespace, listening on its veth address, trusting the private subnet."""
-
-    def __init__(self, network: Network, role: str):
-        super().__init__(port=5432)
-        self.address = network.hosts[role]
-        self.subnet = network.subnet
-        argv = [
-            a.replace(f"listen_addresses={HOST}", f"listen_addresses={self.address}")
-            for a in self.argv
-        ]
-        # `ip netns exec` needs root; setpriv then drops to the service user
-        self.argv = [
-            *network.exec_prefix(role),
-            "setpriv", f"--reuid={self.user}", f"--regid={self.user}", "--init-groups",
-            *argv,
-        ]  # fmt: skip
-
-    @property
-    def uri(self) -> str:
-        return f"postgresql://postgres@{self.address}:{self.port}/"
-
-    def dsn(self, dbname: str = "postgres") -> str:
-        return f"postgresql://postgres@{self.address}:{self.port}/{dbname}"
-
-    def start(self) -> NetnsPostgres:
-        if not (self.data / "PG_VERSION").exists():
-            self._initdb()
-            with (self.data / "pg_hba.conf").open("a") as fh:
-                fh.write(f"host all all {self.subnet} trust\n")
-        user, self.user = self.user, None
-        try:
-            ManagedProcess.start(self)
-        finally:
-            self.user = user
-        return self
-
-    def _accepts_connections(self) -> bool:
-        import psycopg
-
-        if not port_open(self.address, self.port):
-            return False
-        try:
-            with psycopg.connect(self.dsn(), connect_timeout=2) as conn:
-                conn.execute("SELECT 1")
-            return True
-        except psycopg.OperationalError:
-            return False
-
-
-class NetnsRedis(RedisServer):
-    def __init__(self, network: Network, role: str):
-        # not on loopback: Redis' protected mode refuses clients unless a password is set
-        super().__init__(port=6379, password="multihost-test")
-        self.address = network.hosts[role]
-        argv = list(self.argv)
-        argv[argv.index("--bind") + 1] = self.address
-        self.argv = [*network.exec_prefix(role), *argv]
-
-    @property
-    def uri(self) -> str:
-        return f"redis://:{self.password}@{self.address}:{self.port}/0"
-
-
-class AppHost(ManagedProcess):
-    """gunicorn (the deployment's app program) inside one namespace."""
-
-    def __init__(self, network: Network, role: str, config, database: str):
-        self.address = network.hosts[role]
-        self.netloc = f"{self.address}:{APP_PORT}"
-        self.url = f"http://{self.netloc}/"
-        env = trytond_env(config, TRYTOND_DATABASE_NAMES=database)
-        conf = write_gunicorn_conf(config)
-        super().__init__(
-            name=f"app-{role}",
-            argv=[
-                *network.exec_prefix(role),
-                sys.executable, "-m", "gunicorn", "-c", str(conf), "tryton_ops.deploy.wsgi:app",
-            ],
-            ready=self._answers,
-            log_path=config.run_dir / "logs" / "stdout.log",
-            env=env,
-            start_timeout=120,
-        )  # fmt: skip
-        self.server_log = config.run_dir / "logs" / "server.log"
-
-    def _answers(self) -> bool:
-        try:
-            with Connection(self.url, timeout=2) as conn:
-                conn.call("common.server.version")
-            return True
-        except RPCError:
-            return False
-
-    def log_tail(self, lines: int = 30) -> str:
-        text = self.server_log.read_text(errors="replace") if self.server_log.exists() else ""
-        return super().log_tail(lines) + "\n" + "\n".join(text.splitlines()[-lines:])
-
-
-class Front(ManagedProcess):
-    """nginx with the front host's rendered nginx.conf, plus the test's X-Upstream header."""
-
-    def __init__(self, config):
-        conf = write_nginx_conf(config)
-        marker = "            proxy_next_upstream_tries 2;\n"
-        text = conf.read_text()
-        assert marker in text
-        # which host answered; a production config does not tell clients its upstreams
-        header = "            add_header X-Upstream $upstream_addr always;\n"
-        conf.write_text(text.replace(marker, marker + header))
-        self.url = public_url(config)
-        host, _, port = config.settings.front.listen.rpartition(":")
-        super().__init__(
-            name="front",
-            argv=[nginx_binary(), "-p", str(nginx_dir(config)), "-c", str(conf),
-                  "-g", "daemon off;"],
-            ready=lambda: port_open(host, int(port)),
-            log_path=config.run_dir / "logs" / "front.log",
-        )  # fmt: skip
-
-
-def copy_database(source: TestDatabase, source_pg: PostgresServer, target: PostgresServer) -> str:
-    """pg_dump the test database into the database host (faster than installing modules)."""
-    import psycopg
-
-    name = source.name
-    bindir = (source_pg.bindir / "postgres").resolve().parent  # /usr/local/bin may be symlinks
-    with psycopg.connect(target.dsn(), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    dump = subprocess.run(
-        [str(bindir / "pg_dump"), "-Fc", "--no-owner", source_pg.dsn(name)],
-        capture_output=True,
-        check=True,
-    )
-    subprocess.run(
-        [str(bindir / "pg_restore"), "--no-owner", "-d", target.dsn(name)],
-        input=dump.stdout,
-        capture_output=True,
-        check=True,
-    )
-    return name
 
 
 # --- load through nginx -----------------------------------------------------------------------
@@ -494,13 +238,8 @@ def cluster(make_trytond_db, postgres_server, tmp_path) -> Iterator[Cluster]:
             config = derive(host_config(deployment, role), {"paths": {"run": str(tmp_path / role)}})
             hosts.append(AppHost(network, role, config, name))
         started.extend(hosts)
-        for host in hosts:  # boot both at once, then wait for each
-            host.ready, wait = (lambda: True), host.ready
-            host.start()
-            host.ready = wait
-        for host in hosts:
-            host._wait_ready()
-        front = Front(host_config(deployment, "front"))
+        start_together(hosts)
+        front = Front(host_config(deployment, "front"), upstream_header=True)
         started.append(front)
         front.start()
         yield Cluster(network, database, hosts[0], hosts[1], front.url)

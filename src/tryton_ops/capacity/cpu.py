@@ -2,7 +2,10 @@
 
 A server is found by the TCP port it listens on (this host only): the listening process and
 all its children, so gunicorn's or PostgreSQL's workers count with their master. The
-generator is this process. Figures are percent of one core (200 = two cores busy).
+generator is this process. A group may also be a counter of CPU seconds, e.g. a cgroup
+(`capacity.cgroups.CpuGroup`): how servers in other network namespaces, whose sockets this
+host's table does not show, are accounted. Figures are percent of one core (200 = two cores
+busy).
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from typing import Protocol
 
 import psutil
 
@@ -42,13 +46,24 @@ def with_children(pids: set[int]) -> dict[int, psutil.Process]:
     return found
 
 
-class CpuSampler:
-    """Percent of a core per group since the previous sample; groups are name -> port."""
+class CpuCounter(Protocol):
+    """CPU seconds a group of processes used so far, and its processes now."""
 
-    def __init__(self, ports: dict[str, int]):
+    def usage_s(self) -> float: ...
+
+    def pids(self) -> list[int]: ...
+
+
+class CpuSampler:
+    """Percent of a core per group since the previous sample; groups are name -> port, or
+    name -> counter."""
+
+    def __init__(self, ports: dict[str, int], counters: dict[str, CpuCounter] | None = None):
         self.ports = {name: port for name, port in ports.items() if port}
         self.roots = {name: listening_pids(port) for name, port in self.ports.items()}
+        self.counters = dict(counters or {})
         self._last: dict[int, float] = {}
+        self._counted: dict[str, float] = {}
         self._at = time.perf_counter()
         self.sample()
 
@@ -74,8 +89,13 @@ class CpuSampler:
                     total += spent - self._last.get(pid, spent)
             usage[name] = round(100 * total / elapsed, 1)
         self._last = seen
+        for name, counter in self.counters.items():
+            spent = counter.usage_s()
+            usage[name] = round(100 * (spent - self._counted.get(name, spent)) / elapsed, 1)
+            self._counted[name] = spent
         return usage
 
     def found(self) -> dict[str, int]:
         """How many processes each group has now (0: not on this host)."""
-        return {name: len(processes) for name, processes in self.groups().items()}
+        found = {name: len(processes) for name, processes in self.groups().items()}
+        return found | {name: len(c.pids()) for name, c in self.counters.items()}

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from tryton_ops.capacity.cpu import GENERATOR, CpuSampler
+from tryton_ops.capacity.cpu import GENERATOR, CpuCounter, CpuSampler
 from tryton_ops.capacity.users import RPC, STEP, Workload, user_class
 from tryton_ops.errors import OpsError
 
@@ -28,6 +28,7 @@ class LoadRun:
     spawn_rate: float
     duration: float
     cpu_ports: dict[str, int] = field(default_factory=dict)
+    cpu_counters: dict[str, CpuCounter] = field(default_factory=dict)  # e.g. cgroups
     web: tuple[str, int] | None = None
     # None: measure from the first user on. A number: wait until every user is spawned, then
     # that many seconds more, then forget the figures so far and measure for `duration`
@@ -47,7 +48,7 @@ def run(plan: LoadRun, on_sample=None) -> dict[str, Any]:
         for scenario, _ in plan.workload.scenarios
         for step in scenario.steps
     }
-    sampler = CpuSampler(plan.cpu_ports)
+    sampler = CpuSampler(plan.cpu_ports, plan.cpu_counters)
     timeline: list[dict[str, Any]] = []
     started = time.time()
 
