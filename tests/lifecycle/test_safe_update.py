@@ -221,6 +221,7 @@ def test_failed_updates_change_nothing(suf, tryton_stack):
     assert len(_archives(config)) == 2  # each attempt's backup is kept
 
 
+@pytest.mark.one_series  # the journal, watchdog and maintenance are ours: the same on every series
 def test_killed_update_is_recovered(suf):
     """SIGKILL during the live update: the trytond-admin it ran dies with it and its watchdog
     restores the database and switches maintenance off; with the watchdog killed too (a power
@@ -291,6 +292,7 @@ def _wait_gone(pid: int) -> None:
         time.sleep(0.1)
 
 
+@pytest.mark.one_series  # the journal, watchdog and maintenance are ours: the same on every series
 def test_update_under_load_fails_no_call(suf, tryton_stack):
     """Clients calling all along through nginx: only maintenance answers (503 with
     Retry-After) while the update is applied, never an error."""
