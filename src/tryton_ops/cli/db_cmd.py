@@ -595,13 +595,13 @@ def _print_neutralized(report, password) -> None:
 
 
 @db_group.command("neutralize")
-@click.option("--database", "-d", "name", required=True, help="The database to neutralize.")
+@database_option(required=True, help="The database to neutralize.")
 @_password_options
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--force", is_flag=True, help="Neutralize it even though this deployment serves it.")
 @json_option
 @click.pass_context
-def neutralize(ctx, name, password_file, prompt, yes, force, as_json) -> None:
+def neutralize(ctx, database, password_file, prompt, yes, force, as_json) -> None:
     """Make database NAME safe to try things on: cron and triggers off, outgoing mail
     removed, every password reset, personal data replaced by consistent fake values, and a
     mark (`status`, `db list`). Refused for the production database unless --force."""
@@ -610,6 +610,7 @@ def neutralize(ctx, name, password_file, prompt, yes, force, as_json) -> None:
     from tryton_ops.lifecycle.neutralize import is_production
     from tryton_ops.lifecycle.neutralize import neutralize as do_neutralize
 
+    name = database
     config = get_config(ctx)
     check_name(name)
     if not database_exists(config, name):

@@ -24,7 +24,8 @@ CONFIG_ENV = "TRYTON_OPS_CONFIG"
 # variables of the prefix that are not settings: the config file, and the marker every process
 # of a local stack carries (deploy.local_stack.MARKER), which a `tryton-ops` command run by the
 # stack (the daily backup) inherits
-NOT_SETTINGS = frozenset({CONFIG_ENV, "TRYTON_OPS_STACK"})
+# markers the stack sets for its programs (the local stack, the maintenance directory)
+NOT_SETTINGS = frozenset({CONFIG_ENV, "TRYTON_OPS_STACK", "TRYTON_OPS_MAINTENANCE"})
 DEFAULT_FILE = "tryton-ops.toml"
 
 
