@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.deploy.test_up_down import cli, write_config
+from tests.deploy.test_up_down import cli, wait_for, write_config
 from tryton_ops.client import Connection
 from tryton_ops.config import load_config
 
@@ -37,6 +37,7 @@ def test_logs_private_and_rotated_on_a_running_stack(make_trytond_db, tmp_path):
         with Connection(url, db.name) as conn:
             conn.login("admin", db.password)
         httpx.post(url + f"{db.name}/session/login", json={"login": "mallory", "password": "x"})
+        wait_for(lambda: "session/login" in (logs / "nginx-access.log").read_text(), timeout=10)
         written = sorted(p for p in logs.iterdir() if p.is_file())
         names = {p.name for p in written}
         assert {"server.log", "access.log", "nginx-access.log", "supervisord.log"} <= names
@@ -61,7 +62,8 @@ def test_logs_private_and_rotated_on_a_running_stack(make_trytond_db, tmp_path):
         assert "session/login" in rotated.read_text()
         assert mode(rotated) == 0o640 and mode(logs / "nginx-access.log") == 0o640
         # copytruncate: the programs keep writing to the same, now empty, files
+        # nginx writes the access line after the response has left: wait for it
         httpx.get(url + "anything")
-        assert "GET /anything" in (logs / "nginx-access.log").read_text()
+        wait_for(lambda: "GET /anything" in (logs / "nginx-access.log").read_text(), timeout=10)
     finally:
         cli(config_path, "down")
