@@ -117,8 +117,8 @@ def test_uwsgi_serves_recovers_and_reloads_without_failures(
         assert read["login"] == "admin" and read["sql_count"] > 0
         assert {r["pid"] for r in records} <= workers  # recorded by the uWSGI workers
         assert any(redis_server.client().scan_iter(match="tryton:*", count=1000))
-        access = (loaded.run_dir / "logs" / "nginx-access.log").read_text()
-        assert "rpc=model.party.party.search_count" in access
+        access = loaded.run_dir / "logs" / "nginx-access.log"  # written after the response
+        wait_for(lambda: "rpc=model.party.party.search_count" in access.read_text())
 
         # a worker killed with SIGKILL is replaced by the uWSGI master
         victim = sorted(workers)[0]
