@@ -104,6 +104,7 @@ def _mark_as_demo(postgres_server, database) -> None:
         conn.execute(f"INSERT INTO {MARK_TABLE} VALUES (1)")
 
 
+@pytest.mark.one_series
 def test_tiny_sweep_writes_a_config_that_loads(party_scenario, party_db, postgres_server, tmp_path):
     """Two candidates, 1 and 2 users for 2 s each: tune.json, the diff, the file written."""
     _, scenario = party_scenario

@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import psutil
+import pytest
 
 from tests.deploy.test_up_down import alive, all_pids, cli, pid_of, status, wait_for, write_config
 from tests.perf.helpers import wait_records
@@ -78,6 +79,7 @@ class Load:
             thread.join(30)
 
 
+@pytest.mark.one_series  # uWSGI serves trytond's WSGI app, the same on every series
 def test_uwsgi_serves_recovers_and_reloads_without_failures(
     make_trytond_db, redis_server, tmp_path
 ):

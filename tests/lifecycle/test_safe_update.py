@@ -177,6 +177,7 @@ FAILURES = {
 }
 
 
+@pytest.mark.one_series  # rehearsal, smoke check and restore are ours: the same on every series
 def test_failed_updates_change_nothing(suf, tryton_stack):
     config, package = suf
     stack = tryton_stack(TestDatabase(config, "suf"), workers=1)

@@ -12,6 +12,7 @@ from tryton_ops.lifecycle.templates import list_templates
 from tryton_ops.testing.databases import derive, make_config
 
 
+@pytest.mark.one_series  # the template store is ours: the same on every series
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_list_and_prune_templates(tmp_path, backend, request):
     values = {}
