@@ -2,7 +2,7 @@
 
     .venv/8.0/bin/python benchmarks/capacity.py [--scale 1] [--duration 20s] [--think exp:5]
         [--users 2] [--growth 1.5] [--max-users 200] [--refine 1] [--rounds 1]
-        [--settings stock-own,stock-gunicorn,ours,ours-no-analyzer] [-o DIR]
+        [--settings stock-own,stock-gunicorn,ours,ours-no-analyzer] [--data-cache FILE] [-o DIR]
 
 One private PostgreSQL and Redis; one database made by `db init` with the workload's modules
 (and `ops_session`, which the Redis sessions need; with `sessions.store = "database"` it leaves
@@ -73,6 +73,8 @@ from tryton_ops.testing.servers import PostgresServer, RedisServer
 from tryton_ops.testing.stack import TestStack
 
 sys.path.insert(0, str(Path(__file__).parent))
+import data_cache
+
 from deploy import start_stock  # trytond's own server, as benchmarks/deploy.py starts it
 
 CORES = psutil.cpu_count() or 2
@@ -402,6 +404,9 @@ def parse_args():
     parser.add_argument("--target-read-p95", type=float, default=500.0)
     parser.add_argument("--target-save-p95", type=float, default=1500.0)
     parser.add_argument("--target-errors", type=float, default=0.1, help="percent")
+    parser.add_argument(
+        "--data-cache", type=Path, help="pg_dump of the loaded database: made, then reused"
+    )
     parser.add_argument("-o", "--output", type=Path, default=None)
     return parser.parse_args()
 
@@ -429,8 +434,15 @@ def main() -> None:
     try:
         templates = DatabaseTemplates(base / "templates", postgres=lambda: postgres)
         db = templates.copy("postgresql", (*MODULES, "ops_session"), base / "db")
-        loaded = workload.load(db.config, db.name, args.scale)
-        print(f"demo load --scale {args.scale}: {loaded.seconds:.0f} s", flush=True)
+        cache = args.data_cache
+        if cache is not None and cache.exists():
+            data_cache.restore(postgres, db.name, cache)
+            print(f"demo data restored from {cache} (made by a run at its scale)", flush=True)
+        else:
+            loaded = workload.load(db.config, db.name, args.scale)
+            print(f"demo load --scale {args.scale}: {loaded.seconds:.0f} s", flush=True)
+            if cache is not None:
+                data_cache.keep(postgres, db.name, cache)
         scenarios = available_scenarios([])
         mix = parse_mix(args.mix) if args.mix else dict.fromkeys(scenarios, 1.0)
         work = Workload(

@@ -60,6 +60,9 @@ from tryton_ops.lifecycle.password import AdminPassword
 from tryton_ops.testing.databases import make_config
 from tryton_ops.testing.scale_out import ScaleOut, ScaleOutPlan
 
+sys.path.insert(0, str(Path(__file__).parent))
+import data_cache
+
 ROOT = Path(__file__).resolve().parents[1]
 SEED = ROOT / "tests" / "capacity" / "seed.py"
 DATABASE = "scaleout"
@@ -72,20 +75,11 @@ MIXES = {  # the shipped scenarios that fit each kind of data (docs/capacity.md,
 
 def make_data(scale: ScaleOut, args, password: AdminPassword) -> None:
     """The workload's database on the topology's PostgreSQL (reached through the bridge), or
-    the dump a previous run left in --data-cache."""
+    the dump a previous run left in --data-cache (its admin password is the constant one)."""
     started = time.perf_counter()
-    bindir = Path(scale.postgres.bindir / "postgres").resolve().parent
     cache: Path | None = args.data_cache
     if cache is not None and cache.exists():
-        subprocess.run(
-            [str(bindir / "createdb"), "-h", scale.postgres.address, "-U", "postgres", DATABASE],
-            check=True,
-        )
-        dsn = scale.postgres.dsn(DATABASE)
-        subprocess.run(
-            [str(bindir / "pg_restore"), "--no-owner", "-d", dsn, str(cache)], check=True
-        )
-        analyze(scale)
+        data_cache.restore(scale.postgres, DATABASE, cache)
         print(f"database {DATABASE} restored from {cache} in {time.perf_counter() - started:.0f} s")
         return
     init_database(scale.deployment, DATABASE, password, list(modules.MODULES))
@@ -96,16 +90,7 @@ def make_data(scale: ScaleOut, args, password: AdminPassword) -> None:
         subprocess.run([sys.executable, str(SEED), DATABASE], env=env, check=True, timeout=900)
     print(f"database {DATABASE} ({args.data}) made in {time.perf_counter() - started:.0f} s")
     if cache is not None:
-        dsn = scale.postgres.dsn(DATABASE)
-        subprocess.run([str(bindir / "pg_dump"), "-Fc", "-f", str(cache), dsn], check=True)
-
-
-def analyze(scale: ScaleOut) -> None:
-    """Planner statistics for the restored tables (pg_restore leaves none)."""
-    import psycopg
-
-    with psycopg.connect(scale.postgres.dsn(DATABASE), autocommit=True) as conn:
-        conn.execute("ANALYZE")
+        data_cache.keep(scale.postgres, DATABASE, cache)
 
 
 def serve_warm(scale: ScaleOut, hosts: int, args, workload_: Workload) -> str:
