@@ -239,8 +239,25 @@ def measure(setting: str, server: Server, work: Workload, sweep: Sweep, args, pg
             plan, users=2 * args.workers, duration=prewarm, warmup=None, spawn_rate=50
         )
         loadtest.run(warm)
-    found = sweep.run(capacity_search.locust_run_at(plan), progress)
+    found = sweep.run(capacity_search.locust_run_at(plan, keep_step(setting, args)), progress)
     return found, memory_per_worker(server.workers())
+
+
+def keep_step(setting: str, args) -> Callable[[int, dict], None]:
+    """Each step's full results (per method, the failed calls' messages) as a file under
+    `-o DIR/steps/`, and the failures printed: an error rate alone does not say whose."""
+
+    def keep(users: int, results: dict) -> None:
+        for error in results["errors"]:
+            print(f"    {error['count']} x {error['name']}: {error['error'][:300]}", flush=True)
+        if args.output:
+            steps = args.output / "steps"
+            steps.mkdir(parents=True, exist_ok=True)
+            taken = len(list(steps.glob(f"{setting}-users-{users:04d}*.json")))
+            name = f"{setting}-users-{users:04d}{f'-{taken + 1}' if taken else ''}.json"
+            (steps / name).write_text(json.dumps(results, default=str))
+
+    return keep
 
 
 # --- report -----------------------------------------------------------------------------------
