@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import statistics
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -88,3 +90,39 @@ def test_fewer_statements_and_switching_stores(
         same_session_on(back, admin).call(SEARCH_READ, [], 0, 1, None, ["login"], {})
     assert refused.value.status == 401
     assert len(back.connect().call(SEARCH_READ, [], 0, 1, None, ["login"], {})) == 1
+
+
+STALE_SESSIONS = 20000  # enough that the first purges of fresh workers overlap
+FIRST_LOGINS = 8
+
+
+def test_fresh_workers_purging_at_once_lose_no_login(
+    db_backend, make_trytond_db, tryton_stack, redis_server
+):
+    """Each worker purges ir_session at its first Redis login; purges that overlap (PostgreSQL
+    refuses the second one: "could not serialize access due to concurrent delete") must not
+    fail the login, which trytond does not retry."""
+    database = make_trytond_db(db_backend, MODULES)
+    with sql.connect(database.config, database.name) as session:
+        session.execute(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < %s) "
+            "INSERT INTO ir_session (key, create_uid, create_date) "
+            "SELECT 'stale' || i, 0, CURRENT_TIMESTAMP FROM n",
+            (STALE_SESSIONS,),
+        )
+    assert ir_session_rows(database) == STALE_SESSIONS
+    ours = tryton_stack(
+        database, workers=4, redis={"uri": redis_server.uri}, sessions={"store": "redis"}
+    )
+    start = threading.Barrier(FIRST_LOGINS)
+
+    def first_login(_: int) -> list[dict]:
+        conn = ours.connect(login=False)
+        start.wait()
+        conn.login("admin", database.password)
+        return conn.call(SEARCH_READ, [], 0, 1, None, ["login"], {})
+
+    with ThreadPoolExecutor(FIRST_LOGINS) as pool:
+        answers = list(pool.map(first_login, range(FIRST_LOGINS)))
+    assert answers == [[{"id": 1, "login": "admin"}]] * FIRST_LOGINS
+    assert ir_session_rows(database) == 0

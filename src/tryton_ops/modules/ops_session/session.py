@@ -13,7 +13,7 @@ import logging
 import threading
 from collections.abc import Iterator
 
-from trytond import config
+from trytond import backend, config
 from trytond.pool import Pool, PoolMeta
 from trytond.transaction import Transaction
 from werkzeug.exceptions import ServiceUnavailable
@@ -89,7 +89,20 @@ class Session(metaclass=PoolMeta):
         if database in _purged:
             return
         table = cls.__table__()
-        Transaction().connection.cursor().execute(*table.delete())
+        cursor = Transaction().connection.cursor()
+        if backend.name != "postgresql":  # SQLite writers queue for its lock: no conflict
+            cursor.execute(*table.delete())
+        else:
+            # Fresh workers purge at once; PostgreSQL refuses all but one ("could not serialize
+            # access due to concurrent delete") and trytond does not retry a login: the
+            # refused purge is undone alone and tried again at this worker's next login.
+            cursor.execute("SAVEPOINT ops_session_purge")
+            try:
+                cursor.execute(*table.delete())
+            except backend.DatabaseOperationalError:
+                cursor.execute("ROLLBACK TO SAVEPOINT ops_session_purge")
+                return
+            cursor.execute("RELEASE SAVEPOINT ops_session_purge")
         with _lock:
             _purged.add(database)
 
