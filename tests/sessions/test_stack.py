@@ -96,6 +96,7 @@ STALE_SESSIONS = 20000  # enough that the first purges of fresh workers overlap
 FIRST_LOGINS = 8
 
 
+@pytest.mark.one_series  # our purge, the same on every series
 def test_fresh_workers_purging_at_once_lose_no_login(
     db_backend, make_trytond_db, tryton_stack, redis_server
 ):
