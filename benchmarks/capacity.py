@@ -6,9 +6,11 @@
 
 One private PostgreSQL and Redis; one database made by `db init` with the workload's modules
 (and `ops_session`, which the Redis sessions need; with `sessions.store = "database"` it leaves
-trytond's own sessions alone) and `demo load --scale N`. Then, one at a time, each setting
-serves it while simulated users replay the shipped scenarios (sao's RPC calls, every scenario
-weight 1 unless `--mix`) and the capacity finder steps the users up until a target is broken
+trytond's own sessions alone) and `demo load --scale N`, kept as a dump and restored before
+each setting (the runs create sales and post invoices: no setting gets a bigger database than
+another). Then, one at a time, each setting serves it while simulated users replay the
+shipped scenarios (sao's RPC calls, every scenario weight 1 unless `--mix`) and the capacity
+finder steps the users up until a target is broken
 (p95 of read steps <= 500 ms, of saving steps <= 1.5 s, errors <= 0.1 %; `--target-*`):
 
 - `stock-own`: trytond's own server (`trytond -c trytond.conf -d DB`: werkzeug, threads);
@@ -451,15 +453,14 @@ def main() -> None:
     try:
         templates = DatabaseTemplates(base / "templates", postgres=lambda: postgres)
         db = templates.copy("postgresql", (*MODULES, "ops_session"), base / "db")
-        cache = args.data_cache
-        if cache is not None and cache.exists():
-            data_cache.restore(postgres, db.name, cache)
-            print(f"demo data restored from {cache} (made by a run at its scale)", flush=True)
+        # every setting starts from the same data: the runs create sales and post invoices
+        loaded_dump = args.data_cache or base / "demo.dump"
+        if args.data_cache is not None and args.data_cache.exists():
+            print(f"demo data from {args.data_cache} (made by a run at its scale)", flush=True)
         else:
             loaded = workload.load(db.config, db.name, args.scale)
             print(f"demo load --scale {args.scale}: {loaded.seconds:.0f} s", flush=True)
-            if cache is not None:
-                data_cache.keep(postgres, db.name, cache)
+            data_cache.keep(postgres, db.name, loaded_dump)
         scenarios = available_scenarios([])
         mix = parse_mix(args.mix) if args.mix else dict.fromkeys(scenarios, 1.0)
         work = Workload(
@@ -475,6 +476,7 @@ def main() -> None:
             for setting in order:
                 print(f"round {number + 1}: {setting} (load {os.getloadavg()[0]:.1f})", flush=True)
                 try:
+                    data_cache.restore(postgres, db.name, loaded_dump)
                     server = STARTERS[setting](db, base, workers=args.workers, redis=redis)
                     try:
                         found, memory = measure(setting, server, work, sweep, args, postgres.port)
