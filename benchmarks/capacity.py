@@ -349,7 +349,54 @@ def print_table(rows: list[dict]) -> None:
             print(f"{'':<18}at the issue's targets: {r['strict_capacity_users']:g} users")
 
 
-def ratios(rows: list[dict]) -> dict:
+def cpu_ms_per_call(steps: list[capacity_search.LoadResult]) -> float | None:
+    """CPU of the app workers and Redis per RPC call over `steps` (ms of one core)."""
+    calls = sum(s.calls_per_s for s in steps)
+    busy = sum(s.cpu.get("app", 0.0) + s.cpu.get("redis", 0.0) for s in steps)
+    return busy * 10 / calls if calls else None  # % of a core / (calls/s) -> ms per call
+
+
+Passing = dict[str, dict[int, list[capacity_search.LoadResult]]]  # setting -> users -> steps
+
+
+def passing_steps(outcomes: dict[str, Outcome]) -> Passing:
+    found: Passing = {}
+    for setting, outcome in outcomes.items():
+        for result in outcome.rounds:
+            for step in result.steps:
+                if result.passed(step):
+                    found.setdefault(setting, {}).setdefault(step.users, []).append(step)
+    return found
+
+
+def kept_passing_steps(steps_dir: Path, targets: Targets) -> Passing:
+    """The same from a run's `-o DIR/steps/` files (`--cost-from DIR`)."""
+    found: Passing = {}
+    for path in sorted(steps_dir.glob("*-users-*.json")):
+        setting, _, rest = path.stem.rpartition("-users-")
+        users = int(rest.split("-")[0])
+        step = capacity_search.LoadResult.from_results(users, json.loads(path.read_text()))
+        if not targets.broken(step):
+            found.setdefault(setting, {}).setdefault(users, []).append(step)
+    return found
+
+
+def analyzer_cpu_cost(passing: Passing) -> str | None:
+    """The analyzer's cost as CPU per call at the same numbers of users, over every step that
+    met the targets with and without it: finer than capacities a grid step apart."""
+    on, off = passing.get("ours", {}), passing.get("ours-no-analyzer", {})
+    users = sorted(on.keys() & off.keys())
+    with_it = cpu_ms_per_call([s for u in users for s in on[u]])
+    without = cpu_ms_per_call([s for u in users for s in off[u]])
+    if not (with_it and without):
+        return None
+    return (
+        f"{with_it / without - 1:+.1%} ({with_it:.2f} vs {without:.2f} ms of CPU per call, "
+        f"app + Redis, at {users} users)"
+    )
+
+
+def ratios(rows: list[dict], outcomes: dict[str, Outcome]) -> dict:
     by = {r["setting"]: r["capacity_users"] for r in rows}
     out = {}
 
@@ -363,6 +410,9 @@ def ratios(rows: list[dict]) -> dict:
     if "ours" in by and "ours-no-analyzer" in by and by["ours-no-analyzer"]:
         cost = 1 - by["ours"] / by["ours-no-analyzer"]
         out["analyzer summary cost (target <= 3 %)"] = f"{cost:.1%}"
+    cpu_cost = analyzer_cpu_cost(passing_steps(outcomes))
+    if cpu_cost:
+        out["analyzer summary cost in CPU per call"] = cpu_cost
     strict = {r["setting"]: r.get("strict_capacity_users") for r in rows}
     if strict.get("ours") is not None and strict.get("stock-own"):
         out["at the issue's targets: ours / stock-own"] = round(
@@ -394,7 +444,7 @@ def save(args, outcomes: dict[str, Outcome], load_before, started: float) -> Non
         "load_now": os.getloadavg(),
         "seconds": round(time.time() - started),
         "rows": summary_rows(done, Targets()),
-        "ratios": ratios(summary_rows(done, Targets())),
+        "ratios": ratios(summary_rows(done, Targets()), done),
     }
     (args.output / "capacity.json").write_text(json.dumps(report, indent=1, default=str))
 
@@ -427,6 +477,12 @@ def parse_args():
         "--data-cache", type=Path, help="pg_dump of the loaded database: made, then reused"
     )
     parser.add_argument("-o", "--output", type=Path, default=None)
+    parser.add_argument(
+        "--cost-from",
+        type=Path,
+        metavar="DIR",
+        help="measure nothing: the analyzer's CPU cost per call from a run's -o DIR (--target-*)",
+    )
     return parser.parse_args()
 
 
@@ -436,8 +492,15 @@ def main() -> None:
     unknown = set(settings) - set(STARTERS)
     if unknown:
         sys.exit(f"unknown settings {sorted(unknown)}; known: {', '.join(SETTINGS)}")
+    targets = Targets(args.target_read_p95, args.target_save_p95, args.target_errors / 100)
+    if args.cost_from:
+        cost = analyzer_cpu_cost(kept_passing_steps(args.cost_from / "steps", targets))
+        if cost is None:
+            sys.exit(f"no step in {args.cost_from} met the targets with and without the analyzer")
+        print(f"analyzer summary cost in CPU per call: {cost}")
+        return
     sweep = Sweep(
-        targets=Targets(args.target_read_p95, args.target_save_p95, args.target_errors / 100),
+        targets=targets,
         start=args.users,
         growth=args.growth,
         max_users=args.max_users,
@@ -495,7 +558,7 @@ def main() -> None:
         print(f"\nscale {args.scale}, think {args.think}, {args.duration} per step, "
               f"targets {sweep.targets.to_json()}, {time.time() - started:.0f} s")  # fmt: skip
         print_table(rows)
-        found_ratios = ratios(rows)
+        found_ratios = ratios(rows, outcomes)
         print()
         for name, value in found_ratios.items():
             print(f"{name}: {value}")
