@@ -3,6 +3,7 @@
     .venv/8.0/bin/python benchmarks/capacity.py [--scale 1] [--duration 20s] [--think exp:5]
         [--users 2] [--growth 1.5] [--max-users 200] [--refine 1] [--rounds 1]
         [--settings stock-own,stock-gunicorn,ours,ours-no-analyzer] [--data-cache FILE] [-o DIR]
+        [--settings ...,stock-gunicorn-gthread,ours-gthread] [--cost-from DIR]
 
 One private PostgreSQL and Redis; one database made by `db init` with the workload's modules
 (and `ops_session`, which the Redis sessions need; with `sessions.store = "database"` it leaves
@@ -19,7 +20,10 @@ finder steps the users up until a target is broken
 - `ours`: the tryton-ops recommended setting: `tryton-ops up` with gunicorn workers
   (`--workers`, default 2*cores+1) behind nginx, the Redis cache, Redis sessions, the
   performance analyzer in summary mode and the accelerators, measured through nginx;
-- `ours-no-analyzer`: the same without the analyzer (what its summary mode costs).
+- `ours-no-analyzer`: the same without the analyzer (what its summary mode costs);
+- `stock-gunicorn-gthread`, `ours-gthread`: the two gunicorn settings with gthread workers
+  (cores + 1 workers x 4 threads, not a default): a long call (posting an invoice holds a sync
+  worker for seconds) no longer holds a whole worker. Not run unless named in `--settings`.
 
 Each server first gets `--prewarm` seconds of load (2 x workers users, not measured) so
 that every worker's caches are warm: otherwise the first steps of a many-worker setting
@@ -120,11 +124,12 @@ def stock_own(db: TestDatabase, base: Path, **_) -> Server:
     )
 
 
-def stock_gunicorn(db: TestDatabase, base: Path, workers: int, **_) -> Server:
+def stock_gunicorn(db: TestDatabase, base: Path, workers: int, threads: int = 1, **_) -> Server:
     port = free_port()
     env = trytond_env(db.config, TRYTOND_DATABASE_NAMES=db.name)
     gunicorn = str(Path(sys.executable).with_name("gunicorn"))
     argv = [gunicorn, "-w", str(workers), "-b", f"127.0.0.1:{port}", "--timeout", "120"]
+    argv += ["--threads", str(threads)]  # more than 1: gunicorn's gthread workers
     process = ManagedProcess(
         name="gunicorn-stock",
         argv=[*argv, "trytond.application:app"],
@@ -141,7 +146,9 @@ def stock_gunicorn(db: TestDatabase, base: Path, workers: int, **_) -> Server:
     )
 
 
-def ours(db: TestDatabase, base: Path, workers: int, redis, analyzer: bool = True, **_) -> Server:
+def ours(
+    db: TestDatabase, base: Path, workers: int, redis, analyzer: bool = True, threads: int = 1, **_
+) -> Server:
     # every Redis setting starts alike (empty shared cache and sessions), whatever ran before
     connect(RedisSpec(redis.uri)).flushall()
     front = {
@@ -158,7 +165,7 @@ def ours(db: TestDatabase, base: Path, workers: int, redis, analyzer: bool = Tru
         "perf": {"enabled": analyzer, "store": "redis"},
         "accel": ACCEL,
     }
-    stack = TestStack(db, workers=workers, **sections).start()
+    stack = TestStack(db, workers=workers, threads=threads, **sections).start()
     app_port = stack.config.settings.server.port
     return Server(
         url=stack.url,
@@ -173,10 +180,14 @@ def ours(db: TestDatabase, base: Path, workers: int, redis, analyzer: bool = Tru
     )
 
 
+GTHREAD = {"workers": CORES + 1, "threads": 4}  # a worker is not held by one long call
+
 STARTERS = {
     "stock-own": stock_own,
     "stock-gunicorn": stock_gunicorn,
+    "stock-gunicorn-gthread": lambda *a, **k: stock_gunicorn(*a, **(k | GTHREAD)),
     "ours": ours,
+    "ours-gthread": lambda *a, **k: ours(*a, **(k | GTHREAD)),
     "ours-no-analyzer": lambda *a, **k: ours(*a, analyzer=False, **k),
 }
 
@@ -407,6 +418,14 @@ def ratios(rows: list[dict], outcomes: dict[str, Outcome]) -> dict:
 
     out["ours / stock-own (target >= 2)"] = ratio("ours", "stock-own")
     out["ours / stock-gunicorn (target >= 1.5)"] = ratio("ours", "stock-gunicorn")
+    out["ours-gthread / stock-own"] = ratio("ours-gthread", "stock-own")
+    out["ours-gthread / stock-gunicorn-gthread"] = ratio("ours-gthread", "stock-gunicorn-gthread")
+    ours_best = max((by[s] for s in ("ours", "ours-gthread") if s in by), default=None)
+    stock_best = max((by[s] for s in ("stock-gunicorn", "stock-gunicorn-gthread") if s in by),
+                     default=None)  # fmt: skip
+    if ours_best is not None and stock_best:
+        out["best of ours / best stock gunicorn (tuned)"] = round(ours_best / stock_best, 2)
+    out = {name: value for name, value in out.items() if value is not None}
     if "ours" in by and "ours-no-analyzer" in by and by["ours-no-analyzer"]:
         cost = 1 - by["ours"] / by["ours-no-analyzer"]
         out["analyzer summary cost (target <= 3 %)"] = f"{cost:.1%}"

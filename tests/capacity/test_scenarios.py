@@ -9,7 +9,15 @@ import pytest
 
 from tests.capacity.conftest import cli, target_args
 from tests.perf.helpers import write_toml
-from tryton_ops.capacity.scenario import Scope, UnboundValue, builtin_scenarios
+from tryton_ops.capacity.record import convert
+from tryton_ops.capacity.scenario import (
+    Scope,
+    UnboundValue,
+    builtin_scenarios,
+    parse_scenario,
+    scenario_to_json,
+)
+from tryton_ops.errors import UsageError
 
 RECORDED_SERIES = "8.0"  # sao 8.0 refuses a trytond 8.2 server: no sao to record 8.2 with
 
@@ -117,3 +125,80 @@ def test_placeholders_pick_slice_and_dotted_keys():
             scope.render(name)
     with pytest.raises(UnboundValue, match="'@'"):
         Scope(variables={}, results={"empty": []}).render("${empty.@.id}")
+
+
+def test_a_failing_background_call_fails_its_step(make_trytond_db, tryton_stack, tmp_path):
+    """Background calls are sent (alongside the next ones) and awaited before the step ends."""
+    count = {"method": "model.party.party.search_count", "params": [[], 0, 1000, {}]}
+    scenario = {
+        "name": "counters",
+        "recorded": {"client": "hand-written", "date": "2026-12-02", "server": ""},
+        "steps": [
+            {"name": "list", "calls": [{**count, "background": True}, count]},
+            {
+                "name": "broken counter",
+                "calls": [
+                    {"method": "model.party.nothing.search_count", "params": [[], 0, 100, {}],
+                     "background": True},
+                    count,
+                ],
+            },
+        ],
+    }  # fmt: skip
+    database = make_trytond_db("postgresql")
+    stack = tryton_stack(database, workers=2)
+    scenario["recorded"]["server"] = f"trytond {series()}"
+    path = tmp_path / "counters.json"
+    path.write_text(json.dumps(scenario))
+    args = ["--scenario", str(path), "--mix", "counters", "--yes", "--json"]
+    done = cli("loadtest", "check", *target_args(stack, database), *args)
+    assert done.returncode == 1
+    (row,) = json.loads(done.stdout)
+    listing, broken = row["steps"]
+    assert listing["error"] is None
+    assert "model.party.nothing.search_count" in broken["error"]
+    assert len(row["errors"]) == 1 and "model.party.nothing.search_count" in row["errors"][0]
+
+
+@pytest.mark.one_series
+def test_background_calls_are_read_checked_and_written_back():
+    def scenario(call: dict) -> dict:
+        return {"name": "s", "steps": [{"name": "a", "calls": [call]}]}
+
+    call = {"method": "model.sale.sale.search_count", "params": [[], 0, 1000, {}]}
+    parsed = parse_scenario(scenario({**call, "background": True}), "s.json")
+    assert parsed.steps[0].calls[0].background
+    assert scenario_to_json(parsed)["steps"][0]["calls"][0]["background"] is True
+    assert (
+        "background"
+        not in scenario_to_json(parse_scenario(scenario(call), "s.json"))["steps"][0]["calls"][0]
+    )
+    for bad, message in (
+        ({**call, "background": "yes"}, "true or false"),
+        ({**call, "background": True, "as": "r1"}, "cannot be saved"),
+    ):
+        with pytest.raises(UsageError, match=message):
+            parse_scenario(scenario(bad), "s.json")
+
+
+@pytest.mark.one_series
+def test_sao_counters_are_recorded_as_background_calls():
+    """sao 8 sends tab counters (limit 1000) and link counters (limit 100) without waiting;
+    its list's page count (limit 100 x page size) and everything else it waits for."""
+    records = [
+        {"method": "model.sale.sale.search", "params": [[], 0, 1000, None, {}], "ts": 1.0,
+         "status": 200, "result": [7, 8]},
+        {"method": "model.sale.sale.search_count", "params": [[], 0, 1000, {}], "ts": 1.1,
+         "status": 200, "result": 7},
+        {"method": "model.sale.line.search_count", "params": [[], 0, 100, {}], "ts": 1.2,
+         "status": 200, "result": 8},
+        {"method": "model.sale.sale.search_count", "params": [[], 0, 100000, {}], "ts": 1.3,
+         "status": 200, "result": 2},
+        {"method": "model.sale.sale.read", "params": [[7], ["number"], {}], "ts": 1.4,
+         "status": 200, "result": [{"id": 7}]},
+    ]  # fmt: skip
+    calls = convert(records, "s", "sao 8.0.11").steps[0].calls
+    assert [c.background for c in calls] == [False, True, True, False, False]
+    assert calls[4].params[0] == ["${r1.0}"]  # bound to the search, not to a count of 7
+    desktop = convert(records, "s", "tryton 8.0.5").steps[0].calls
+    assert not any(c.background for c in desktop)

@@ -33,6 +33,9 @@ READ_PREFIXES = (
     "resources",
     "export_data",
 )
+# the counts sao 8 asks for without waiting (tryton-sao.js): a list's tab counters
+# (Screen.count_tab_domain, limit 1000) and a form's link counters (the relate toolbar, 100)
+SAO_COUNTER_LIMITS = (100, 1000)
 LIST_RESULTS = (".search", ".create")
 ROW_RESULTS = (".search_read", ".read", ".autocomplete")
 
@@ -198,10 +201,11 @@ def convert(
         for record in group:
             number += 1
             result_name = f"r{number}"
-            calls.append(
-                (result_name, record["method"], shaper.params(record["method"], record["params"]))
-            )
-            shaper.learn(result_name, record["method"], record.get("result"))
+            background = sent_in_background(client, record["method"], record["params"])
+            params = shaper.params(record["method"], record["params"])
+            calls.append((result_name, record["method"], params, background))
+            if not background:  # nothing waits for its answer: no later call uses it
+                shaper.learn(result_name, record["method"], record.get("result"))
         label = step_names[index] if step_names else _auto_name(index, group)
         drafts.append((label, step_kind([r["method"] for r in group]), calls))
     steps = tuple(
@@ -209,8 +213,13 @@ def convert(
             name=label,
             kind=kind,
             calls=tuple(
-                Call(method, params, result_name if result_name in shaper.used else None)
-                for result_name, method, params in calls
+                Call(
+                    method,
+                    params,
+                    result_name if result_name in shaper.used else None,
+                    background,
+                )
+                for result_name, method, params, background in calls
             ),
         )
         for label, kind, calls in drafts
@@ -222,6 +231,17 @@ def convert(
         "calls_recorded": len(records),
     }
     return Scenario(name=name, description=description, recorded=recorded, steps=steps)
+
+
+def sent_in_background(client: str, method: str, params: list) -> bool:
+    """Whether `client` sends this call without waiting for its answer."""
+    return (
+        client.startswith("sao")
+        and method.endswith(".search_count")
+        and len(params) == 4
+        and params[1] == 0
+        and params[2] in SAO_COUNTER_LIMITS
+    )
 
 
 def _auto_name(index: int, group: list[dict]) -> str:

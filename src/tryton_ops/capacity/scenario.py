@@ -1,7 +1,10 @@
 """Scenario files: the RPC calls a real client sent for one task, as data, with placeholders.
 
 A scenario is a list of steps (what a user does between two pauses: open a list, save a sale),
-each a list of calls `{"method", "params", "as"}`. Params may hold placeholders `${name}`:
+each a list of calls `{"method", "params", "as", "background"}`. A background call is one the
+client sends without waiting for its answer (sao's link and tab counters): the replay sends it
+alongside the step's next calls, and the step's time is what the user waits for, the other
+calls; its answer cannot be saved (`as`). Params may hold placeholders `${name}`:
 a string that is exactly a placeholder becomes the value itself (an id stays an int), one
 inside a longer string is interpolated. Names are `r<N>.<path>` (the result of the call saved
 `"as": "r<N>"`, then list indexes and dict keys), `today` (a trytond JSON date), `uniq` (unique
@@ -39,6 +42,11 @@ class Call:
     method: str
     params: list
     save_as: str | None = None
+    background: bool = False
+
+    def __post_init__(self) -> None:
+        if self.background and self.save_as:
+            raise ValueError(f"{self.method}: a background call's answer cannot be saved (as)")
 
 
 @dataclass(frozen=True)
@@ -68,7 +76,12 @@ def parse_scenario(data: Any, source: str) -> Scenario:
                 name=str(step["name"]),
                 kind=_kind(step.get("kind", "read")),
                 calls=tuple(
-                    Call(str(c["method"]), list(c.get("params", [])), c.get("as"))
+                    Call(
+                        str(c["method"]),
+                        list(c.get("params", [])),
+                        c.get("as"),
+                        _flag(c.get("background", False)),
+                    )
                     for c in step["calls"]
                 ),
             )
@@ -85,6 +98,12 @@ def parse_scenario(data: Any, source: str) -> Scenario:
     if not steps:
         raise UsageError(f"{source}: a scenario needs at least one step")
     return scenario
+
+
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"background must be true or false, not {value!r}")
+    return value
 
 
 def _kind(value: str) -> str:
@@ -107,6 +126,7 @@ def scenario_to_json(scenario: Scenario) -> dict[str, Any]:
                         "method": c.method,
                         "params": c.params,
                         **({"as": c.save_as} if c.save_as else {}),
+                        **({"background": True} if c.background else {}),
                     }
                     for c in step.calls
                 ],

@@ -4,7 +4,9 @@ Each user logs in once (`common.db.login`, then `Authorization: Session base64(l
 loads its preferences (as sao does: they make the context every call sends), then runs
 scenarios picked by weight, step after step, with a think time between steps. Every
 call is a Locust request of type "POST" named by its method; every step is also reported, as
-type "STEP" named "<scenario>: <step>" with the step's wall time, so both can be read per name.
+type "STEP" named "<scenario>: <step>" with the time the user waited (its calls but the
+background ones, which are sent alongside as a browser does, on up to 6 connections, and
+awaited before the step ends), so both can be read per name.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import gevent
 from locust import FastHttpUser, task
 from locust.exception import StopUser
 
@@ -54,6 +57,7 @@ class TrytonUser(FastHttpUser):
     """Abstract; `user_class(workload)` makes the concrete class of a run."""
 
     abstract = True
+    concurrency = 6  # connections per host: a browser's limit, what sao's calls share
     workload: Workload
     _numbers = itertools.count()
 
@@ -66,6 +70,7 @@ class TrytonUser(FastHttpUser):
         self.path = f"/{self.workload.database}/rpc/"  # where sao 8 posts its calls
         self.auth_header: dict[str, str] = {}
         self.runs = itertools.count(1)
+        self.first_task = True
         try:
             result = self.rpc(
                 LOGIN,
@@ -91,6 +96,11 @@ class TrytonUser(FastHttpUser):
 
     @task
     def run_scenario(self) -> None:
+        if self.first_task:
+            # people who log in together do not click together: without this wait every
+            # user of a step starts its first scenario at once, a wave a real office never sends
+            self.first_task = False
+            self.wait()
         scenarios = self.workload.scenarios
         weights = [weight for _, weight in scenarios]
         self.play(self.rng.choices([s for s, _ in scenarios], weights=weights)[0])
@@ -118,22 +128,39 @@ class TrytonUser(FastHttpUser):
         """Run the step's calls; report it as one STEP request. False when it failed."""
         started = time.perf_counter()
         error: Exception | None = None
+        background = []
         try:
             for call in step.calls:
-                result = self.rpc(call.method, self.in_context(scope.render(call.params)))
+                params = self.in_context(scope.render(call.params))
+                if call.background:
+                    background.append(gevent.spawn(self.sent_alongside, call.method, params))
+                    continue
+                result = self.rpc(call.method, params)
                 if call.save_as:
                     scope.results[call.save_as] = result
         except (RpcError, UnboundValue) as exc:
             error = exc
+        waited = time.perf_counter() - started
+        gevent.joinall(background)
+        failed = [g.value for g in background if g.value is not None]
+        error = error or (failed[0] if failed else None)
         self.environment.events.request.fire(
             request_type=STEP,
             name=step_label(scenario, step),
-            response_time=(time.perf_counter() - started) * 1000,
+            response_time=waited * 1000,
             response_length=0,
             exception=error,
             context={"kind": step.kind},
         )
         return error is None
+
+    def sent_alongside(self, method: str, params: list) -> RpcError | None:
+        """A background call: its failure, if any (already reported as the call's)."""
+        try:
+            self.rpc(method, params)
+        except RpcError as exc:
+            return exc
+        return None
 
     def in_context(self, params: list) -> list:
         """The recorded context (the last param) with this user's preferences in it.
