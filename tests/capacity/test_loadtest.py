@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.capacity.conftest import cli, target_args
+from tryton_ops.capacity.users import page_text
 
 
 def test_record_cuts_steps_and_binds_ids(party_scenario):
@@ -111,3 +114,18 @@ def test_a_demo_database_runs_without_yes(party_scenario, party_db, postgres_ser
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "party_tasks: ok, 3 steps" in done.stdout
+
+
+@pytest.mark.one_series
+def test_an_error_page_says_whose_error_it_is():
+    """A failed call keeps what the page said: trytond's lock error and our fail-closed
+    session refusal are both HTTP 503, told apart only by their text."""
+    werkzeug = (
+        "<!doctype html>\n<html lang=en>\n<title>503 Service Unavailable</title>\n"
+        "<h1>Service Unavailable</h1>\n<p>could not obtain lock on row</p>\n"
+    )
+    assert page_text(werkzeug) == (
+        "503 Service Unavailable Service Unavailable could not obtain lock on row"
+    )
+    assert page_text("") == page_text(None) == "(empty body)"
+    assert len(page_text("x" * 1000)) == 200

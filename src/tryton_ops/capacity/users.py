@@ -16,6 +16,7 @@ import datetime
 import itertools
 import json
 import random
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +29,7 @@ from tryton_ops.capacity.plan import ThinkTime
 from tryton_ops.capacity.scenario import Scenario, Scope, Step, UnboundValue, trytond_date
 
 RPC = "POST"  # Locust names a request type by its HTTP method
+TAG = re.compile(r"<[^>]*>")
 STEP = "STEP"
 LOGIN = "common.db.login"
 PREFERENCES = "model.res.user.get_preferences"
@@ -187,13 +189,20 @@ class TrytonUser(FastHttpUser):
             try:
                 data = response.json()
             except (ValueError, TypeError):
-                response.failure(f"HTTP {response.status_code}: not a JSON-RPC answer")
+                page = page_text(response.text)
+                response.failure(f"HTTP {response.status_code}: not a JSON-RPC answer: {page}")
                 raise RpcError(method) from None
             if not isinstance(data, dict) or data.get("error") is not None:
                 message = str(data.get("error") if isinstance(data, dict) else data)[:300]
                 response.failure(message)
                 raise RpcError(f"{method}: {message}")
             return data.get("result")
+
+
+def page_text(body: str | None, limit: int = 200) -> str:
+    """What an error page says (werkzeug's and nginx's are HTML): whose error it is shows."""
+    text = " ".join(TAG.sub(" ", body or "").split())
+    return text[:limit] or "(empty body)"
 
 
 def user_class(workload: Workload, host: str) -> type[TrytonUser]:
