@@ -5,8 +5,10 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import time
 
 import httpx
+import psutil
 import pytest
 
 from tests.deploy.test_up_down import cli, pid_of, status, wait_for, write_config
@@ -238,3 +240,25 @@ def test_reload_when_not_running(tmp_path):
     result = cli(config, "reload")
     assert result.returncode == 1
     assert "not running" in result.stderr
+
+
+@pytest.mark.one_series
+def test_idle_connections_to_gthread_workers_outlive_nginx_keepalive(make_trytond_db, stack_config):
+    """gunicorn's gthread workers closed an idle connection after 2 s while nginx kept it for
+    reuse: under load nginx sent requests on connections being closed (502, "upstream
+    prematurely closed connection"). Now the worker keeps it longer than nginx does."""
+    db = make_trytond_db("sqlite")
+    config, url = stack_config(db, workers=1, threads=2)
+    app_port = load_config(config).settings.server.port
+    with Connection(url, db.name) as conn:
+        conn.login("admin", db.password)
+        conn.call("model.party.party.search_read", [], 0, 1, None, ["name"], {})
+    time.sleep(4)  # past gunicorn's default keepalive
+    nginx = psutil.Process(pid_of(config, "front"))
+    upstream = [
+        c
+        for process in [nginx, *nginx.children()]
+        for c in process.net_connections(kind="tcp")
+        if c.raddr and c.raddr.port == app_port and c.status == psutil.CONN_ESTABLISHED
+    ]
+    assert upstream, "nginx holds no idle connection to the app worker any more"

@@ -6,12 +6,16 @@ from pathlib import Path
 
 from tryton_ops.config import LoadedConfig
 from tryton_ops.deploy.log_rotation import logs_dir
+from tryton_ops.deploy.nginx_conf import UPSTREAM_IDLE_S
 
 # gunicorn kills a silent worker after `timeout`; leave trytond's own request timeout room to
 # answer 504 first.
 WORKER_TIMEOUT_MARGIN = 30
 # seconds old workers get to finish their requests on a reload
 GRACEFUL_TIMEOUT = 10
+# gthread workers keep a connection open this long between requests (sync workers close it):
+# longer than nginx keeps its idle ones (its default 2 s raced nginx's reuse: 502 under load)
+KEEPALIVE = UPSTREAM_IDLE_S + 5
 
 
 def render_gunicorn_conf(config: LoadedConfig) -> str:
@@ -24,6 +28,7 @@ def render_gunicorn_conf(config: LoadedConfig) -> str:
         "worker_class": "gthread" if server.threads > 1 else "sync",
         "timeout": server.timeout + WORKER_TIMEOUT_MARGIN,
         "graceful_timeout": GRACEFUL_TIMEOUT,
+        "keepalive": KEEPALIVE,
         "pidfile": str(run / "gunicorn.pid"),
         "errorlog": str(run / "logs" / "server.log"),
         "accesslog": str(run / "logs" / "access.log"),

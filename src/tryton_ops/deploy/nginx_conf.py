@@ -20,6 +20,9 @@ ADMIN_PREFIX = "/-/"
 CONSOLE_PREFIX = "/ops/"
 # the bus holds a request open up to [bus] long_polling_timeout (300 s)
 BUS_TIMEOUT_S = 330
+# nginx drops an idle upstream connection after this; the app server keeps it open longer
+# (gunicorn `keepalive`), so nginx never sends a request on one the server is closing (a 502)
+UPSTREAM_IDLE_S = 30
 # sao's file names carry no version: cached as long as trytond's own [web] cache_timeout,
 # index.html always revalidated (a 304 when unchanged) so an upgraded sao is seen at once
 STATIC_MAX_AGE = "12h"
@@ -94,6 +97,7 @@ def render_nginx_conf(config: LoadedConfig) -> str:
     upstream tryton_bus {{
         server {settings.bus.listen};
         keepalive 8;
+        keepalive_timeout {UPSTREAM_IDLE_S}s;
     }}
 """
         if settings.bus.enabled
@@ -192,6 +196,7 @@ http {{
         least_conn;
 {upstreams}
         keepalive 32;
+        keepalive_timeout {UPSTREAM_IDLE_S}s;
     }}
 {bus_upstream}{servers}
 }}

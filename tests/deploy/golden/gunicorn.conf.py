@@ -5,6 +5,7 @@ threads = 1
 worker_class = 'sync'
 timeout = 90
 graceful_timeout = 10
+keepalive = 35
 pidfile = '{BASE}/run/gunicorn.pid'
 errorlog = '{BASE}/run/logs/server.log'
 accesslog = '{BASE}/run/logs/access.log'

@@ -5,6 +5,7 @@ threads = 4
 worker_class = 'gthread'
 timeout = 90
 graceful_timeout = 10
+keepalive = 35
 pidfile = '{BASE}/run/gunicorn.pid'
 errorlog = '{BASE}/run/logs/server.log'
 accesslog = '{BASE}/run/logs/access.log'
