@@ -7,7 +7,7 @@ import json
 import pytest
 
 from tests.capacity.conftest import cli, target_args
-from tryton_ops.capacity.users import page_text
+from tryton_ops.capacity.error_page import page_text
 
 
 def test_record_cuts_steps_and_binds_ids(party_scenario):

@@ -16,7 +16,6 @@ import datetime
 import itertools
 import json
 import random
-import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -25,11 +24,11 @@ import gevent
 from locust import FastHttpUser, task
 from locust.exception import StopUser
 
+from tryton_ops.capacity.error_page import page_text
 from tryton_ops.capacity.plan import ThinkTime
 from tryton_ops.capacity.scenario import Scenario, Scope, Step, UnboundValue, trytond_date
 
 RPC = "POST"  # Locust names a request type by its HTTP method
-TAG = re.compile(r"<[^>]*>")
 STEP = "STEP"
 LOGIN = "common.db.login"
 PREFERENCES = "model.res.user.get_preferences"
@@ -197,12 +196,6 @@ class TrytonUser(FastHttpUser):
                 response.failure(message)
                 raise RpcError(f"{method}: {message}")
             return data.get("result")
-
-
-def page_text(body: str | None, limit: int = 200) -> str:
-    """What an error page says (werkzeug's and nginx's are HTML): whose error it is shows."""
-    text = " ".join(TAG.sub(" ", body or "").split())
-    return text[:limit] or "(empty body)"
 
 
 def user_class(workload: Workload, host: str) -> type[TrytonUser]:
