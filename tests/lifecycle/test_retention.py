@@ -18,7 +18,9 @@ from pathlib import Path
 import pytest
 
 from tryton_ops.config.schema import Backup
-from tryton_ops.lifecycle.retention import STAMP, Archive, plan
+from tryton_ops.lifecycle.backup import backup
+from tryton_ops.lifecycle.restore import read_manifest
+from tryton_ops.lifecycle.retention import STAMP, Archive, archives, plan
 from tryton_ops.testing.databases import derive
 
 from .helpers import cli
@@ -215,3 +217,22 @@ def test_no_backups_dir_at_all_prunes_nothing(make_trytond_db):
     result = cli(db.config, "db", "backup", "-d", db.name, "--prune", "--dry-run", "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["pruned"] == {"dry_run": True, "removed": [], "kept": {}}
+
+
+@pytest.mark.one_series
+def test_backups_in_the_same_second_keep_each_other(trytond_db, monkeypatch):
+    """An update retried at once backs up twice within one second: neither archive may replace
+    the other, and the later one counts as the newer."""
+    instant = time.gmtime()
+    monkeypatch.setattr(time, "gmtime", lambda *_: instant)
+    made = [backup(trytond_db.config, trytond_db.name).path for _ in range(3)]
+    stamp = time.strftime(STAMP, instant)
+    assert [path.name for path in made] == [
+        f"{trytond_db.name}-{stamp}.tar.gz",
+        f"{trytond_db.name}-{stamp}-2.tar.gz",
+        f"{trytond_db.name}-{stamp}-3.tar.gz",
+    ]
+    assert all(read_manifest(path)["database"] == trytond_db.name for path in made)
+    found = archives(trytond_db.config, trytond_db.name)
+    assert [archive.path for archive in found] == made[::-1]
+    assert plan(found, Backup())[0].reasons[0] == "newest"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import os
 import shutil
@@ -254,6 +255,21 @@ def default_archive(config: LoadedConfig, name: str) -> Path:
     return backups_dir(config) / f"{name}-{stamp}.tar.gz"
 
 
+def claim_archive(tmp: Path, out: Path) -> Path:
+    """Move `tmp` to `out`, or to NAME-DATE-2.tar.gz, -3... when `out` is taken: two backups
+    in the same second (an update retried at once) must not replace one another."""
+    stem = out.name.removesuffix(".tar.gz")
+    for number in itertools.count(1):
+        target = out if number == 1 else out.with_name(f"{stem}-{number}.tar.gz")
+        try:
+            os.link(tmp, target)  # fails if taken, where a rename would replace
+        except FileExistsError:
+            continue
+        tmp.unlink()
+        return target
+    raise AssertionError("unreachable")
+
+
 def backup(
     config: LoadedConfig,
     name: str,
@@ -267,6 +283,7 @@ def backup(
     check_name(name)
     if not database_exists(config, name):
         raise DatabaseError(f"database {name!r} does not exist")
+    named = out is None  # our own name: never replaces an archive
     out = (out or default_archive(config, name)).expanduser().absolute()
     if out.is_dir():
         raise DatabaseError(f"{out} is a directory: give the archive's file name")
@@ -305,7 +322,10 @@ def backup(
             for arcname, path in files:
                 tar.add(path, arcname)
                 stage.advance(path.stat().st_size)
-        tmp.replace(out)
+        if named:
+            out = claim_archive(tmp, out)
+        else:
+            tmp.replace(out)
     size = out.stat().st_size
     if record:
         record_backup(config, name, out, manifest["created"], size)

@@ -1,7 +1,8 @@
 """Grandfather-father-son retention of the archives `db backup` writes (`db backup --prune`).
 
 Candidates are only our archives: regular files of the backups directory named the way
-`db backup` names them (NAME-YYYYmmdd-HHMMSS.tar.gz, the time in UTC) whose manifest says they
+`db backup` names them (NAME-YYYYmmdd-HHMMSS.tar.gz, the time in UTC, with -2, -3... for
+later ones in the same second) whose manifest says they
 are a tryton-ops backup of NAME. Anything else there (another name, a symlink, an archive of
 another database, a foreign or unreadable tar, a `.part` left by an interrupted run) is never
 touched, whatever the policy.
@@ -39,6 +40,7 @@ RULES: dict[str, Callable[[datetime], str]] = {
 class Archive:
     path: Path
     created: datetime  # from the file name, UTC
+    number: int = 1  # the second one in the same second is -2
 
 
 @dataclass
@@ -52,7 +54,7 @@ class Decision:
 
 
 def _pattern(name: str) -> re.Pattern[str]:
-    return re.compile(rf"{re.escape(name)}-(\d{{8}}-\d{{6}})\.tar\.gz")
+    return re.compile(rf"{re.escape(name)}-(\d{{8}}-\d{{6}})(?:-(\d+))?\.tar\.gz")
 
 
 def archives(config: LoadedConfig, name: str) -> list[Archive]:
@@ -73,8 +75,8 @@ def archives(config: LoadedConfig, name: str) -> list[Archive]:
         except (ValueError, ArchiveError):
             continue  # not a date, or not one of ours: never a candidate
         if manifest.get("database") == name:
-            found.append(Archive(path, created))
-    return sorted(found, key=lambda archive: archive.created, reverse=True)
+            found.append(Archive(path, created, int(match.group(2) or 1)))
+    return sorted(found, key=lambda archive: (archive.created, archive.number), reverse=True)
 
 
 def plan(found: list[Archive], policy: Backup) -> list[Decision]:
