@@ -358,6 +358,12 @@ def test_update_under_load_fails_no_call(suf, tryton_stack):
     assert counts["failed"] == 0, failures[:5]
     assert counts["ok"] >= after + 10 and counts["maintenance"] > 0, counts
     assert retry_after == {"10"}
+    # answered by nginx itself (no upstream), whose workers could see the flag: as root, `up`
+    # runs them as the run directory's owner, not nobody (who made the check fail open)
+    logs = config.run_dir / "logs"
+    answered = (logs / "nginx-access.log").read_text().splitlines()
+    assert any('" 503 ' in line and "upstream=- " in line for line in answered)
+    assert "Permission denied" not in (logs / "nginx-error.log").read_text()
     seen = window[-1] - window[0]
     print(
         f"\n[{config.settings.database.backend}] update under load: {counts['ok']} calls ok, "

@@ -7,6 +7,8 @@ this list, so they cannot drift apart.
 from __future__ import annotations
 
 import logging
+import os
+import pwd
 import shutil
 import sys
 from dataclasses import dataclass, field
@@ -93,6 +95,20 @@ def _app_argv(config: LoadedConfig, conf_dir: Path | None, gunicorn_conf: str) -
     return [sys.executable, "-m", "gunicorn", "-c", gunicorn_conf, WSGI_APP]
 
 
+def nginx_workers_user(run_dir: Path) -> str | None:
+    """Whom nginx's workers run as when the local stack runs as root: the run directory's
+    owner. Left to nginx they would be nobody, who cannot stat the maintenance flags in the
+    0700 run directory: the check fails open and logs a [crit] line on every request."""
+    if os.geteuid() != 0:
+        return None  # nginx's workers stay this user: `user` applies to a root master only
+    try:
+        return pwd.getpwuid(run_dir.stat().st_uid).pw_name
+    except FileNotFoundError:
+        return "root"  # `up` will make it, as this user
+    except KeyError:
+        return None  # an owner without a name: nginx's default, as before
+
+
 def programs(config: LoadedConfig, conf_dir: Path | None = None) -> list[Program]:
     """Every program of the deployment, app first.
 
@@ -143,10 +159,14 @@ def programs(config: LoadedConfig, conf_dir: Path | None = None) -> list[Program
                 "front.enabled = 'on' but nginx is not installed (apt-get install nginx)"
             )
         conf = write_nginx_conf(config) if local else conf_dir / "nginx.conf"
+        directives = "daemon off;"
+        workers_user = nginx_workers_user(config.run_dir) if local else None
+        if workers_user is not None:
+            directives += f" user {workers_user};"
         found.append(
             Program(
                 "front",
-                [binary, "-p", str(nginx_dir(config)), "-c", str(conf), "-g", "daemon off;"],
+                [binary, "-p", str(nginx_dir(config)), "-c", str(conf), "-g", directives],
                 stop_signal="QUIT",  # graceful: finish the requests in flight
             )
         )

@@ -10,13 +10,15 @@ answers 403 and the web client does not load. (Both seen with nginx 1.22.)
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import stat
 from collections.abc import Iterator
 from pathlib import Path
 
-from tryton_ops.deploy.programs import front_enabled
+from tryton_ops.deploy import maintenance
+from tryton_ops.deploy.programs import front_enabled, nginx_workers_user
 from tryton_ops.deploy.web_client import web_root
 from tryton_ops.views.doctor.context import Context
 from tryton_ops.views.doctor.finding import Finding
@@ -27,18 +29,15 @@ NGINX_ROOT_WORKERS = "nobody"  # nginx's workers when its master runs as root wi
 
 
 def worker_account(ctx: Context) -> pwd.struct_passwd:
-    """Whom nginx's workers run as: the user running the local stack of `up`, else the service
-    user of `deploy install` when it exists here, else this user; root's workers are nobody."""
-    server = ctx.settings.server
-    try:
-        account = pwd.getpwuid(os.geteuid())
-        if ctx.stack is None:
-            account = pwd.getpwnam(server.user)
-    except KeyError:
-        pass
-    if account.pw_uid == 0:
-        return pwd.getpwnam(NGINX_ROOT_WORKERS)
-    return account
+    """Whom nginx's workers run as: with no local stack running, the service user of `deploy
+    install` when it exists here (nobody if it is root: systemd starts nginx as root then);
+    else as `up` runs them: this user, or as root the run directory's owner."""
+    if ctx.stack is None:
+        with contextlib.suppress(KeyError):
+            account = pwd.getpwnam(ctx.settings.server.user)
+            return pwd.getpwnam(NGINX_ROOT_WORKERS) if account.pw_uid == 0 else account
+    owner = nginx_workers_user(ctx.config.run_dir)
+    return pwd.getpwnam(owner) if owner is not None else pwd.getpwuid(os.geteuid())
 
 
 def _allowed(path: Path, account: pwd.struct_passwd, groups: set[int], bit: int) -> bool:
@@ -70,6 +69,32 @@ def unreadable(root: Path, account: pwd.struct_passwd) -> list[Path]:
 def check(ctx: Context) -> Iterator[Finding]:
     if not front_enabled(ctx.config):
         return
+    yield from _maintenance_flags(ctx)
+    yield from _web_client(ctx)
+
+
+def _maintenance_flags(ctx: Context) -> Iterator[Finding]:
+    account = worker_account(ctx)
+    flags = maintenance.flag_dir(ctx.config.run_dir)
+    made = next(path for path in (flags, *flags.parents) if path.exists())  # before `up`
+    folder = closed(made, account)
+    if folder is not None:
+        yield Finding(
+            "web.maintenance-unreachable",
+            "error",
+            f"nginx's workers ({account.pw_name}) cannot enter {folder}, on the way to the "
+            "maintenance flags",
+            f"nginx cannot stat {flags}/<database>: while `db update` holds a database in "
+            "maintenance, nginx passes its requests on instead of answering 503 (trytond's own "
+            "check still answers them), and every request writes a `[crit] ... (13: Permission "
+            "denied)` line to nginx's error log.",
+            f"run nginx's workers as the run directory's owner (`up` does it when it runs as "
+            f"root; with your own nginx, `user {made.owner()};`), or let "
+            f"{account.pw_name} through: chmod o+x on each directory above {flags}.",
+        )
+
+
+def _web_client(ctx: Context) -> Iterator[Finding]:
     root = web_root(ctx.config)
     if root is None or not root.is_dir():
         return
