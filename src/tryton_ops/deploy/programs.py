@@ -109,6 +109,18 @@ def nginx_workers_user(run_dir: Path) -> str | None:
         return None  # an owner without a name: nginx's default, as before
 
 
+def nginx_argv(binary: str, config: LoadedConfig, conf: Path, here: bool = True) -> list[str]:
+    """nginx in the foreground, for a supervisor; `here`: started on this machine by this user,
+    whose root-ness decides the workers' `user` (a rendered program runs elsewhere, later)."""
+    from tryton_ops.deploy.nginx_conf import nginx_dir
+
+    directives = "daemon off;"
+    workers_user = nginx_workers_user(config.run_dir) if here else None
+    if workers_user is not None:
+        directives += f" user {workers_user};"
+    return [binary, "-p", str(nginx_dir(config)), "-c", str(conf), "-g", directives]
+
+
 def programs(config: LoadedConfig, conf_dir: Path | None = None) -> list[Program]:
     """Every program of the deployment, app first.
 
@@ -116,7 +128,7 @@ def programs(config: LoadedConfig, conf_dir: Path | None = None) -> list[Program
     directory; with it (`deploy render`) the programs point at the files rendered there.
     """
     from tryton_ops.deploy.gunicorn_conf import write_gunicorn_conf
-    from tryton_ops.deploy.nginx_conf import nginx_dir, write_nginx_conf
+    from tryton_ops.deploy.nginx_conf import write_nginx_conf
     from tryton_ops.deploy.workers import snapshot_file, socket_file, unavailable_reason
 
     settings = config.settings
@@ -159,14 +171,10 @@ def programs(config: LoadedConfig, conf_dir: Path | None = None) -> list[Program
                 "front.enabled = 'on' but nginx is not installed (apt-get install nginx)"
             )
         conf = write_nginx_conf(config) if local else conf_dir / "nginx.conf"
-        directives = "daemon off;"
-        workers_user = nginx_workers_user(config.run_dir) if local else None
-        if workers_user is not None:
-            directives += f" user {workers_user};"
         found.append(
             Program(
                 "front",
-                [binary, "-p", str(nginx_dir(config)), "-c", str(conf), "-g", directives],
+                nginx_argv(binary, config, conf, here=local),
                 stop_signal="QUIT",  # graceful: finish the requests in flight
             )
         )

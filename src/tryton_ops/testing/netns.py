@@ -30,8 +30,8 @@ from tryton_ops.config import LoadedConfig
 from tryton_ops.config.trytond_conf import trytond_env
 from tryton_ops.deploy.gunicorn_conf import write_gunicorn_conf
 from tryton_ops.deploy.local_stack import public_url
-from tryton_ops.deploy.nginx_conf import nginx_dir, write_nginx_conf
-from tryton_ops.deploy.programs import nginx_binary
+from tryton_ops.deploy.nginx_conf import write_nginx_conf
+from tryton_ops.deploy.programs import nginx_argv, nginx_binary
 from tryton_ops.testing.databases import TestDatabase
 from tryton_ops.testing.processes import ManagedProcess, port_open
 from tryton_ops.testing.servers import HOST, PostgresServer, RedisServer
@@ -294,7 +294,7 @@ class Front(ManagedProcess):
         self.url = public_url(config)
         self.access_log = config.run_dir / "logs" / "nginx-access.log"
         host, _, port = config.settings.front.listen.rpartition(":")
-        argv = [nginx_binary(), "-p", str(nginx_dir(config)), "-c", str(conf), "-g", "daemon off;"]
+        argv = nginx_argv(nginx_binary(), config, conf)
         super().__init__(
             name="front",
             argv=wrap(argv) if wrap else argv,
