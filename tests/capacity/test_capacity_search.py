@@ -14,6 +14,7 @@ from tryton_ops.capacity.capacity_search import (
     Targets,
     find_capacity,
     knee,
+    median_measurement,
     next_users,
     text_summary,
 )
@@ -169,6 +170,8 @@ def test_bad_find_capacity_options_are_usage_errors(tmp_path):
         (["--target-read-p95", "0"], "positive"),
         (["--web", "127.0.0.1:8089"], "drop --web"),
         (["--warmup", "soon"], "invalid duration"),
+        (["--repeats", "0"], "--repeats must be at least 1"),
+        (["--repeats", "3", "--confirm"], "with --repeats, drop it"),
     ):
         out = tmp_path / "out"
         done = cli(
@@ -196,3 +199,36 @@ def test_confirm_measures_a_broken_step_again_before_stopping():
         lambda users: burst if users == 4 else measured(users)
     )
     assert plain.capacity == 2  # without confirm the burst ends the sweep
+
+
+def test_repeats_judge_each_step_on_its_median_measurement():
+    """Three measurements per step: one slow outlier does not break 4 users, one lucky
+    measurement does not save 8; the step stands for a real measurement, the middle one."""
+    burst = LoadResult(4, 2600.0, None, 90.0, 0.0, 400, 40)
+    lucky = LoadResult(8, 300.0, None, 30.0, 0.0, 400, 40)
+    answers = {4: [burst, measured(4), measured(4)], 8: [measured(8), lucky, measured(8)]}
+
+    def run_at(users: int) -> LoadResult:
+        queue = answers.get(users)
+        return queue.pop(0) if queue else measured(users)
+
+    found = Sweep(start=1, growth=2, max_users=64, refine=0, repeats=3).run(run_at)
+    assert [s.users for s in found.steps] == [1, 1, 1, 2, 2, 2, 4, 4, 4, 8, 8, 8]
+    assert found.capacity == 4 and found.limited_by == ("read p95 610 ms > 500 ms",)
+    assert Sweep(repeats=3).to_json()["repeats"] == 3
+    # a tie is broken: two measurements, one each way
+    targets = Targets()
+    assert targets.broken(median_measurement([lucky, measured(8)], targets))
+    assert median_measurement([burst, measured(4), measured(4)], targets).read_p95_ms == 330.0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"repeats": 0}, "--repeats must be at least 1"),
+        ({"repeats": 3, "confirm": True}, "drop it"),
+    ],
+)
+def test_bad_repeats_are_usage_errors(kwargs, message):
+    with pytest.raises(UsageError, match=message):
+        Sweep(**kwargs)

@@ -8,6 +8,11 @@ several), and its tests feed it real `LoadResult`s.
 
 Steps grow geometrically (start, x growth, ...) to find the first broken step quickly, then
 bisect between the last good and the first broken one for `refine` more steps.
+
+One measurement of a step can mislead: a short step holds few saving steps, so their p95 is
+nearly their maximum, and one slow call decides it. `repeats` measures each step several times
+and judges it on its median measurement (it passes when most measurements do); `confirm`, the
+cheaper and more lenient choice for a shared host, measures a broken step once more.
 """
 
 from __future__ import annotations
@@ -151,9 +156,11 @@ class Sweep:
     refine: int = 2
     warmup: float = 5.0  # seconds after the last user started before a step is measured
     confirm: bool = False  # a broken step is measured again before it ends the sweep
+    repeats: int = 1  # measurements per step, judged on their median
 
     def __post_init__(self) -> None:
         check_sweep(self.start, self.growth, self.max_users, self.refine)
+        check_repeats(self.repeats, self.confirm)
 
     def run(self, run_at: Callable[[int], LoadResult], on_step=None) -> CapacityResult:
         return find_capacity(
@@ -165,6 +172,7 @@ class Sweep:
             self.refine,
             on_step,
             self.confirm,
+            self.repeats,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -175,6 +183,7 @@ class Sweep:
             "refine": self.refine,
             "warmup_s": self.warmup,
             "confirm": self.confirm,
+            "repeats": self.repeats,
         }
 
 
@@ -192,6 +201,7 @@ def find_capacity(
     refine: int = 2,
     on_step: Callable[[LoadResult, list[str]], None] | None = None,
     confirm: bool = False,
+    repeats: int = 1,
 ) -> CapacityResult:
     """Measure steps of users until one breaks a target, then bisect `refine` steps more.
 
@@ -199,10 +209,12 @@ def find_capacity(
     comes (progress lines). The capacity is the largest step that met the targets.
     With `confirm`, a step that breaks a target is measured once more and counts as broken
     only if it breaks one again: on a machine shared with other work, one burst of someone
-    else's load in a short step must not end the sweep.
+    else's load in a short step must not end the sweep. With `repeats` N, each step is measured
+    N times and stands for its median measurement (`median_measurement`).
     """
     targets = targets or Targets()
     check_sweep(start, growth, max_users, refine)
+    check_repeats(repeats, confirm)
     measured: list[LoadResult] = []
 
     def measure_once(users: int) -> LoadResult:
@@ -215,6 +227,8 @@ def find_capacity(
         return result
 
     def measure(users: int) -> LoadResult:
+        if repeats > 1:
+            return median_measurement([measure_once(users) for _ in range(repeats)], targets)
         result = measure_once(users)
         if confirm and targets.broken(result):
             again = measure_once(users)
@@ -240,6 +254,13 @@ def find_capacity(
         steps=tuple(measured),
         max_users=max_users,
     )
+
+
+def median_measurement(results: list[LoadResult], targets: Targets) -> LoadResult:
+    """The middle one of measurements ordered passing first, then by read p95: it passes when
+    more than half of them pass (a tie counts as broken), and is a real measurement."""
+    ordered = sorted(results, key=lambda r: (bool(targets.broken(r)), r.read_p95_ms or 0.0))
+    return ordered[len(ordered) // 2]
 
 
 def _grow(measure, targets: Targets, start: int, growth: float, max_users: int):
@@ -274,6 +295,13 @@ def check_sweep(start: int, growth: float, max_users: int, refine: int) -> None:
         raise UsageError(f"--growth must be above 1, not {growth:g}")
     if refine < 0:
         raise UsageError(f"--refine must not be negative, not {refine}")
+
+
+def check_repeats(repeats: int, confirm: bool) -> None:
+    if repeats < 1:
+        raise UsageError(f"--repeats must be at least 1, not {repeats}")
+    if repeats > 1 and confirm:
+        raise UsageError("--confirm measures a broken step twice; with --repeats, drop it")
 
 
 def text_summary(result: CapacityResult, think: str) -> str:

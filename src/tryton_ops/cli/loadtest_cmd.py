@@ -259,6 +259,10 @@ def sweep_options(command):
             help="Capacity search: measure a broken step again before stopping (shared hosts).",
         ),
         click.option(
+            "--repeats", type=int, default=1, show_default=True,
+            help="Capacity search: measure each step N times, judge it on the median one.",
+        ),
+        click.option(
             "--target-read-p95", type=float, default=cs.DEFAULT_READ_P95_MS,
             show_default=True, help="ms: p95 of read steps.",
         ),
@@ -412,6 +416,7 @@ def sweep_settings(users: int, options: dict):
         refine=options["refine"],
         warmup=0 if warmup in ("0", "0s") else _seconds(warmup, "--warmup"),
         confirm=options["confirm"],
+        repeats=options["repeats"],
     )
 
 
