@@ -415,9 +415,15 @@ def ratios(rows: list[dict], outcomes: dict[str, Outcome]) -> dict:
     out = {}
 
     def ratio(a: str, b: str):
-        if a in by and b in by:
-            return round(by[a] / by[b], 2) if by[b] else float("inf") if by[a] else None
-        return None
+        if a not in by or b not in by:
+            return None
+        if by[b]:
+            return round(by[a] / by[b], 2)
+        if not by[a]:
+            return None
+        # b broke its first step: its capacity is below that step, the ratio above a bound
+        first = min(step.users for result in outcomes[b].rounds for step in result.steps)
+        return f"> {by[a] / first:.2f} ({b} broke its first step, {first} users: start lower)"
 
     out["ours / stock-own (target >= 2)"] = ratio("ours", "stock-own")
     out["ours / stock-gunicorn (target >= 1.5)"] = ratio("ours", "stock-gunicorn")
