@@ -13,6 +13,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from tests.capacity.conftest import cli
@@ -75,6 +76,20 @@ def _read_parties(url: str, database: str, password_file: Path) -> None:
         conn.call("model.party.party.read", [rows[0]["id"]], ["name", "code", "addresses"], {})
 
 
+def _connections(topology: ScaleOut, database: str, wait: float = 10) -> int:
+    """Backends of `database` once the stopped workers' connections are gone (their backends
+    exit a moment after the workers do)."""
+    deadline = time.monotonic() + wait
+    while True:
+        with psycopg.connect(topology.postgres.dsn()) as conn:
+            (count,) = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = %s", (database,)
+            ).fetchone()
+        if count == 0 or time.monotonic() > deadline:
+            return count
+        time.sleep(0.2)
+
+
 def test_two_hosts_under_quota_serve_through_nginx_without_errors(scale_out, tmp_path):
     url = scale_out.serve(2)
     database = scale_out.database
@@ -133,6 +148,15 @@ def test_two_hosts_under_quota_serve_through_nginx_without_errors(scale_out, tmp
     assert set(scale_out.groups()) == {"h1", "postgresql", "redis", "nginx"}
     with pytest.raises(ValueError, match="1 to 2 hosts, not 3"):
         scale_out.serve(3)
+
+    # stop_serving(): no host holds a connection (the benchmark restores the database between
+    # measurements), and the topology serves again afterwards
+    scale_out.stop_serving()
+    assert (scale_out.serving, scale_out.apps, scale_out.front) == (0, {}, None)
+    assert _connections(scale_out, database) == 0
+    url = scale_out.serve(1)
+    with Connection(url, database) as conn:
+        assert conn.call("common.server.version")
 
     # close() leaves no namespace, link or cgroup (and may run twice)
     tag = scale_out.network.tag

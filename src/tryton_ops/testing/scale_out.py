@@ -195,18 +195,28 @@ class ScaleOut:
         its quota, and nginx (restarted) balancing over exactly them. Returns nginx's URL."""
         if not 1 <= count <= len(self.roles):
             raise ValueError(f"serve: 1 to {len(self.roles)} hosts, not {count}")
-        if self.front is not None:
-            self.front.stop()
-            self.front = None
-        for role in self.roles[count:]:
-            if role in self.apps:
-                self.apps.pop(role).stop()
+        self._retire(count)
         self._bring_up([r for r in self.roles[:count] if r not in self.apps])
         deployment = self._deployment(count)
         self.front = Front(host_config(deployment, "front"), wrap=self.cgroups.groups["nginx"].wrap)
         self.front.start()
         self.serving = count
         return self.front.url
+
+    def stop_serving(self) -> None:
+        """nginx and every app host stopped: no worker holds a connection to the database, so
+        that it can be replaced (a benchmark restores its data between measurements)."""
+        self._retire(0)
+
+    def _retire(self, keep: int) -> None:
+        """nginx and the app hosts after the first `keep` stopped."""
+        if self.front is not None:
+            self.front.stop()
+            self.front = None
+        for role in self.roles[keep:]:
+            if role in self.apps:
+                self.apps.pop(role).stop()
+        self.serving = 0
 
     def _bring_up(self, roles: list[str]) -> None:
         """Start app hosts without a ceiling, let every worker load trytond's pool, then hold
