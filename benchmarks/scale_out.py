@@ -450,9 +450,9 @@ def main() -> None:
             fresh_data(scale, dump)
             serve_warm(scale, hosts, args, workload_)
             saturated[hosts] = saturation(scale, hosts, args, workload_)
-            one = results.get(1)
-            # start near what the hosts should hold if they scaled well, below it
-            start = max(1, int(0.6 * hosts * one.capacity)) if one and one.capacity else args.start
+            # start at what fewer hosts served: a start above the capacity that breaks would
+            # send the refining steps down to half of it, below what fewer hosts held
+            start = max((r.capacity for r in results.values()), default=0) or args.start
             results[hosts] = measure(scale, hosts, args, workload_, start, targets)
             print(text_summary(results[hosts], args.think), flush=True)
         if 1 in counts and max(counts) > 1:
