@@ -94,20 +94,24 @@ def make_data(scale: ScaleOut, args, password: AdminPassword, dump: Path) -> Non
     data_cache.keep(scale.postgres, DATABASE, dump)
 
 
-def fresh_data(scale: ScaleOut, dump: Path) -> None:
+def fresh_data(scale: ScaleOut, dump: Path) -> float:
     """Every measurement starts from the same data and an empty Redis: the mix creates sales,
     invoices and stock moves, and with the data kept from one host count to the next, the
     one-host saturation measured last (A-B-A) served 38 % fewer calls/s than the first on an
-    idle machine (likely: stock quantities and lists over ever more moves and sales)."""
+    idle machine (likely: stock quantities and lists over ever more moves and sales).
+    Returns the seconds the next warm-up needs: an emptied Redis cache is young for
+    `commit_lease` (docs/cache.md), and serves at about 40 % of its throughput until then."""
     scale.stop_serving()
     data_cache.restore(scale.postgres, DATABASE, dump)
     connect(RedisSpec(scale.redis.uri)).flushall()
+    return scale.deployment.settings.cache.commit_lease
 
 
-def serve_warm(scale: ScaleOut, hosts: int, args, workload_: Workload) -> str:
+def serve_warm(scale: ScaleOut, hosts: int, args, workload_: Workload, young: float = 0) -> str:
     """Serve `hosts` hosts, then replay the mix on them without measuring and without their
     quota: every worker opens every view once (trytond's per-process caches), as in a
-    deployment that has been running; then the quota again."""
+    deployment that has been running; then the quota again. `young`: seconds more, past a
+    flushed cache's young period."""
     url = scale.serve(hosts).rstrip("/")
     scale.hold(False)
     users = 2 * args.workers * hosts
@@ -116,7 +120,7 @@ def serve_warm(scale: ScaleOut, hosts: int, args, workload_: Workload) -> str:
         workload=replace(workload_, think=ThinkTime.parse("const:0.2")),
         users=users,
         spawn_rate=users,
-        duration=args.warm,
+        duration=args.warm + young,
     )
     totals = run(warm)["totals"]
     scale.hold()
@@ -447,8 +451,7 @@ def main() -> None:
         targets = targets_for(args)
         print(f"targets: {targets.to_json()}", flush=True)
         for hosts in counts:
-            fresh_data(scale, dump)
-            serve_warm(scale, hosts, args, workload_)
+            serve_warm(scale, hosts, args, workload_, young=fresh_data(scale, dump))
             saturated[hosts] = saturation(scale, hosts, args, workload_)
             # start at what fewer hosts served: a start above the capacity that breaks would
             # send the refining steps down to half of it, below what fewer hosts held
@@ -458,8 +461,7 @@ def main() -> None:
         if 1 in counts and max(counts) > 1:
             # the one-host saturation again, last, on the same fresh data: what still differs
             # is the machine; the efficiencies use the mean of the first and the last (A-B-A)
-            fresh_data(scale, dump)
-            serve_warm(scale, 1, args, workload_)
+            serve_warm(scale, 1, args, workload_, young=fresh_data(scale, dump))
             recheck = saturation(scale, 1, args, workload_, label="-last")
     if recheck is not None:
         first = saturated[1]
