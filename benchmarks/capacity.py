@@ -4,6 +4,7 @@
         [--users 2] [--growth 1.5] [--max-users 200] [--refine 1] [--rounds 1] [--repeats 3]
         [--settings stock-own,stock-gunicorn,ours,ours-no-analyzer] [--data-cache FILE] [-o DIR]
         [--settings ...,stock-gunicorn-gthread,ours-gthread] [--cost-from DIR]
+        [--saturation SECONDS [--saturation-only]]
 
 One private PostgreSQL and Redis; one database made by `db init` with the workload's modules
 (and `ops_session`, which the Redis sessions need; with `sessions.store = "database"` it leaves
@@ -42,6 +43,13 @@ capacity, the knee, resident memory per worker (RSS and USS, sampled at the end 
 the generator's CPU per 100 users; then the ratios to the targets of issue 15. Load average
 is printed before and after: on a shared machine the figures are lower bounds.
 
+With `--saturation SECONDS`, each setting is also measured at saturation after its prewarm
+(`capacity.saturation`: 3 users per `--workers`, no think time; `--repeats` measurements),
+and `--saturation-only` skips the sweep. Throughput there tells settings a few per cent apart,
+which capacities on a 1.5x grid cannot: the analyzer's cost is measured so, with
+`--settings ours,ours-no-analyzer --rounds 4` (the rounds alternate the order, and each
+round's pair gives one figure of the cost; printed: their median and each of them).
+
 Needs the 8.0 series (the shipped scenarios are recorded from sao 8.0). Not run in CI.
 """
 
@@ -63,7 +71,7 @@ import psutil
 
 from tryton_ops.accel.registry import ACCELERATORS
 from tryton_ops.access.redis import connect
-from tryton_ops.capacity import capacity_search, loadtest, workload
+from tryton_ops.capacity import capacity_search, loadtest, saturation, workload
 from tryton_ops.capacity.capacity_search import Sweep, Targets
 from tryton_ops.capacity.modules import MODULES
 from tryton_ops.capacity.plan import ThinkTime, available_scenarios, parse_mix, select
@@ -105,6 +113,8 @@ class Outcome:
     setting: str
     rounds: list[capacity_search.CapacityResult] = field(default_factory=list)
     memory: list[dict] = field(default_factory=list)
+    # per round, its measurements at saturation (capacity.saturation.throughput)
+    saturation: dict[int, list[dict]] = field(default_factory=dict)
 
 
 # --- the settings -----------------------------------------------------------------------------
@@ -252,19 +262,44 @@ def measure(setting: str, server: Server, work: Workload, sweep: Sweep, args, pg
             plan, users=2 * args.workers, duration=prewarm, warmup=None, spawn_rate=50
         )
         loadtest.run(warm)
-    found = sweep.run(capacity_search.locust_run_at(plan, keep_step(setting, args)), progress)
-    return found, memory_per_worker(server.workers())
+    measurements = args.repeats if args.saturation else 0
+    saturated = [saturate(setting, plan, args) for _ in range(measurements)]
+    found = None
+    if not args.saturation_only:
+        found = sweep.run(capacity_search.locust_run_at(plan, keep_step(setting, args)), progress)
+    return found, memory_per_worker(server.workers()), saturated
 
 
-def keep_step(setting: str, args) -> Callable[[int, dict], None]:
+def saturate(setting: str, plan: loadtest.LoadRun, args) -> dict:
+    """The setting's throughput at saturation (the same users for every setting: 3 per
+    --workers), with the CPU per call of the app and Redis, the cost that settings differ by."""
+    plan = saturation.saturating(plan, args.workers, args.saturation)
+    results = loadtest.run(plan)
+    keep_step(setting, args, "saturation")(plan.users, results)
+    found = saturation.throughput(results)
+    per_call = found["cpu_ms_per_call"]
+    found["app_redis_ms_per_call"] = round(
+        (per_call.get("app") or 0.0) + (per_call.get("redis") or 0.0), 2
+    )
+    print(
+        f"  {setting:<17} saturated, {found['users']} users: {found['calls_per_s']} calls/s, "
+        f"{found['steps_per_s']} steps/s, {found['app_redis_ms_per_call']} ms app+Redis CPU "
+        f"per call, {found['errors']} errors",
+        flush=True,
+    )
+    return found
+
+
+def keep_step(setting: str, args, folder: str = "steps") -> Callable[[int, dict], None]:
     """Each step's full results (per method, the failed calls' messages) as a file under
-    `-o DIR/steps/`, and the failures printed: an error rate alone does not say whose."""
+    `-o DIR/steps/` (saturation measurements: `-o DIR/saturation/`), and the failures printed:
+    an error rate alone does not say whose."""
 
     def keep(users: int, results: dict) -> None:
         for error in results["errors"]:
             print(f"    {error['count']} x {error['name']}: {error['error'][:300]}", flush=True)
         if args.output:
-            steps = args.output / "steps"
+            steps = args.output / folder
             steps.mkdir(parents=True, exist_ok=True)
             taken = len(list(steps.glob(f"{setting}-users-{users:04d}*.json")))
             name = f"{setting}-users-{users:04d}{f'-{taken + 1}' if taken else ''}.json"
@@ -456,6 +491,76 @@ def ratios(rows: list[dict], outcomes: dict[str, Outcome]) -> dict:
     return out
 
 
+def saturation_rows(outcomes: dict[str, Outcome]) -> list[dict]:
+    """Per setting: the median and the range of its saturation measurements (every round)."""
+    rows = []
+    for setting, outcome in outcomes.items():
+        each = [m for measured in outcome.saturation.values() for m in measured]
+        if not each:
+            continue
+        calls = [m["calls_per_s"] for m in each]
+        per_call = [m["app_redis_ms_per_call"] for m in each]
+        rows.append(
+            {
+                "setting": setting,
+                "measurements": len(calls),
+                "calls_per_s": statistics.median(calls),
+                "calls_per_s_range": [min(calls), max(calls)],
+                "steps_per_s": statistics.median(m["steps_per_s"] for m in each),
+                "app_redis_ms_per_call": statistics.median(per_call),
+                "app_redis_ms_per_call_range": [min(per_call), max(per_call)],
+                "errors": sum(m["errors"] for m in each),
+                "rounds": outcome.saturation,
+            }
+        )
+    return rows
+
+
+def print_saturation(rows: list[dict]) -> None:
+    print(f"\n{'at saturation':<18}{'n':>3}{'calls/s (range)':>24}{'steps/s':>9}"
+          f"{'app+Redis ms/call (range)':>30}{'errors':>8}")  # fmt: skip
+    for r in rows:
+        low, high = r["calls_per_s_range"]
+        cpu_low, cpu_high = r["app_redis_ms_per_call_range"]
+        calls = f"{r['calls_per_s']:.1f} ({low:.1f}-{high:.1f})"
+        cpu = f"{r['app_redis_ms_per_call']:.2f} ({cpu_low:.2f}-{cpu_high:.2f})"
+        print(
+            f"{r['setting']:<18}{r['measurements']:>3}{calls:>24}{r['steps_per_s']:>9.2f}"
+            f"{cpu:>30}{r['errors']:>8}"
+        )
+
+
+def saturation_ratios(rows: list[dict]) -> dict:
+    """The analyzer's cost at saturation: the throughput it takes away (the capacity it costs
+    where the app is CPU-bound) and the CPU per call it adds. Each round measures both
+    settings one after the other (in alternating order): its pair is the fairest comparison,
+    and the spread of the pairs says how far to trust the median."""
+    by = {r["setting"]: r for r in rows}
+    on, off = by.get("ours"), by.get("ours-no-analyzer")
+    if not (on and off):
+        return {}
+
+    def median_of(measured: list[dict], key: str) -> float:
+        return statistics.median(m[key] for m in measured)
+
+    # rounds where both were measured (a setting that failed in a round has no pair there)
+    pairs = [(on["rounds"][n], off["rounds"][n]) for n in on["rounds"] if n in off["rounds"]]
+    costs = [1 - median_of(a, "calls_per_s") / median_of(b, "calls_per_s") for a, b in pairs]
+    cpu = [
+        median_of(a, "app_redis_ms_per_call") / median_of(b, "app_redis_ms_per_call") - 1
+        for a, b in pairs
+    ]
+    each = ", ".join(f"{c:.1%}" for c in costs)
+    return {
+        "analyzer summary cost at saturation, throughput (target <= 3 %)": (
+            f"{statistics.median(costs):.1%} (median of {len(costs)} rounds: {each})"
+        ),
+        "analyzer summary cost at saturation, app+Redis CPU per call": (
+            f"{statistics.median(cpu):+.1%} (rounds: {', '.join(f'{c:+.1%}' for c in cpu)})"
+        ),
+    }
+
+
 # --- main -------------------------------------------------------------------------------------
 
 
@@ -465,6 +570,7 @@ def save(args, outcomes: dict[str, Outcome], load_before, started: float) -> Non
         return
     args.output.mkdir(parents=True, exist_ok=True)
     done = {name: o for name, o in outcomes.items() if o.rounds}
+    saturated = saturation_rows(outcomes)
     report = {
         "args": vars(args) | {"output": str(args.output)},
         "cores": CORES,
@@ -472,7 +578,8 @@ def save(args, outcomes: dict[str, Outcome], load_before, started: float) -> Non
         "load_now": os.getloadavg(),
         "seconds": round(time.time() - started),
         "rows": summary_rows(done, Targets()),
-        "ratios": ratios(summary_rows(done, Targets()), done),
+        "saturation": saturated,
+        "ratios": ratios(summary_rows(done, Targets()), done) | saturation_ratios(saturated),
     }
     (args.output / "capacity.json").write_text(json.dumps(report, indent=1, default=str))
 
@@ -501,6 +608,17 @@ def parse_args():
         "--repeats", type=int, default=1, help="measurements per step, judged on the median one"
     )
     parser.add_argument("--workers", type=int, default=2 * CORES + 1, help="gunicorn workers")
+    parser.add_argument(
+        "--saturation",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="also measure each setting at saturation (3 users per worker, no think time), "
+        "--repeats times, SECONDS each, before its sweep",
+    )
+    parser.add_argument(
+        "--saturation-only", action="store_true", help="no capacity sweep (needs --saturation)"
+    )
     parser.add_argument("--target-read-p95", type=float, default=500.0)
     parser.add_argument("--target-save-p95", type=float, default=1500.0)
     parser.add_argument("--target-errors", type=float, default=0.1, help="percent")
@@ -523,6 +641,10 @@ def main() -> None:
     unknown = set(settings) - set(STARTERS)
     if unknown:
         sys.exit(f"unknown settings {sorted(unknown)}; known: {', '.join(SETTINGS)}")
+    if args.saturation_only and args.saturation <= 0:
+        sys.exit("--saturation-only needs --saturation SECONDS (more than 0)")
+    if args.repeats < 1:
+        sys.exit("--repeats must be 1 or more")
     targets = Targets(args.target_read_p95, args.target_save_p95, args.target_errors / 100)
     if args.cost_from:
         cost = analyzer_cpu_cost(kept_passing_steps(args.cost_from / "steps", targets))
@@ -574,23 +696,33 @@ def main() -> None:
                     data_cache.restore(postgres, db.name, loaded_dump)
                     server = STARTERS[setting](db, base, workers=args.workers, redis=redis)
                     try:
-                        found, memory = measure(setting, server, work, sweep, args, postgres.port)
+                        found, memory, saturated = measure(
+                            setting, server, work, sweep, args, postgres.port
+                        )
                     finally:
                         server.stop()
                 except Exception as exc:  # one setting failing must not lose the others
                     print(f"  {setting} FAILED: {type(exc).__name__}: {exc}", flush=True)
                     continue
-                outcomes[setting].rounds.append(found)
+                if found is not None:
+                    outcomes[setting].rounds.append(found)
                 outcomes[setting].memory.append(memory)
+                if saturated:
+                    outcomes[setting].saturation[number + 1] = saturated
                 save(args, outcomes, load_before, started)
-        outcomes = {name: o for name, o in outcomes.items() if o.rounds}
+        outcomes = {name: o for name, o in outcomes.items() if o.rounds or o.saturation}
         strict = Targets()  # the issue's: 500 ms, 1.5 s, 0.1 %
-        rows = summary_rows(outcomes, strict if strict != sweep.targets else None)
+        swept = {name: o for name, o in outcomes.items() if o.rounds}
+        rows = summary_rows(swept, strict if strict != sweep.targets else None)
         load_after = os.getloadavg()
         print(f"\nscale {args.scale}, think {args.think}, {args.duration} per step, "
               f"targets {sweep.targets.to_json()}, {time.time() - started:.0f} s")  # fmt: skip
-        print_table(rows)
-        found_ratios = ratios(rows, outcomes)
+        if rows:
+            print_table(rows)
+        saturated = saturation_rows(outcomes)
+        if saturated:
+            print_saturation(saturated)
+        found_ratios = ratios(rows, swept) | saturation_ratios(saturated)
         print()
         for name, value in found_ratios.items():
             print(f"{name}: {value}")

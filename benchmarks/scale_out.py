@@ -54,6 +54,7 @@ from tryton_ops.capacity.capacity_search import (
 )
 from tryton_ops.capacity.loadtest import LoadRun, run
 from tryton_ops.capacity.plan import ThinkTime, available_scenarios, parse_mix, select
+from tryton_ops.capacity.saturation import saturating, throughput
 from tryton_ops.capacity.users import Workload
 from tryton_ops.config.redis_spec import RedisSpec
 from tryton_ops.config.trytond_conf import trytond_env
@@ -176,31 +177,22 @@ def targets_for(args) -> Targets:
 def saturation(
     scale: ScaleOut, hosts: int, args, workload_: Workload, label: str = ""
 ) -> dict[str, Any]:
-    """The most the hosts serve: 3 users per worker without think time. Steps/s, calls/s and
-    the CPU of every group there: the throughput figure behind the efficiency, and what is
-    busiest when the hosts are at their quota."""
-    users = 3 * args.workers * hosts
-    plan = LoadRun(
+    """The most the hosts serve (`capacity.saturation`): the throughput figure behind the
+    efficiency, and what is busiest when the hosts are at their quota."""
+    base = LoadRun(
         url=scale.url.rstrip("/"),
-        workload=replace(workload_, think=ThinkTime.parse("const:0")),
-        users=users,
-        spawn_rate=users,
+        workload=workload_,
+        users=1,
+        spawn_rate=1,
         duration=args.saturation,
         cpu_counters=scale.groups(),
-        warmup=warmup_for(args, users, hosts),
     )
+    plan = saturating(base, args.workers * hosts, args.saturation)
+    plan = replace(plan, warmup=warmup_for(args, plan.users, hosts))
     results = run(plan)
     name = f"saturation-{hosts}{label}.json"
     (args.output / name).write_text(json.dumps(results, indent=1))
-    totals = results["totals"]
-    elapsed = max(results["run"]["duration_s"], 1e-6)
-    found = {
-        "users": users,
-        "steps_per_s": round(totals["steps"] / elapsed, 2),
-        "calls_per_s": totals["rpc_per_s"],
-        "errors": totals["rpc_errors"],
-        "cpu_pct": {name: group["mean_pct"] for name, group in results["cpu"].items()},
-    }
+    found = throughput(results)
     print(f"  {hosts} host(s) saturated: {found}", flush=True)
     return found
 
