@@ -2,7 +2,7 @@
 
     /work/main/.venv/8.0/bin/python benchmarks/scale_out.py [--hosts 1,2,3] [--cores 0.25]
         [--workers 2] [--think exp:10] [--data seed|demo] [--mix NAME=W,...]
-        [--data-cache FILE] [-o DIR]
+        [--refine 2] [--repeats 1] [--data-cache FILE] [-o DIR]
 
 The topology is `tryton_ops.testing.scale_out` (root, for namespaces and cgroups): each app
 host a network namespace held to `--cores` by a cgroup CPU quota, nginx in front, one
@@ -49,6 +49,8 @@ from tryton_ops.capacity.capacity_search import (
     CapacityResult,
     LoadResult,
     Targets,
+    check_repeats,
+    check_sweep,
     find_capacity,
     text_summary,
 )
@@ -58,6 +60,7 @@ from tryton_ops.capacity.saturation import saturating, throughput
 from tryton_ops.capacity.users import Workload
 from tryton_ops.config.redis_spec import RedisSpec
 from tryton_ops.config.trytond_conf import trytond_env
+from tryton_ops.errors import UsageError
 from tryton_ops.lifecycle.init import init_database
 from tryton_ops.lifecycle.password import AdminPassword
 from tryton_ops.testing.databases import make_config
@@ -225,7 +228,9 @@ def measure(
             warmup=warmup_for(args, users, hosts),
         )
         results = run(step)
-        (steps_dir / f"users-{users:04d}.json").write_text(json.dumps(results, indent=1))
+        taken = len(list(steps_dir.glob(f"users-{users:04d}*.json")))  # --repeats: each kept
+        name = f"users-{users:04d}{f'-{taken + 1}' if taken else ''}.json"
+        (steps_dir / name).write_text(json.dumps(results, indent=1))
         return LoadResult.from_results(users, results)
 
     def on_step(result: LoadResult, broken: list[str]) -> None:
@@ -246,6 +251,7 @@ def measure(
         max_users=args.max_users,
         refine=args.refine,
         on_step=on_step,
+        repeats=args.repeats,
     )
 
 
@@ -377,6 +383,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--growth", type=float, default=1.6)
     parser.add_argument("--refine", type=int, default=2)
     parser.add_argument("--max-users", type=int, default=150)
+    parser.add_argument(
+        "--repeats", type=int, default=1, help="measurements per step, judged on the median one"
+    )
     parser.add_argument("--duration", type=float, default=45, help="seconds measured per step")
     parser.add_argument("--warmup", type=float, default=8, help="seconds after the ramp")
     parser.add_argument("--login-cpu", type=float, default=0.3, help="CPU s of one login")
@@ -392,6 +401,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--extrapolate", type=int, default=1000)
     parser.add_argument("-o", "--output", type=Path)
     args = parser.parse_args()
+    try:  # before minutes of setting up: the finder's own checks
+        check_sweep(args.start, args.growth, args.max_users, args.refine)
+        check_repeats(args.repeats, confirm=False)
+    except UsageError as exc:
+        parser.error(str(exc))
     args.output = args.output or Path(tempfile.mkdtemp(prefix="scale-out-"))
     args.output.mkdir(parents=True, exist_ok=True)
     return args
