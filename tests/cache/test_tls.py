@@ -18,6 +18,8 @@ from tryton_ops.testing.databases import derive
 from .test_cli import run, write_config
 from .test_contract import CASES, cache_config
 
+pytestmark = pytest.mark.one_series  # our Redis connections over TLS: the same on every series
+
 
 @pytest.fixture
 def tls_redis(redis_factory):

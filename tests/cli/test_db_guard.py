@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
+
 from tests.deploy.test_up_down import cli, write_config
 from tests.deploy.test_up_down import down_after as down_after  # the fixture
 from tryton_ops.access.database import connect, database_exists, sqlite_file
@@ -21,6 +23,8 @@ from tryton_ops.perf.options import PerfOptions
 from tryton_ops.perf.store import open_store
 from tryton_ops.sessions.admin import options as session_options
 from tryton_ops.sessions.store import SessionStore
+
+pytestmark = pytest.mark.one_series  # our guard and Redis clean-up: the same on every series
 
 
 def party_count(config, name: str) -> int:

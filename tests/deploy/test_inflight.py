@@ -10,6 +10,8 @@ import pytest
 from tests.lifecycle.helpers import cli
 from tests.views.test_status import blocked_search, wait_for_status
 
+pytestmark = pytest.mark.one_series  # our in-flight accounting: the same on every series
+
 
 def in_flight(config, db) -> list[dict]:
     data = json.loads(cli(config, "status", "--json").output)

@@ -8,8 +8,12 @@ import subprocess
 import threading
 from datetime import datetime, timedelta
 
+import pytest
+
 from tests.deploy.test_up_down import TRYTON_OPS, cli, down_after, write_config  # noqa: F401
 from tryton_ops.client import Connection
+
+pytestmark = pytest.mark.one_series  # our log files and their merging: the same on every series
 
 
 def programs_of(output: str) -> list[str]:

@@ -166,6 +166,7 @@ def test_up_on_existing_database_both_backends(tmp_path, trytond_db, down_after)
     assert cli(config, "down").returncode == 0
 
 
+@pytest.mark.one_series  # our supervisor's process handling: the same on every series
 def test_worker_crash_is_replaced_and_down_leaves_nothing(tmp_path, make_trytond_db, down_after):
     db = make_trytond_db("sqlite")
     config = write_config(tmp_path, db, workers=2)
@@ -189,6 +190,7 @@ def test_worker_crash_is_replaced_and_down_leaves_nothing(tmp_path, make_trytond
     assert alive(pids) == []
 
 
+@pytest.mark.one_series  # our supervisor's process handling: the same on every series
 def test_supervisor_restarts_a_crashed_gunicorn(tmp_path, make_trytond_db, down_after):
     db = make_trytond_db("sqlite")
     config = write_config(tmp_path, db, workers=1)
@@ -219,6 +221,7 @@ def test_supervisor_restarts_a_crashed_gunicorn(tmp_path, make_trytond_db, down_
     assert "RESTARTS" in text
 
 
+@pytest.mark.one_series  # our supervisor's process handling: the same on every series
 def test_supervisor_crash_then_down_ends_orphans(tmp_path, make_trytond_db, down_after):
     db = make_trytond_db("sqlite")
     config = write_config(tmp_path, db, workers=2)
@@ -250,6 +253,7 @@ def start_foreground(config: Path) -> subprocess.Popen:
     raise AssertionError(f"up exited with {proc.wait()} before being ready")
 
 
+@pytest.mark.one_series  # our supervisor's process handling: the same on every series
 def test_foreground_ctrl_c_stops_cleanly(tmp_path, make_trytond_db, down_after):
     config = write_config(tmp_path, make_trytond_db("sqlite"), workers=2)
     down_after(config)
@@ -262,6 +266,7 @@ def test_foreground_ctrl_c_stops_cleanly(tmp_path, make_trytond_db, down_after):
     assert status(config)["running"] is False
 
 
+@pytest.mark.one_series  # our supervisor's process handling: the same on every series
 def test_killed_up_takes_its_server_down(tmp_path, make_trytond_db, down_after):
     config = write_config(tmp_path, make_trytond_db("sqlite"), workers=2)
     down_after(config)

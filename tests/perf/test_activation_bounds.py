@@ -16,6 +16,8 @@ from tryton_ops.testing.databases import derive
 from .helpers import run_cli
 from .test_stack import PERF
 
+pytestmark = pytest.mark.one_series  # our validation of activations: the same on every series
+
 
 def listed(config, tmp_path) -> list[dict]:
     result = run_cli(config, tmp_path, "perf", "list", "--json")
