@@ -594,6 +594,12 @@ def parse_args():
         "--prewarm", type=float, default=20.0, help="seconds of load before the sweep"
     )
     parser.add_argument("--think", default="exp:5")
+    parser.add_argument(
+        "--no-client-cache",
+        dest="client_cache",
+        action="store_false",
+        help="every recorded call every time (the simulated users' caches off; before 2026-12-03)",
+    )
     parser.add_argument("--mix", default=None)
     parser.add_argument("--users", type=int, default=2)
     parser.add_argument("--growth", type=float, default=1.5)
@@ -686,6 +692,7 @@ def main() -> None:
             password=db.password,
             scenarios=tuple(select(mix, scenarios)),
             think=ThinkTime.parse(args.think),
+            client_cache=args.client_cache,
         )
         outcomes = {s: Outcome(s) for s in settings}
         for number in range(args.rounds):

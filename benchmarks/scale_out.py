@@ -379,6 +379,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--demo-scale", type=int, default=1)
     parser.add_argument("--mix", help="scenario mix (default: the one that fits --data)")
     parser.add_argument("--think", default="exp:10")
+    parser.add_argument(
+        "--no-client-cache",
+        dest="client_cache",
+        action="store_false",
+        help="every recorded call every time (the simulated users' caches off; before 2026-12-03)",
+    )
     parser.add_argument("--start", type=int, default=3, help="users of the first step (1 host)")
     parser.add_argument("--growth", type=float, default=1.6)
     parser.add_argument("--refine", type=int, default=2)
@@ -443,6 +449,7 @@ def main() -> None:
         password=PASSWORD,
         scenarios=tuple(select(parse_mix(args.mix or MIXES[args.data]), scenarios)),
         think=ThinkTime.parse(args.think),
+        client_cache=args.client_cache,
     )
     results: dict[int, CapacityResult] = {}
     saturated: dict[int, dict[str, Any]] = {}

@@ -187,11 +187,14 @@ def summary(plan, env, timeline, steps_kind, started, found) -> dict[str, Any]:
             "users": plan.users,
             "spawn_rate": plan.spawn_rate,
             "think": str(plan.workload.think),
+            "client_cache": plan.workload.client_cache,
             "mix": {s.name: w for s, w in plan.workload.scenarios},
             "web_ui": bool(plan.web),
         },
         "totals": {
             "rpc_calls": rpc_total,
+            # answered by the simulated clients' own caches, never sent (not in rpc_calls)
+            "client_cache_hits": env.user_classes[0].tally["client_cache_hits"],
             "rpc_errors": rpc_errors,
             "error_rate": round(rpc_errors / rpc_total, 5) if rpc_total else 0.0,
             "rpc_per_s": round(rpc_total / elapsed, 2),

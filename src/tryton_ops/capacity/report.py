@@ -61,7 +61,8 @@ def text_summary(results: dict[str, Any]) -> str:
     totals, cpu = results["totals"], results["cpu"]
     lines = [
         f"{totals['peak_users']} users, {results['run']['duration_s']} s: "
-        f"{totals['rpc_calls']} calls ({totals['rpc_per_s']}/s), "
+        f"{totals['rpc_calls']} calls ({totals['rpc_per_s']}/s; "
+        f"{totals.get('client_cache_hits', 0)} more answered by the clients' caches), "
         f"{totals['rpc_errors']} errors ({totals['error_rate']:.2%}), "
         f"{totals['steps']} steps ({totals['step_errors']} failed)",
         "",

@@ -6,7 +6,9 @@ scenarios picked by weight, step after step, with a think time between steps. Ev
 call is a Locust request of type "POST" named by its method; every step is also reported, as
 type "STEP" named "<scenario>: <step>" with the time the user waited (its calls but the
 background ones, which are sent alongside as a browser does, on up to 6 connections, and
-awaited before the step ends), so both can be read per name.
+awaited before the step ends), so both can be read per name. Like sao, a user keeps the
+answers trytond marks cacheable for its session and does not send those calls again
+(`client_cache`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import itertools
 import json
 import random
 import time
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +27,7 @@ import gevent
 from locust import FastHttpUser, task
 from locust.exception import StopUser
 
+from tryton_ops.capacity.client_cache import HEADER, ClientCache, cache_seconds
 from tryton_ops.capacity.error_page import page_text
 from tryton_ops.capacity.plan import ThinkTime
 from tryton_ops.capacity.scenario import Scenario, Scope, Step, UnboundValue, trytond_date
@@ -48,6 +52,7 @@ class Workload:
     scenarios: tuple[tuple[Scenario, float], ...]
     think: ThinkTime
     language: str = "en"
+    client_cache: bool = True  # keep cacheable answers per session, as the real clients do
 
 
 def step_label(scenario: Scenario, step: Step) -> str:
@@ -60,6 +65,7 @@ class TrytonUser(FastHttpUser):
     abstract = True
     concurrency = 6  # connections per host: a browser's limit, what sao's calls share
     workload: Workload
+    tally: Counter[str]  # per run: calls the users' client caches answered ("client_cache_hits")
     _numbers = itertools.count()
 
     def wait_time(self) -> float:
@@ -70,6 +76,7 @@ class TrytonUser(FastHttpUser):
         self.rng = random.Random(self.index)
         self.path = f"/{self.workload.database}/rpc/"  # where sao 8 posts its calls
         self.auth_header: dict[str, str] = {}
+        self.kept = ClientCache() if self.workload.client_cache else None
         self.runs = itertools.count(1)
         self.first_task = True
         try:
@@ -177,6 +184,11 @@ class TrytonUser(FastHttpUser):
         return params
 
     def rpc(self, method: str, params: list) -> Any:
+        if self.kept is not None:
+            found, answer = self.kept.get(method, params)
+            if found:
+                self.tally["client_cache_hits"] += 1
+                return answer
         body = json.dumps({"id": 0, "method": method, "params": params})
         with self.client.post(
             self.path,
@@ -195,9 +207,13 @@ class TrytonUser(FastHttpUser):
                 message = str(data.get("error") if isinstance(data, dict) else data)[:300]
                 response.failure(message)
                 raise RpcError(f"{method}: {message}")
-            return data.get("result")
+            result = data.get("result")
+            if self.kept is not None:
+                self.kept.put(method, params, cache_seconds(response.headers.get(HEADER)), result)
+            return result
 
 
 def user_class(workload: Workload, host: str) -> type[TrytonUser]:
     """A concrete user class bound to one run's workload and server."""
-    return type("SimulatedTrytonUser", (TrytonUser,), {"workload": workload, "host": host})
+    attributes = {"workload": workload, "host": host, "tally": Counter()}
+    return type("SimulatedTrytonUser", (TrytonUser,), attributes)

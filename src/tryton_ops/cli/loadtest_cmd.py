@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -317,6 +318,13 @@ def _capacity_options(command):
     show_default=True,
     help="Think time between steps: exp:MEAN, uniform:LOW-HIGH or const:SECONDS.",
 )
+@click.option(
+    "--client-cache/--no-client-cache",
+    default=True,
+    show_default=True,
+    help="Keep the answers trytond marks cacheable for the session, as sao and the desktop "
+    "client do; --no-client-cache sends every recorded call every time (cold clients).",
+)
 @_target_options
 @click.option("--web", "web", metavar="HOST:PORT", help="Serve Locust's web UI to drive the run.")
 @_capacity_options
@@ -334,6 +342,7 @@ def run_cmd(
     spawn_rate,
     duration,
     think,
+    client_cache,
     mix,
     extra,
     url,
@@ -362,7 +371,7 @@ def run_cmd(
     target, workload = _workload(ctx, mix, extra, url, database, login, password_file, yes, think)
     plan = loadtest.LoadRun(
         url=target,
-        workload=workload,
+        workload=dataclasses.replace(workload, client_cache=client_cache),
         users=users,
         spawn_rate=spawn_rate,
         duration=seconds,
