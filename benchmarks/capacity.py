@@ -327,17 +327,6 @@ def _kind_ms(step, kind: str, p: str) -> str:
     return "-" if value is None else f"{value:.0f}"
 
 
-def capacity_at(result: capacity_search.CapacityResult, targets: Targets) -> int:
-    """The capacity the same steps give under other (stricter) targets: the largest step
-    below the first one that breaks them (as the finder decides; a coarser grid)."""
-    capacity = 0
-    for step in sorted(result.steps, key=lambda s: s.users):
-        if targets.broken(step):
-            break
-        capacity = step.users
-    return capacity
-
-
 def summary_rows(outcomes: dict[str, Outcome], strict: Targets | None = None) -> list[dict]:
     rows = []
     for setting, outcome in outcomes.items():
@@ -355,7 +344,7 @@ def summary_rows(outcomes: dict[str, Outcome], strict: Targets | None = None) ->
                 **(
                     {
                         "strict_capacity_users": statistics.median(
-                            [capacity_at(r, strict) for r in outcome.rounds]
+                            [r.under(strict) for r in outcome.rounds]
                         )
                     }
                     if strict

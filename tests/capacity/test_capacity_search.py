@@ -222,6 +222,22 @@ def test_repeats_judge_each_step_on_its_median_measurement():
     assert median_measurement([burst, measured(4), measured(4)], targets).read_p95_ms == 330.0
 
 
+def test_the_same_measurements_judged_under_other_targets():
+    """A stricter target re-judges each step on its median measurement, as the finder does:
+    one outlier among three does not end it, two do."""
+    slow = LoadResult(2, 900.0, None, 60.0, 0.0, 200, 20)
+    slow4 = LoadResult(4, 900.0, None, 60.0, 0.0, 400, 40)
+    steps = [measured(1), slow, measured(2), measured(2), measured(4), slow4, measured(8)]
+    steps += [measured(4), measured(8), measured(8)]
+    found = CapacityResult(8, (), None, Targets(read_p95_ms=2000), tuple(steps), 8)
+    assert found.under(Targets(read_p95_ms=2000)) == 8
+    assert found.under(Targets(read_p95_ms=500)) == 4  # 8: 610 ms in every measurement
+    assert found.under(Targets(read_p95_ms=250)) == 2  # 4: 330 ms
+    twice = CapacityResult(8, (), None, Targets(read_p95_ms=2000), (measured(1), slow, slow), 8)
+    assert twice.under(Targets(read_p95_ms=500)) == 1
+    assert found.under(Targets(read_p95_ms=100)) == 0
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [

@@ -130,6 +130,20 @@ class CapacityResult:
     def passed(self, result: LoadResult) -> bool:
         return not self.targets.broken(result)
 
+    def under(self, targets: Targets) -> int:
+        """The capacity the same measurements give under other targets, by the finder's rule:
+        each step judged on its median measurement, the capacity the largest step below the
+        first broken one (a coarser grid than a sweep against those targets)."""
+        by_users: dict[int, list[LoadResult]] = {}
+        for step in self.steps:
+            by_users.setdefault(step.users, []).append(step)
+        capacity = 0
+        for users in sorted(by_users):
+            if targets.broken(median_measurement(by_users[users], targets)):
+                break
+            capacity = users
+        return capacity
+
     def to_json(self) -> dict[str, Any]:
         return {
             "capacity_users": self.capacity,
