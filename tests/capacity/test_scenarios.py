@@ -12,6 +12,7 @@ from tests.perf.helpers import write_toml
 from tryton_ops.capacity.record import convert
 from tryton_ops.capacity.scenario import (
     Scope,
+    Taken,
     UnboundValue,
     builtin_scenarios,
     parse_scenario,
@@ -125,6 +126,74 @@ def test_placeholders_pick_slice_and_dotted_keys():
             scope.render(name)
     with pytest.raises(UnboundValue, match="'@'"):
         Scope(variables={}, results={"empty": []}).render("${empty.@.id}")
+
+
+@pytest.mark.one_series
+def test_bang_picks_an_element_no_other_user_of_the_run_took():
+    """`!`: a list found a few seconds earlier still holds what another user took since."""
+    drafts, taken = [31, 32, 33], Taken()
+    first = Scope(variables={"user.index": 0}, results={"r": drafts}, taken=taken)
+    fourth = Scope(variables={"user.index": 3}, results={"r": drafts}, taken=taken)
+    assert first.render("${r.@}") == fourth.render("${r.@}") == 31  # `@` alone: both on 31
+    assert first.render("${r.!}") == 31
+    assert fourth.render("${r.!}") == 32  # its own (31) was taken: the next one
+    assert first.render(["${r.!}"]) == [31] and fourth.render("${r.!}") == 32  # kept per run
+    again = Scope(variables={"user.index": 0}, results={"r": drafts}, taken=taken)  # next run
+    assert again.render("${r.!}") == 33
+    late = Scope(variables={"user.index": 1}, results={"r": drafts}, taken=taken)
+    with pytest.raises(UnboundValue, match="each of the 3 found was taken by another"):
+        late.render("${r.!}")
+    with pytest.raises(UnboundValue, match="'!'"):
+        Scope(variables={}, results={"empty": []}, taken=taken).render("${empty.!}")
+    alone = Scope(variables={"user.index": 4}, results={"r": drafts})  # no run: like `@`
+    assert alone.render("${r.!}") == alone.render("${r.@}") == 32
+
+
+@pytest.mark.one_series
+def test_simulated_users_never_change_the_same_record_with_bang(party_db, tryton_stack, tmp_path):
+    """Three users renaming parties for seconds, each run searching a list that still holds
+    the renamed ones (as a list found seconds before holds what others have just posted):
+    with `!` every rename hits a party of its own; with `@` they hit the same ones again."""
+    stack = tryton_stack(party_db, workers=2)
+    conn = stack.connect()
+    conn.call("model.party.party.create", [{"name": f"Free {i:03d}"} for i in range(300)], {})
+    context: dict = {}
+    scenario = {
+        "name": "rename",
+        "recorded": {"client": "by hand", "date": "2026-12-03", "server": f"trytond {series()}"},
+        "steps": [
+            {
+                "name": "find",
+                "calls": [{
+                    "method": "model.party.party.search",
+                    "params": [[["name", "like", "Free %"]], 0, 1000, [["id", "ASC"]], context],
+                    "as": "r1",
+                }],
+            },
+            {
+                "name": "rename",
+                "kind": "save",
+                "calls": [{
+                    "method": "model.party.party.write",
+                    "params": [["${r1.!}"], {"name": "Free renamed ${uniq}"}, context],
+                }],
+            },
+        ],
+    }  # fmt: skip
+    path = tmp_path / "rename.json"
+    path.write_text(json.dumps(scenario))
+    out = tmp_path / "out"
+    done = cli(
+        "loadtest", "run", *target_args(stack, party_db), "--scenario", str(path),
+        "--mix", "rename", "--users", "3", "--spawn-rate", "3", "--duration", "6s",
+        "--think", "const:0.1", "--yes", "-o", str(out),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    results = json.loads((out / "results.json").read_text())
+    assert results["totals"]["step_errors"] == 0, results["errors"]
+    (renames,) = [s["count"] for s in results["steps"] if s["name"] == "rename: rename"]
+    renamed = conn.call("model.party.party.search_count", [("name", "like", "Free ren%")], {})
+    assert renames > 3 and renamed == renames  # each rename on a party nobody else renamed
 
 
 def test_a_failing_background_call_fails_its_step(make_trytond_db, tryton_stack, tmp_path):

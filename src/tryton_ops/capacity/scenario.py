@@ -11,7 +11,10 @@ inside a longer string is interpolated. Names are `r<N>.<path>` (the result of t
 per scenario run) and `user.login`, `user.index` (per simulated user).
 
 In a path, `@` is the simulated user's own element of a list (index `user.index` modulo its
-length: users spread over the records a search found instead of all opening the first), `:N`
+length: users spread over the records a search found instead of all opening the first), `!`
+its own element that no other user of the run has taken (from its `@` on, the next one not
+taken; for records a scenario changes: a list found a few seconds earlier still holds what
+another user has just posted, and posting it again fails), `:N`
 the first N elements (a list read shows the rows the search returned, however many), and an
 empty part closes a key ending in a dot (`r5.0.party..rec_name`: trytond returns the fields
 read through a relation under `"party."`).
@@ -22,6 +25,7 @@ from __future__ import annotations
 import datetime
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -29,7 +33,7 @@ from typing import Any
 
 from tryton_ops.errors import UsageError
 
-PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_.@:]+)\}")
+PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_.@!:]+)\}")
 KINDS = ("read", "save")
 
 
@@ -162,20 +166,57 @@ def trytond_date(day: datetime.date) -> dict[str, Any]:
     return {"__class__": "date", "year": day.year, "month": day.month, "day": day.day}
 
 
+class AllTaken(Exception):
+    """Every element of a list was taken by another simulated user."""
+
+
+class Taken:
+    """The elements `!` handed out during one run of a scenario, to any of its users."""
+
+    def __init__(self) -> None:
+        self.keys: set[str] = set()
+
+    def take(self, items: list, start: int) -> Any:
+        if not items:
+            raise IndexError("nothing found")
+        for offset in range(len(items)):
+            item = items[(start + offset) % len(items)]
+            key = json.dumps(item, sort_keys=True)
+            if key not in self.keys:
+                self.keys.add(key)
+                return item
+        raise AllTaken(f"each of the {len(items)} found was taken by another simulated user")
+
+
 @dataclass
 class Scope:
-    """The values placeholders resolve to during one run of a scenario."""
+    """The values placeholders resolve to during one run of a scenario.
+
+    `taken` is shared by the users of a run (without it `!` picks like `@`); what `!` took
+    stays this scope's for the rest of the run, however often the scenario names it.
+    """
 
     variables: dict[str, Any]
     results: dict[str, Any] = field(default_factory=dict)
+    taken: Taken | None = None
+    own: dict[str, Any] = field(default_factory=dict)
 
     def resolve(self, name: str) -> Any:
         head, _, path = name.partition(".")
         if head in self.results:
-            return _follow(self.results[head], path, name, self.variables.get("user.index", 0))
+            return _follow(self.results[head], path, name, self.pick)
         if name in self.variables:
             return self.variables[name]
         raise UnboundValue(f"no value for ${{{name}}}")
+
+    def pick(self, items: list, part: str, where: str) -> Any:
+        """The user's own element of `items` (`@`), or its own untaken one (`!`)."""
+        index = self.variables.get("user.index", 0)
+        if part == "@" or self.taken is None:
+            return items[index % len(items)]
+        if where not in self.own:
+            self.own[where] = self.taken.take(items, index)
+        return self.own[where]
 
     def render(self, value: Any) -> Any:
         if isinstance(value, str):
@@ -192,15 +233,19 @@ class Scope:
         return value
 
 
-def _follow(value: Any, path: str, name: str, pick: int = 0) -> Any:
-    for part in _parts(path):
+def _follow(value: Any, path: str, name: str, pick: Callable[[list, str, str], Any]) -> Any:
+    parts = _parts(path)
+    for number, part in enumerate(parts):
         try:
-            if part == "@" and isinstance(value, list):
-                value = value[pick % len(value)]
+            if part in ("@", "!") and isinstance(value, list):
+                where = ".".join([name.partition(".")[0], *parts[: number + 1]])
+                value = pick(value, part, where)
             elif part.startswith(":") and isinstance(value, list):
                 value = value[: int(part[1:])]
             else:
                 value = value[int(part)] if isinstance(value, list) else value[part]
+        except AllTaken as exc:
+            raise UnboundValue(f"${{{name}}}: {exc}") from None
         except (KeyError, IndexError, ValueError, TypeError, ZeroDivisionError):
             raise UnboundValue(f"${{{name}}}: the response has no {part!r}") from None
     return value

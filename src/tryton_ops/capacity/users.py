@@ -19,7 +19,7 @@ import itertools
 import json
 import random
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +30,14 @@ from locust.exception import StopUser
 from tryton_ops.capacity.client_cache import HEADER, ClientCache, cache_seconds
 from tryton_ops.capacity.error_page import page_text
 from tryton_ops.capacity.plan import ThinkTime
-from tryton_ops.capacity.scenario import Scenario, Scope, Step, UnboundValue, trytond_date
+from tryton_ops.capacity.scenario import (
+    Scenario,
+    Scope,
+    Step,
+    Taken,
+    UnboundValue,
+    trytond_date,
+)
 
 RPC = "POST"  # Locust names a request type by its HTTP method
 STEP = "STEP"
@@ -66,6 +73,7 @@ class TrytonUser(FastHttpUser):
     concurrency = 6  # connections per host: a browser's limit, what sao's calls share
     workload: Workload
     tally: Counter[str]  # per run: calls the users' client caches answered ("client_cache_hits")
+    taken: defaultdict[str, Taken]  # per run and scenario: the records `!` gave to some user
     _numbers = itertools.count()
 
     def wait_time(self) -> float:
@@ -123,7 +131,8 @@ class TrytonUser(FastHttpUser):
                 "user.index": self.index,
                 "user.company": self.preferences.get("company"),
                 "user.currency": self.currency,
-            }
+            },
+            taken=self.taken[scenario.name],
         )
         for number, step in enumerate(scenario.steps):
             if number and think:
@@ -215,5 +224,10 @@ class TrytonUser(FastHttpUser):
 
 def user_class(workload: Workload, host: str) -> type[TrytonUser]:
     """A concrete user class bound to one run's workload and server."""
-    attributes = {"workload": workload, "host": host, "tally": Counter()}
+    attributes = {
+        "workload": workload,
+        "host": host,
+        "tally": Counter(),
+        "taken": defaultdict(Taken),
+    }
     return type("SimulatedTrytonUser", (TrytonUser,), attributes)
