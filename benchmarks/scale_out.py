@@ -8,8 +8,8 @@ The topology is `tryton_ops.testing.scale_out` (root, for namespaces and cgroups
 host a network namespace held to `--cores` by a cgroup CPU quota, nginx in front, one
 PostgreSQL and one Redis in a namespace of their own, every one accounted by its cgroup. The
 database is made there once (the workload's modules, then the scenario tests' seed, which
-every read and sales scenario fits, or `demo load --scale N` with `--data demo`, which only
-three of them fit); `--data-cache` keeps it as a dump for the next run.
+every read and sales scenario fits, or `demo load --scale N` with `--data demo`, which all
+six fit with the sizing table's mix); `--data-cache` keeps it as a dump for the next run.
 
 Then, for each number of hosts: the hosts are warmed without their quota (the mix replayed
 unmeasured: trytond's per-process caches), then measured twice under their quota:
@@ -74,7 +74,9 @@ SEED = ROOT / "tests" / "capacity" / "seed.py"
 DATABASE = "scaleout"
 PASSWORD = "scale-out-bench"
 MIXES = {  # the shipped scenarios that fit each kind of data (docs/capacity.md, Scenarios)
-    "demo": "login_menu=1,party_lookup=3,product_stock=3",
+    # the sizing table's mix (docs/capacity.md, Sizing table)
+    "demo": "login_menu=1,sales_browse=3,party_lookup=3,product_stock=2,"
+    "sale_create=2,invoice_post=1",
     "seed": "login_menu=1,sales_browse=3,party_lookup=3,product_stock=2,sale_create=1",
 }
 
