@@ -5,6 +5,9 @@ One pooled httpx client per transport (keep-alive, `Accept-Encoding: gzip`, JSON
 read the answer, whether sending it twice is harmless), so JSON-RPC and REST (rest.py) share the
 retry loop. A request is retried only when that cannot apply it twice: read-only ones on any
 connection error, 502/503 or timeout, others only when the connection could not even be opened.
+As urllib3's `Retry` counts them apart, error answers (502/503) and failed connections each
+have their own `retries`: a database in maintenance answering 503 must not use up the retry
+that a keep-alive connection the server closed as the request went out needs.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import functools
 import gzip
 import itertools
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -141,15 +145,21 @@ class _Codec:
             raise errors.from_server(body["error"])
         return body.get("result")
 
-    def retry_delay(self, exchange: Exchange, exc: Exception, attempt: int) -> float | None:
-        """Seconds to wait before sending `exchange` again, or None to give up."""
+    def retry_delay(
+        self, exchange: Exchange, exc: Exception, attempts: Counter[bool]
+    ) -> float | None:
+        """Seconds to wait before sending `exchange` again, or None to give up; counts the
+        retry in `attempts` (keyed by whether the server answered)."""
+        answered = isinstance(exc, errors.TransportError)
+        attempt = attempts[answered]
         if attempt >= self.retries:
             return None
         never_sent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
         retriable = isinstance(exc, httpx.TransportError) or (
-            isinstance(exc, errors.TransportError) and exc.status in RETRY_STATUSES
+            answered and exc.status in RETRY_STATUSES
         )
         if never_sent or (exchange.safe and retriable):
+            attempts[answered] += 1
             return 0.1 * 2**attempt
         return None
 
@@ -208,18 +218,18 @@ class HttpTransport(_Codec):
 
     def exchange(self, build: Callable[[], Exchange]) -> Any:
         """Send what `build()` returns (built again for each attempt); return what it reads."""
-        for attempt in itertools.count():
+        attempts: Counter[bool] = Counter()
+        while True:
             exchange = build()
             try:
                 return exchange.read(_request(self.http, exchange))
             except (httpx.HTTPError, errors.TransportError) as exc:
-                delay = self.retry_delay(exchange, exc, attempt)
+                delay = self.retry_delay(exchange, exc, attempts)
                 if delay is None:
                     if isinstance(exc, httpx.HTTPError):
                         raise self.wrap(exchange, exc) from exc
                     raise
                 time.sleep(delay)
-        raise AssertionError("unreachable")
 
     def close(self) -> None:
         self.http.close()
@@ -247,18 +257,18 @@ class AsyncHttpTransport(_Codec):
 
     async def exchange(self, build: Callable[[], Exchange]) -> Any:
         """Send what `build()` returns (built again for each attempt); return what it reads."""
-        for attempt in itertools.count():
+        attempts: Counter[bool] = Counter()
+        while True:
             exchange = build()
             try:
                 return exchange.read(await _request(self.http, exchange))
             except (httpx.HTTPError, errors.TransportError) as exc:
-                delay = self.retry_delay(exchange, exc, attempt)
+                delay = self.retry_delay(exchange, exc, attempts)
                 if delay is None:
                     if isinstance(exc, httpx.HTTPError):
                         raise self.wrap(exchange, exc) from exc
                     raise
                 await asyncio.sleep(delay)
-        raise AssertionError("unreachable")
 
     async def close(self) -> None:
         await self.http.aclose()
