@@ -1,18 +1,22 @@
 """Scale-out, measured: the capacity of 1, 2 and 3 app hosts behind nginx (docs/capacity.md).
 
     /work/main/.venv/8.0/bin/python benchmarks/scale_out.py [--hosts 1,2,3] [--cores 0.25]
-        [--workers 2] [--think exp:10] [--data seed|demo] [--mix NAME=W,...]
-        [--refine 2] [--repeats 1] [--data-cache FILE] [-o DIR]
+        [--workers 2] [--think exp:10] [--data demo|seed] [--demo-scale 10] [--mix NAME=W,...]
+        [--fresh step|hosts] [--refine 2] [--repeats 1] [--data-cache FILE] [-o DIR]
 
 The topology is `tryton_ops.testing.scale_out` (root, for namespaces and cgroups): each app
 host a network namespace held to `--cores` by a cgroup CPU quota, nginx in front, one
 PostgreSQL and one Redis in a namespace of their own, every one accounted by its cgroup. The
-database is made there once (the workload's modules, then the scenario tests' seed, which
-every read and sales scenario fits, or `demo load --scale N` with `--data demo`, which all
-six fit with the sizing table's mix); `--data-cache` keeps it as a dump for the next run.
+database is made there once (`demo load --scale N`, which all six scenarios fit with the
+sizing table's mix, or with `--data seed` the scenario tests' small seed, which the read and
+sales scenarios fit); `--data-cache` keeps it as a dump for the next run.
 
 Then, for each number of hosts: the hosts are warmed without their quota (the mix replayed
-unmeasured: trytond's per-process caches), then measured twice under their quota:
+unmeasured: trytond's per-process caches), then measured twice under their quota, each
+measurement from the same data (`fresh_data`: the dump restored, Redis flushed, the hosts
+warmed again; with `--fresh step`, the default, before every step of the capacity search too,
+since the mix creates sales and invoices and a search's later steps would otherwise serve a
+bigger database than its first):
 
 - saturation: 3 users per worker without think time; steps/s and the CPU of every group.
   The steadiest figure; throughput efficiency = steps/s(n) / (n x steps/s(1)).
@@ -203,15 +207,16 @@ def saturation(
 
 
 def measure(
-    scale: ScaleOut, hosts: int, args, workload_: Workload, start: int, targets: Targets
+    scale: ScaleOut,
+    hosts: int,
+    args,
+    workload_: Workload,
+    start: int,
+    targets: Targets,
+    dump: Path,
 ) -> CapacityResult:
-    url = (
-        scale.url.rstrip("/")
-        if scale.serving == hosts
-        else serve_warm(scale, hosts, args, workload_)
-    )
     base = LoadRun(
-        url=url,
+        url=scale.url.rstrip("/"),
         workload=workload_,
         users=start,
         spawn_rate=1,
@@ -221,7 +226,12 @@ def measure(
     steps_dir = args.output / f"hosts-{hosts}"
     steps_dir.mkdir(parents=True, exist_ok=True)
 
+    measured: list[int] = []
+
     def run_at(users: int) -> LoadResult:
+        if args.fresh == "step" and measured and measured[-1] != users:
+            serve_warm(scale, hosts, args, workload_, young=fresh_data(scale, dump))
+        measured.append(users)  # --repeats: a step's measurements follow one another
         # every step ramps up in about `ramp` seconds, whatever its size
         step = replace(
             base,
@@ -377,8 +387,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--hosts", default="1,2,3", help="host counts to measure")
     parser.add_argument("--cores", type=float, default=0.25, help="CPU quota per app host")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers per host")
-    parser.add_argument("--data", choices=sorted(MIXES), default="seed")
-    parser.add_argument("--demo-scale", type=int, default=1)
+    parser.add_argument("--data", choices=sorted(MIXES), default="demo")
+    parser.add_argument("--demo-scale", type=int, default=10)
+    parser.add_argument(
+        "--fresh",
+        choices=("step", "hosts"),
+        default="step",
+        help="restore the data before every capacity step, or only per host count",
+    )
     parser.add_argument("--mix", help="scenario mix (default: the one that fits --data)")
     parser.add_argument("--think", default="exp:10")
     parser.add_argument(
@@ -471,7 +487,8 @@ def main() -> None:
             # start at what fewer hosts served: a start above the capacity that breaks would
             # send the refining steps down to half of it, below what fewer hosts held
             start = max((r.capacity for r in results.values()), default=0) or args.start
-            results[hosts] = measure(scale, hosts, args, workload_, start, targets)
+            serve_warm(scale, hosts, args, workload_, young=fresh_data(scale, dump))
+            results[hosts] = measure(scale, hosts, args, workload_, start, targets, dump)
             print(text_summary(results[hosts], args.think), flush=True)
         if 1 in counts and max(counts) > 1:
             # the one-host saturation again, last, on the same fresh data: what still differs
