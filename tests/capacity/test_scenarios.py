@@ -193,7 +193,9 @@ def test_simulated_users_never_change_the_same_record_with_bang(party_db, tryton
     assert results["totals"]["step_errors"] == 0, results["errors"]
     (renames,) = [s["count"] for s in results["steps"] if s["name"] == "rename: rename"]
     renamed = conn.call("model.party.party.search_count", [("name", "like", "Free ren%")], {})
-    assert renames > 3 and renamed == renames  # each rename on a party nobody else renamed
+    # each counted rename on a party nobody else renamed; a user's write in flight when the
+    # run stopped is applied by the server but not counted (CI saw 71 parties for 70 renames)
+    assert renames > 3 and renames <= renamed <= renames + 3
 
 
 def test_a_failing_background_call_fails_its_step(make_trytond_db, tryton_stack, tmp_path):
